@@ -1,0 +1,18 @@
+/* Benchmarks run by `shmrt bench NAME`: one file each, bench/NAME.c.
+ * Each measures its peers and the physical limit in the same run and
+ * prints ratios; --json gives one document, --csv FILE the rows. */
+#ifndef SHMRT_BENCH_H
+#define SHMRT_BENCH_H
+
+struct shmrt_bench {
+	const char *name;
+	const char *summary;
+	int (*run)(int argc, char **argv); /* argv[0] is the benchmark's name */
+};
+
+/* The benchmarks built in, ended by a zeroed entry. */
+extern const struct shmrt_bench shmrt_benches[];
+
+int bench_ipc(int argc, char **argv);
+
+#endif

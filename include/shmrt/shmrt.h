@@ -1,0 +1,12 @@
+/* shmrt — shared-memory LLM inference runtime. Include this one header;
+ * link with `pkg-config --cflags --libs shmrt`. */
+#ifndef SHMRT_H
+#define SHMRT_H
+
+#include "common.h"
+#include "error.h"
+#include "devices.h"
+#include "ring.h"
+#include "shm_dir.h"
+
+#endif

@@ -1,0 +1,19 @@
+/* The shmrt program's subcommands: one file each, tools/cmd_NAME.c. */
+#ifndef SHMRT_TOOLS_CMD_H
+#define SHMRT_TOOLS_CMD_H
+
+struct shmrt_cmd {
+	const char *name;
+	const char *summary;
+	/* argv[0] is the subcommand's name; returns the exit status. */
+	int (*run)(int argc, char **argv);
+};
+
+int cmd_info(int argc, char **argv);
+int cmd_clean(int argc, char **argv);
+int cmd_bench(int argc, char **argv);
+
+/* True when argv holds -h or --help (then print usage and exit 0). */
+int cmd_wants_help(int argc, char **argv);
+
+#endif

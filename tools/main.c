@@ -1,0 +1,50 @@
+/* The shmrt program: dispatches to one subcommand per file (DESIGN.md). */
+#include <stdio.h>
+#include <string.h>
+
+#include "shmrt/shmrt.h"
+#include "cmd.h"
+
+static const struct shmrt_cmd commands[] = {
+	{"info", "build features, devices, shared memory size", cmd_info},
+	{"bench", "benchmarks (ipc, ...) against their peers and physical limits", cmd_bench},
+	{"clean", "remove stale arenas whose owner died", cmd_clean},
+};
+
+static void usage(FILE *f)
+{
+	fprintf(f, "usage: shmrt [--version] [--help] COMMAND [ARGS]\n\ncommands:\n");
+	for (size_t i = 0; i < sizeof(commands) / sizeof(commands[0]); i++)
+		fprintf(f, "  %-10s %s\n", commands[i].name, commands[i].summary);
+	fprintf(f, "\n'shmrt COMMAND --help' describes one command.\n");
+}
+
+int cmd_wants_help(int argc, char **argv)
+{
+	for (int i = 1; i < argc; i++)
+		if (!strcmp(argv[i], "-h") || !strcmp(argv[i], "--help"))
+			return 1;
+	return 0;
+}
+
+int main(int argc, char **argv)
+{
+	if (argc < 2) {
+		usage(stderr);
+		return 2;
+	}
+	if (!strcmp(argv[1], "--help") || !strcmp(argv[1], "-h") || !strcmp(argv[1], "help")) {
+		usage(stdout);
+		return 0;
+	}
+	if (!strcmp(argv[1], "--version") || !strcmp(argv[1], "version")) {
+		printf("shmrt %s\n", shmrt_version());
+		return 0;
+	}
+	for (size_t i = 0; i < sizeof(commands) / sizeof(commands[0]); i++)
+		if (!strcmp(argv[1], commands[i].name))
+			return commands[i].run(argc - 1, argv + 1);
+	fprintf(stderr, "shmrt: unknown command '%s'\n\n", argv[1]);
+	usage(stderr);
+	return 2;
+}
