@@ -1,0 +1,141 @@
+#!/usr/bin/env bash
+# shmrt's one entry point for a fresh Debian 12 machine (README's two commands):
+#   scripts/dev.sh run    install what is missing, build, run the main job
+#   scripts/dev.sh test   install what is missing, build, run every test
+#   scripts/dev.sh deps | build      the first steps alone
+# Builds go to build/ (release, CUDA when nvcc is there), build-asan/ (ASan +
+# UBSan), build-tsan/ (ThreadSanitizer, ring tests) and build-fuzz/ (clang +
+# libFuzzer). Re-running is quick: packages and build trees are reused.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+# Debian packages we build and test with. CUDA and NCCL are not Debian
+# packages we can rely on: they are used when /usr/local/cuda has them.
+APT_PACKAGES=(gcc g++ make meson ninja-build pkg-config clang libclang-rt-14-dev
+	liburing-dev libhwloc-dev libzmq3-dev python3)
+
+log() { printf '\n== %s\n' "$*" >&2; }
+
+install_deps() {
+	local missing=() p
+	for p in "${APT_PACKAGES[@]}"; do
+		dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q 'install ok installed' || missing+=("$p")
+	done
+	[ ${#missing[@]} -eq 0 ] && return 0
+	log "installing ${missing[*]}"
+	local sudo=()
+	[ "$(id -u)" -eq 0 ] || sudo=(sudo)
+	"${sudo[@]}" apt-get update -qq
+	DEBIAN_FRONTEND=noninteractive "${sudo[@]}" apt-get install -y -qq --no-install-recommends "${missing[@]}"
+}
+
+# nvcc is found through PATH; the CUDA toolkit puts it under /usr/local/cuda.
+[ -x /usr/local/cuda/bin/nvcc ] && export PATH="/usr/local/cuda/bin:$PATH"
+
+# configure DIR [meson options...]: set up once, re-apply options after.
+configure() {
+	local dir=$1
+	shift
+	if [ -f "$dir/build.ninja" ]; then
+		meson configure "$dir" "$@" >/dev/null
+	else
+		meson setup "$dir" "$@"
+	fi
+}
+
+build_main() {
+	log "build (release, -Werror) in build/"
+	configure build -Dbuildtype=release -Dwerror=true
+	ninja -C build
+}
+
+run_main() {
+	build_main
+	log "shmrt info"
+	build/tools/shmrt info
+	log "shmrt bench ipc"
+	build/tools/shmrt bench ipc
+}
+
+# Tally of meson test results across the runs, printed as one closing line.
+PASSED=0 FAILED=0 SKIPPED=0
+meson_test() {
+	local dir=$1 rc=0
+	shift
+	meson test -C "$dir" --print-errorlogs "$@" || rc=$?
+	local counts
+	counts=$(python3 - "$dir/meson-logs/testlog.json" <<'PY'
+import json, sys
+ok = fail = skip = 0
+for line in open(sys.argv[1]):
+    r = json.loads(line)["result"]
+    if r in ("OK", "EXPECTEDFAIL"): ok += 1
+    elif r == "SKIP": skip += 1
+    else: fail += 1
+print(ok, fail, skip)
+PY
+)
+	read -r ok fail skip <<<"$counts"
+	PASSED=$((PASSED + ok)) FAILED=$((FAILED + fail)) SKIPPED=$((SKIPPED + skip))
+	return $rc
+}
+
+# A program that links only through `pkg-config shmrt`, against an install.
+check_pkgconfig() {
+	log "pkg-config: install to a staging prefix and link an example"
+	local stage
+	stage=$(mktemp -d)
+	DESTDIR="$stage" meson install -C build --quiet
+	local prefix libdir
+	read -r prefix libdir < <(meson introspect build --buildoptions | python3 -c \
+		'import json, sys; o = {x["name"]: x["value"] for x in json.load(sys.stdin)}; print(o["prefix"], o["libdir"])')
+	export PKG_CONFIG_SYSROOT_DIR="$stage"
+	export PKG_CONFIG_PATH="$stage$prefix/$libdir/pkgconfig"
+	# shellcheck disable=SC2046
+	cc -std=c17 -Wall -Werror -o "$stage/example" tests/pkgconfig_example.c $(pkg-config --cflags --libs shmrt)
+	LD_LIBRARY_PATH="$stage$prefix/$libdir" "$stage/example"
+	unset PKG_CONFIG_SYSROOT_DIR PKG_CONFIG_PATH
+	rm -rf "$stage"
+}
+
+run_tests() {
+	local status=0
+	build_main
+	log "tests: release build (CUDA code compiled; GPU tests skip without a GPU)"
+	meson_test build || status=1
+	check_pkgconfig || { status=1; FAILED=$((FAILED + 1)); }
+
+	log "tests: ASan + UBSan"
+	configure build-asan -Dcuda=disabled -Db_sanitize=address,undefined -Db_lundef=false -Dwerror=true
+	ninja -C build-asan
+	ASAN_OPTIONS=detect_leaks=1:abort_on_error=1 UBSAN_OPTIONS=halt_on_error=1:print_stacktrace=1 \
+		meson_test build-asan || status=1
+
+	log "tests: ThreadSanitizer (ring tests)"
+	configure build-tsan -Dcuda=disabled -Db_sanitize=thread -Dtsan_tests=true -Dwerror=true
+	ninja -C build-tsan
+	TSAN_OPTIONS=halt_on_error=1 meson_test build-tsan --suite tsan || status=1
+
+	log "fuzz: arena header (libFuzzer, short run)"
+	CC=clang configure build-fuzz -Dcuda=disabled -Dfuzzing=true
+	ninja -C build-fuzz
+	if scripts/fuzz.sh build-fuzz "${SHMRT_FUZZ_SECONDS:-60}"; then PASSED=$((PASSED + 1)); else
+		status=1
+		FAILED=$((FAILED + 1))
+	fi
+
+	echo
+	echo "shmrt: $PASSED passed, $FAILED failed, $SKIPPED skipped"
+	return $status
+}
+
+case "${1:-}" in
+deps) install_deps ;;
+build) install_deps && build_main ;;
+run) install_deps && run_main ;;
+test) install_deps && run_tests ;;
+*)
+	echo "usage: scripts/dev.sh (run | test | build | deps)" >&2
+	exit 2
+	;;
+esac
