@@ -114,7 +114,7 @@ run_tests() {
 	log "tests: ThreadSanitizer (ring tests)"
 	configure build-tsan -Dcuda=disabled -Db_sanitize=thread -Dtsan_tests=true -Dwerror=true
 	ninja -C build-tsan
-	TSAN_OPTIONS=halt_on_error=1 meson_test build-tsan --suite tsan || status=1
+	TSAN_OPTIONS=halt_on_error=1 meson_test build-tsan || status=1
 
 	log "fuzz: arena header (libFuzzer, short run)"
 	CC=clang configure build-fuzz -Dcuda=disabled -Dfuzzing=true
