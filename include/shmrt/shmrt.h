@@ -8,5 +8,6 @@
 #include "devices.h"
 #include "ring.h"
 #include "shm_dir.h"
+#include "backend.h"
 
 #endif
