@@ -46,14 +46,29 @@ enum msg {
 	MSG_QUIT,       /* answer and exit */
 };
 
+/* Each (transport, size) is measured in `rounds` turns of an equal share
+ * of the budget, the transports taking turns, and the turns' samples are
+ * merged: the host may move a vCPU between physical cores within seconds
+ * (on this VM the floor jumps between about 50 and 180 ns), and turns
+ * spread such changes over all transports alike, so that the ratios hold. */
 struct budget {
-	int64_t latency_ns, stream_ns, memcpy_ns, idle_ns;
+	int rounds;
+	int64_t latency_ns, stream_ns, memcpy_ns; /* in all, over the rounds */
+	int64_t idle_ns;
 	size_t min_samples;
 };
 
-static const struct budget full_budget = {300000000, 300000000, 200000000, 1000000000, 1000};
-static const struct budget quick_budget = {20000000, 20000000, 20000000, 200000000, 200};
-#define MAX_SAMPLES ((size_t)1 << 19)
+static const struct budget full_budget = {5, 300000000, 300000000, 200000000, 1000000000, 1000};
+static const struct budget quick_budget = {1, 20000000, 20000000, 20000000, 200000000, 200};
+/* Round trips kept per (transport, size), over all rounds. */
+#define MAX_SAMPLES ((size_t)1 << 18)
+
+/* What one (transport, size) gathered over the rounds. */
+struct acc {
+	uint32_t *rtt; /* round trips, ns */
+	size_t n;
+	double stream_bytes, stream_ns;
+};
 
 /* A running pair of processes joined by one transport. */
 struct pair {
@@ -181,48 +196,40 @@ static int pair_start(struct pair *p, const struct ipc_transport *t, size_t byte
 	return rc < 0 ? pair_end(p, rc) : 0;
 }
 
-static int cmp_i64(const void *a, const void *b)
+static int cmp_u32(const void *a, const void *b)
 {
-	int64_t x = *(const int64_t *)a, y = *(const int64_t *)b;
+	uint32_t x = *(const uint32_t *)a, y = *(const uint32_t *)b;
 	return (x > y) - (x < y);
 }
 
 /* One-way latency as half the round trip of a record and its echo (B reads
- * the whole record and writes it back). Percentiles by nearest rank. */
-static int measure_latency(struct pair *p, const struct budget *b, struct ipc_row *r)
+ * the whole record and writes it back): this round's share of samples. */
+static int measure_latency(struct pair *p, const struct budget *b, struct acc *a)
 {
 	int rc = 0;
-	int64_t start = shmrt_now_ns(), now = start;
+	int64_t share = b->latency_ns / b->rounds, start = shmrt_now_ns(), now = start;
 	/* Warm up: caches, page faults, ZeroMQ's connection. */
-	for (int i = 0; rc == 0 && (i < 10 || now - start < b->latency_ns / 10); i++) {
+	for (int i = 0; rc == 0 && (i < 10 || now - start < share / 10); i++) {
 		rc = round_trip(p, MSG_PING);
 		now = shmrt_now_ns();
 	}
-	int64_t *rtt = malloc(MAX_SAMPLES * sizeof(*rtt));
-	if (!rtt)
-		return -ENOMEM;
-	size_t n = 0;
-	int64_t end = shmrt_now_ns() + b->latency_ns;
-	while (rc == 0 && n < MAX_SAMPLES && (n < b->min_samples || now < end)) {
+	size_t n = 0, min_n = b->min_samples / (size_t)b->rounds, max_n = MAX_SAMPLES / (size_t)b->rounds;
+	int64_t end = now + share;
+	while (rc == 0 && n < max_n && (n < min_n || now < end)) {
 		int64_t t0 = shmrt_now_ns();
 		rc = round_trip(p, MSG_PING);
 		now = shmrt_now_ns();
-		rtt[n++] = now - t0;
+		a->rtt[a->n + n++] = (uint32_t)(now - t0 < UINT32_MAX ? now - t0 : UINT32_MAX);
 	}
-	if (rc == 0) {
-		qsort(rtt, n, sizeof(*rtt), cmp_i64);
-		r->p50_ns = (double)rtt[(n - 1) / 2] / 2;
-		r->p99_ns = (double)rtt[(n - 1) * 99 / 100] / 2;
-	}
-	free(rtt);
+	a->n += n;
 	return rc;
 }
 
 /* Throughput: A streams records to B as fast as the transport takes them.
  * Counted: the payload bytes of every record B has received into its own
  * buffer (each is copied out whole), over the time from A's first send to
- * A holding B's answer to the last record. MB = 10^6 bytes. */
-static int measure_stream(struct pair *p, const struct budget *b, struct ipc_row *r)
+ * A holding B's answer to the last record. */
+static int measure_stream(struct pair *p, const struct budget *b, struct acc *a)
 {
 	/* Read the clock every 64 KiB or so, not every small record. */
 	size_t batch = p->bytes >= 65536 ? 1 : 65536 / p->bytes, sent = 0;
@@ -234,12 +241,12 @@ static int measure_stream(struct pair *p, const struct budget *b, struct ipc_row
 			rc = p->t->send(p->chan, p->buf, p->bytes);
 		sent += batch;
 		t1 = shmrt_now_ns();
-	} while (rc == 0 && t1 - t0 < b->stream_ns);
+	} while (rc == 0 && t1 - t0 < b->stream_ns / b->rounds);
 	if (rc == 0)
 		rc = round_trip(p, MSG_STREAM_END);
 	t1 = shmrt_now_ns();
-	if (rc == 0)
-		r->mb_per_s = (double)((sent + 1) * p->bytes) * 1e3 / (double)(t1 - t0);
+	a->stream_bytes += (double)((sent + 1) * p->bytes);
+	a->stream_ns += (double)(t1 - t0);
 	return rc;
 }
 
@@ -260,17 +267,29 @@ static int measure_idle(struct pair *p, int64_t window_ns, double *cpu_percent)
 }
 
 static int run_transport(const struct ipc_transport *t, size_t bytes, const struct budget *b, int cpu_b,
-			 struct ipc_row *r)
+			 struct acc *a)
 {
 	struct pair p;
-	*r = (struct ipc_row){t->name, bytes, NAN, NAN, NAN};
 	int rc = pair_start(&p, t, bytes, cpu_b);
 	if (rc < 0)
 		return rc;
-	rc = measure_latency(&p, b, r);
+	rc = measure_latency(&p, b, a);
 	if (rc == 0 && t->stream)
-		rc = measure_stream(&p, b, r);
+		rc = measure_stream(&p, b, a);
 	return pair_end(&p, rc);
+}
+
+/* A row from what a (transport, size) gathered. Percentiles by nearest
+ * rank; MB = 10^6 bytes. */
+static struct ipc_row make_row(const struct ipc_transport *t, size_t bytes, struct acc *a)
+{
+	struct ipc_row r = {t->name, bytes, NAN, NAN, NAN};
+	qsort(a->rtt, a->n, sizeof(*a->rtt), cmp_u32);
+	r.p50_ns = (double)a->rtt[(a->n - 1) / 2] / 2;
+	r.p99_ns = (double)a->rtt[(a->n - 1) * 99 / 100] / 2;
+	if (t->stream)
+		r.mb_per_s = a->stream_bytes * 1e3 / a->stream_ns;
+	return r;
 }
 
 static int run_idle(const struct budget *b, int cpu_b, double *cpu_percent)
@@ -317,26 +336,40 @@ static int default_cpus(const cpu_set_t *mask, int *a, int *b)
 	return found == 2 ? 0 : -ENODEV;
 }
 
+/* Rows grouped by size: the transports, then memcpy. */
 static int measure_all(const struct budget *b, int cpu_b, struct ipc_row *rows, int *n_rows, double *idle)
 {
-	int n = 0, rc = 0;
-	double memcpy_mb[N_SIZES];
-	for (int s = 0; rc == 0 && s < N_SIZES; s++) {
-		for (int t = 0; rc == 0 && t < N_TRANSPORTS; t++) {
-			rc = run_transport(transports[t], sizes[s], b, cpu_b, &rows[n]);
-			if (rc < 0)
-				fprintf(stderr, "shmrt bench ipc: %s, %zu B: %s\n", transports[t]->name, sizes[s],
-					strerror(-rc));
-			n++;
-		}
-		n++; /* memcpy's row, filled below */
+	struct acc acc[N_SIZES][N_TRANSPORTS] = {0};
+	double memcpy_mb[N_SIZES], memcpy_sum[N_SIZES] = {0};
+	int rc = 0;
+	for (int s = 0; s < N_SIZES; s++)
+		for (int t = 0; t < N_TRANSPORTS; t++)
+			if (!(acc[s][t].rtt = malloc(MAX_SAMPLES * sizeof(uint32_t))))
+				rc = -ENOMEM;
+	for (int round = 0; rc == 0 && round < b->rounds; round++) {
+		for (int s = 0; rc == 0 && s < N_SIZES; s++)
+			for (int t = 0; rc == 0 && t < N_TRANSPORTS; t++)
+				if ((rc = run_transport(transports[t], sizes[s], b, cpu_b, &acc[s][t])) < 0)
+					fprintf(stderr, "shmrt bench ipc: %s, %zu B: %s\n", transports[t]->name,
+						sizes[s], strerror(-rc));
+		if (rc == 0 && (rc = ipc_memcpy_bandwidth(sizes, N_SIZES, b->memcpy_ns / b->rounds, memcpy_mb)) < 0)
+			fprintf(stderr, "shmrt bench ipc: memcpy: %s\n", strerror(-rc));
+		for (int s = 0; rc == 0 && s < N_SIZES; s++)
+			memcpy_sum[s] += memcpy_mb[s];
 	}
-	if (rc == 0 && (rc = ipc_memcpy_bandwidth(sizes, N_SIZES, b->memcpy_ns, memcpy_mb)) < 0)
-		fprintf(stderr, "shmrt bench ipc: memcpy: %s\n", strerror(-rc));
-	for (int s = 0; rc == 0 && s < N_SIZES; s++)
-		rows[(s + 1) * (N_TRANSPORTS + 1) - 1] = (struct ipc_row){"memcpy", sizes[s], NAN, NAN, memcpy_mb[s]};
 	if (rc == 0 && (rc = run_idle(b, cpu_b, idle)) < 0)
 		fprintf(stderr, "shmrt bench ipc: idle consumer: %s\n", strerror(-rc));
+	int n = 0;
+	for (int s = 0; s < N_SIZES; s++) {
+		for (int t = 0; t < N_TRANSPORTS; t++) {
+			if (rc == 0)
+				rows[n++] = make_row(transports[t], sizes[s], &acc[s][t]);
+			free(acc[s][t].rtt);
+		}
+		/* Equal time per round: the mean of the rates is bytes / time. */
+		if (rc == 0)
+			rows[n++] = (struct ipc_row){"memcpy", sizes[s], NAN, NAN, memcpy_sum[s] / b->rounds};
+	}
 	*n_rows = n;
 	return rc;
 }
@@ -392,7 +425,7 @@ int bench_ipc(int argc, char **argv)
 	sched_setaffinity(0, sizeof(saved), &saved);
 	if (rc < 0)
 		return 1;
-	struct ipc_report report = {rows, n, cpu_a, cpu_b, quick, idle, (double)b->idle_ns / 1e9};
+	struct ipc_report report = {rows, n, cpu_a, cpu_b, quick, b->rounds, idle, (double)b->idle_ns / 1e9};
 	if (json)
 		rc = ipc_print_json(&report);
 	else

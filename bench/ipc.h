@@ -60,6 +60,7 @@ struct ipc_report {
 	int n_rows;
 	int cpu_a, cpu_b;
 	bool quick;
+	int rounds; /* turns each (transport, size) was measured in */
 	double idle_cpu_percent, idle_window_s;
 };
 

@@ -72,10 +72,10 @@ static void print_targets(const struct ipc_report *r)
 void ipc_print_table(const struct ipc_report *r)
 {
 	char sz[24];
-	printf("shmrt bench ipc%s: process A on CPU %d, B on CPU %d\n"
+	printf("shmrt bench ipc%s: process A on CPU %d, B on CPU %d, transports taking %d turn%s\n"
 	       "latency: one way, = round trip / 2; MB/s: 10^6 payload bytes/s streamed A -> B\n"
 	       "ratios: p50 / floor's p50, p50 / shmrt-spin's p50, MB/s / memcpy's MB/s\n\n",
-	       r->quick ? " --quick" : "", r->cpu_a, r->cpu_b);
+	       r->quick ? " --quick" : "", r->cpu_a, r->cpu_b, r->rounds, r->rounds > 1 ? "s" : "");
 	printf("%-12s %8s %10s %10s %10s %9s %9s %9s\n", "transport", "record", "p50 us", "p99 us", "MB/s",
 	       "x floor", "x spin", "% memcpy");
 	for (int i = 0; i < r->n_rows; i++) {
@@ -122,6 +122,7 @@ int ipc_print_json(const struct ipc_report *r)
 	json_object_set_new(doc, "idle_window_s", json_real(r->idle_window_s));
 	json_object_set_new(doc, "cpus", json_pack("[i, i]", r->cpu_a, r->cpu_b));
 	json_object_set_new(doc, "quick", json_boolean(r->quick));
+	json_object_set_new(doc, "rounds", json_integer(r->rounds));
 	json_object_set_new(doc, "notes", notes);
 	int rc = json_dumpf(doc, stdout, JSON_INDENT(1) | JSON_REAL_PRECISION(8));
 	printf("\n");
