@@ -1,0 +1,275 @@
+/* Writing records: reserve/commit and send.
+ *
+ * SPSC and broadcast rings have one producer, which owns head: it writes a
+ * record where head points and publishes it by storing the new head.
+ *
+ * MPSC producers claim room under a short lock on head and publish the
+ * claim at once, the header saying REC_RESERVED; commit flips the header to
+ * REC_COMMITTED, so records are committed in any order and the consumer
+ * waits at an uncommitted one. Why a lock rather than a bare CAS on head:
+ * after a CAS, a header written a moment later would sit below a head the
+ * consumer can already see, over stale bytes of an older record that may
+ * look like a header. Claiming and writing the header inside one critical
+ * section of a few stores keeps "everything below head has a valid header"
+ * true without clearing the data after use (Agrona's many-to-one ring
+ * zeroes every byte it consumes instead; Linux's BPF ring buffer reserves
+ * under a spinlock as here, Documentation/bpf/ringbuf.rst). The lock word
+ * names the holder's process, so a holder killed inside it is detected and
+ * the lock taken over; what the dead holder wrote is not yet published. */
+#include <errno.h>
+#include <sched.h>
+#include <string.h>
+
+#include "fail.h"
+#include "futex.h"
+#include "ring_layout.h"
+
+static void write_header(struct shmrt_ring *r, uint64_t pos, uint32_t state, uint64_t size, uint64_t len)
+{
+	/* relaxed: published by the store of head (or of state) after it. */
+	struct ring_rec *rec = ring_rec_at(r, pos);
+	atomic_store_explicit(&rec->size, (uint32_t)size, memory_order_relaxed);
+	atomic_store_explicit(&rec->len, (uint32_t)len, memory_order_relaxed);
+	atomic_store_explicit(&rec->pid, r->pid, memory_order_relaxed);
+	atomic_store_explicit(&rec->state, state, memory_order_relaxed);
+}
+
+/* --- SPSC and broadcast --------------------------------------------------- */
+
+/* Whether n bytes are free at r->head. r->limit caches the slowest
+ * reader's position + capacity, so the readers' lines are read only when
+ * the cached room runs out. */
+static int solo_room(struct shmrt_ring *r, uint64_t n)
+{
+	if (r->limit - r->head >= n)
+		return 0;
+	uint64_t lag = 0;
+	for (unsigned i = 0; i < r->n_readers; i++) {
+		/* seq_cst: acquire (the reader is done with what it passed)
+		 * and our half of the handshake in ring_wake. */
+		uint64_t pos = atomic_load_explicit(&r->sh->readers[i].pos, memory_order_seq_cst);
+		if (r->head - pos > r->cap)
+			return ring_corrupt(r, "reader position", pos);
+		if (r->head - pos > lag)
+			lag = r->head - pos;
+	}
+	r->limit = r->head - lag + r->cap;
+	if (r->limit - r->head >= n)
+		return 0;
+	r->wait_need = n; /* for ring_consumers_gone */
+	return -EAGAIN;
+}
+
+/* seq_cst: a release (the records below head are written) and the
+ * publishing half of the handshake in ring_wake. */
+static void solo_publish(struct shmrt_ring *r)
+{
+	atomic_store_explicit(&r->sh->head, r->head, memory_order_seq_cst);
+	ring_wake(&r->sh->data_wq);
+}
+
+static int solo_poll(struct shmrt_ring *r, void *arg)
+{
+	uint64_t need = *(const uint64_t *)arg;
+	uint64_t end = r->cap - (r->head & (r->cap - 1));
+	if (need > end) {
+		/* Pad to the end now, so that the readers can pass it and
+		 * free the room at the start that we wait for. */
+		int rc = solo_room(r, end);
+		if (rc < 0)
+			return rc;
+		write_header(r, r->head, REC_SKIP, end, 0);
+		r->head += end;
+		solo_publish(r);
+	}
+	int rc = solo_room(r, need);
+	if (rc < 0)
+		return rc;
+	r->pending = (unsigned char *)(ring_rec_at(r, r->head) + 1);
+	r->pending_room = need - sizeof(struct ring_rec);
+	return 0;
+}
+
+static int solo_commit(struct shmrt_ring *r, void *buf, size_t len)
+{
+	if (!r->pending || buf != r->pending)
+		return shmrt_fail(EINVAL, "ring: commit of a buffer that reserve did not return");
+	if (len > r->pending_room)
+		return shmrt_fail(EINVAL, "ring: commit of %zu bytes, %llu reserved", len,
+				  (unsigned long long)r->pending_room);
+	uint64_t size = ring_rec_size(len);
+	write_header(r, r->head, REC_COMMITTED, size, len);
+	r->head += size;
+	r->pending = NULL;
+	solo_publish(r);
+	return 0;
+}
+
+/* --- MPSC ------------------------------------------------------------------ */
+
+static void mpsc_lock(struct shmrt_ring *r)
+{
+	_Atomic uint64_t *lock = &r->sh->lock;
+	int64_t next_check = 0;
+	for (unsigned spins = 0;; spins++) {
+		uint64_t cur = atomic_load_explicit(lock, memory_order_relaxed);
+		/* acquire: pairs with mpsc_unlock's release, so we see head
+		 * and the headers the previous holder wrote. */
+		if (cur == 0 && atomic_compare_exchange_weak_explicit(lock, &cur, r->id, memory_order_acquire,
+								      memory_order_relaxed))
+			return;
+		if (spins < 64) {
+			ring_cpu_relax();
+			continue;
+		}
+		/* The holder is preempted (or dead): let it run, and now and
+		 * then see whether its process still exists. A dead holder's
+		 * stores are visible to us: its death went through the kernel. */
+		sched_yield();
+		int64_t now = shmrt_now_ns();
+		if (next_check == 0) {
+			next_check = now + RING_CHECK_NS;
+		} else if (now >= next_check) {
+			next_check = now + RING_CHECK_NS;
+			if (cur != 0 && cur != r->id && !ring_peer_alive(cur))
+				atomic_compare_exchange_strong_explicit(lock, &cur, 0, memory_order_relaxed,
+									memory_order_relaxed);
+		}
+	}
+}
+
+static void mpsc_unlock(struct shmrt_ring *r)
+{
+	atomic_store_explicit(&r->sh->lock, 0, memory_order_release);
+}
+
+struct mpsc_claim {
+	uint64_t need;
+	void *buf;
+};
+
+/* Under the lock: claim c->need bytes at head (after a skip to the end if
+ * they do not fit before it), publishing the reserved header. */
+static int mpsc_claim_locked(struct shmrt_ring *r, struct mpsc_claim *c)
+{
+	struct ring_shared *sh = r->sh;
+	/* relaxed: the lock's acquire ordered us after the last holder. */
+	uint64_t head = atomic_load_explicit(&sh->head, memory_order_relaxed);
+	/* seq_cst: acquire, and our half of the handshake in ring_wake. */
+	uint64_t tail = atomic_load_explicit(&sh->readers[0].pos, memory_order_seq_cst);
+	if (head - tail > r->cap || head % RING_ALIGN)
+		return ring_corrupt(r, "head", head);
+	uint64_t room = r->cap - (head - tail);
+	uint64_t end = r->cap - (head & (r->cap - 1));
+	bool skipped = false;
+	if (c->need > end) {
+		if (room < end)
+			return -EAGAIN;
+		write_header(r, head, REC_SKIP, end, 0);
+		head += end;
+		room -= end;
+		skipped = true;
+	}
+	int rc = -EAGAIN;
+	if (room >= c->need) {
+		write_header(r, head, REC_RESERVED, c->need, 0);
+		c->buf = ring_rec_at(r, head) + 1;
+		head += c->need;
+		rc = 0;
+	}
+	if (skipped || rc == 0) {
+		/* seq_cst: a release (headers below head are written), and
+		 * the publishing half of ring_wake's handshake (a skip is
+		 * something a sleeping consumer can act on). */
+		atomic_store_explicit(&sh->head, head, memory_order_seq_cst);
+		if (skipped)
+			ring_wake(&sh->data_wq);
+	}
+	return rc;
+}
+
+static int mpsc_poll(struct shmrt_ring *r, void *arg)
+{
+	struct mpsc_claim *c = arg;
+	/* A look without the lock first, so that waiting producers do not
+	 * take turns at it for nothing: is there room for the skip, or the
+	 * record? (seq_cst: the handshake in ring_wake, as in the claim.) */
+	uint64_t head = atomic_load_explicit(&r->sh->head, memory_order_relaxed);
+	uint64_t tail = atomic_load_explicit(&r->sh->readers[0].pos, memory_order_seq_cst);
+	uint64_t end = r->cap - (head & (r->cap - 1));
+	uint64_t first = c->need > end ? end : c->need;
+	if (head - tail <= r->cap && r->cap - (head - tail) < first)
+		return -EAGAIN;
+	mpsc_lock(r);
+	int rc = mpsc_claim_locked(r, c);
+	mpsc_unlock(r);
+	return rc;
+}
+
+static int mpsc_commit(struct shmrt_ring *r, void *buf, size_t len)
+{
+	uintptr_t p = (uintptr_t)buf, d = (uintptr_t)r->data;
+	if (p < d + sizeof(struct ring_rec) || p > d + r->cap || (p - d) % RING_ALIGN)
+		return shmrt_fail(EINVAL, "ring: commit of a buffer outside the ring");
+	struct ring_rec *rec = (struct ring_rec *)buf - 1;
+	uint32_t state = atomic_load_explicit(&rec->state, memory_order_relaxed);
+	uint32_t size = atomic_load_explicit(&rec->size, memory_order_relaxed);
+	int32_t pid = atomic_load_explicit(&rec->pid, memory_order_relaxed);
+	if (state != REC_RESERVED || pid != r->pid)
+		return shmrt_fail(EINVAL, "ring: commit of a buffer that reserve did not return");
+	if (size < sizeof(struct ring_rec) || size > d + r->cap - (p - sizeof(*rec)) ||
+	    len > size - sizeof(struct ring_rec))
+		return shmrt_fail(EINVAL, "ring: commit of %zu bytes into a %u-byte record", len, size);
+	atomic_store_explicit(&rec->len, (uint32_t)len, memory_order_relaxed);
+	/* seq_cst: a release (payload and len are written before a consumer
+	 * sees COMMITTED), and the publishing half of ring_wake's handshake. */
+	atomic_store_explicit(&rec->state, REC_COMMITTED, memory_order_seq_cst);
+	ring_wake(&r->sh->data_wq);
+	return 0;
+}
+
+/* --- API ------------------------------------------------------------------- */
+
+int shmrt_ring_reserve(struct shmrt_ring *r, size_t len, void **buf, int64_t timeout_ns)
+{
+	if (r->role != SHMRT_RING_PRODUCER)
+		return shmrt_fail(EINVAL, "ring: reserve on a consumer handle");
+	if (len > shmrt_ring_max_record(r))
+		return shmrt_fail(EMSGSIZE, "ring: a %zu-byte record exceeds the largest this ring holds, %zu",
+				  len, shmrt_ring_max_record(r));
+	uint64_t need = ring_rec_size(len);
+	int rc;
+	if (r->kind == SHMRT_RING_MPSC) {
+		struct mpsc_claim c = {.need = need};
+		rc = mpsc_poll(r, &c);
+		if (rc == -EAGAIN)
+			rc = ring_wait(r, &r->sh->space_wq, mpsc_poll, &c, ring_consumers_gone, timeout_ns);
+		*buf = c.buf;
+		return rc;
+	}
+	if (r->pending)
+		return shmrt_fail(EINVAL, "ring: reserve again before commit");
+	rc = solo_poll(r, &need);
+	if (rc == -EAGAIN)
+		rc = ring_wait(r, &r->sh->space_wq, solo_poll, &need, ring_consumers_gone, timeout_ns);
+	*buf = r->pending;
+	return rc;
+}
+
+int shmrt_ring_commit(struct shmrt_ring *r, void *buf, size_t len)
+{
+	if (r->role != SHMRT_RING_PRODUCER)
+		return shmrt_fail(EINVAL, "ring: commit on a consumer handle");
+	return r->kind == SHMRT_RING_MPSC ? mpsc_commit(r, buf, len) : solo_commit(r, buf, len);
+}
+
+int shmrt_ring_send(struct shmrt_ring *r, const void *data, size_t len, int64_t timeout_ns)
+{
+	void *buf;
+	int rc = shmrt_ring_reserve(r, len, &buf, timeout_ns);
+	if (rc < 0)
+		return rc;
+	if (len)
+		memcpy(buf, data, len);
+	return shmrt_ring_commit(r, buf, len);
+}
