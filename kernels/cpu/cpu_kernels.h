@@ -1,0 +1,39 @@
+/* Internal: the CPU kernels behind the "cpu-ref" table (shmrt_ref_*,
+ * kernels/cpu/ref_NAME.c: plain loops, double accumulation, the readable
+ * truth the tests compare against) and the "cpu" table (shmrt_cpu_*,
+ * kernels/cpu/NAME.c: threaded over the pool, vectorised, fp32). */
+#ifndef SHMRT_CPU_KERNELS_H
+#define SHMRT_CPU_KERNELS_H
+
+#include "shmrt/backend.h"
+
+#define SHMRT_CPU_KERNEL(name, args)                                    \
+	int shmrt_ref_##name(void *stream, const struct args *a);       \
+	int shmrt_cpu_##name(void *stream, const struct args *a);
+
+SHMRT_CPU_KERNEL(matmul, shmrt_matmul_args)
+SHMRT_CPU_KERNEL(kv_write, shmrt_kv_write_args)
+SHMRT_CPU_KERNEL(attention, shmrt_attention_args)
+SHMRT_CPU_KERNEL(rmsnorm, shmrt_rmsnorm_args)
+SHMRT_CPU_KERNEL(rope, shmrt_rope_args)
+SHMRT_CPU_KERNEL(swiglu, shmrt_swiglu_args)
+SHMRT_CPU_KERNEL(add, shmrt_add_args)
+SHMRT_CPU_KERNEL(embedding, shmrt_embedding_args)
+SHMRT_CPU_KERNEL(sample, shmrt_sample_args)
+
+#undef SHMRT_CPU_KERNEL
+
+/* Checks of the metadata the CPU can read (kernels/cpu/metadata.c):
+ * cu_q_lens ascending and ending at n_tokens, q_len <= ctx_len within the
+ * maxima, block table entries in range; slots in range or -1. */
+int shmrt_cpu_check_seqs(const struct shmrt_attention_args *a);
+int shmrt_cpu_check_slots(const struct shmrt_kv_write_args *a);
+
+/* Element offset of (block, kv head, slot in block, dim 0) in a cache
+ * array (layout in shmrt/backend.h). */
+static inline int64_t shmrt_kv_offset(const struct shmrt_kv_cache *c, int64_t block, int head, int slot)
+{
+	return ((block * c->n_kv_heads + head) * c->block_size + slot) * (int64_t)c->head_dim;
+}
+
+#endif

@@ -1,0 +1,153 @@
+/* Fast matmul Y = X W^T (+ bias): x f32, w f32|bf16|f16, y f32.
+ *
+ * Threads split the rows of W (output columns); each runs register tiles
+ * compiled for the CPU's vector level (matmul_impl.h, cpu_isa.h). Small M
+ * (decode) is bound by reading W once; large M (prefill) by arithmetic,
+ * with W converted to fp32 in cache-sized strips. */
+#include <errno.h>
+#include <stdlib.h>
+#include <string.h>
+#if defined(__x86_64__) || defined(__i386__)
+#include <immintrin.h>
+#endif
+
+#include "cpu_kernels.h"
+#include "args.h"
+#include "cpu_isa.h"
+#include "cpu_pool.h"
+#include "dtype_conv.h"
+#include "fail.h"
+#include "vec.h"
+
+/* Above this many rows of X the blocked prefill loop wins (measured with
+ * `shmrt bench kernels`: below it the extra passes over Y cost more than
+ * converting W once per MR rows). */
+#define PREFILL_MIN_M 32
+#define KC 256 /* prefill: K slice; MC x KC fp32 of X is 128 KiB, in L2 */
+#define MC 128
+
+struct matmul_impl {
+	void (*decode)(const struct shmrt_matmul_args *a, int64_t n_begin, int64_t n_end);
+	void (*prefill)(const struct shmrt_matmul_args *a, int64_t n_begin, int64_t n_end, float *wbuf);
+};
+
+#define IMPL(name) name##_generic
+#define IMPL_TARGET
+#define VF v4f
+#define VH v4h
+#define VU v4u
+#define VW 4
+#define MR 2
+#define NR 4
+#define LOAD_F16(p) ((v4f){shmrt_f16_to_f32((p)[0]), shmrt_f16_to_f32((p)[1]), shmrt_f16_to_f32((p)[2]), \
+			   shmrt_f16_to_f32((p)[3])})
+#include "matmul_impl.h"
+#undef IMPL
+#undef IMPL_TARGET
+#undef VF
+#undef VH
+#undef VU
+#undef VW
+#undef MR
+#undef NR
+#undef LOAD_F16
+
+#if defined(__x86_64__) || defined(__i386__)
+#define IMPL(name) name##_avx2
+#define IMPL_TARGET __attribute__((target("avx2,fma,f16c")))
+#define VF v8f
+#define VH v8h
+#define VU v8u
+#define VW 8
+#define MR 2
+#define NR 4
+#define LOAD_F16(p) ((v8f)_mm256_cvtph_ps(_mm_loadu_si128((const __m128i *)(p))))
+#include "matmul_impl.h"
+#undef IMPL
+#undef IMPL_TARGET
+#undef VF
+#undef VH
+#undef VU
+#undef VW
+#undef MR
+#undef NR
+#undef LOAD_F16
+
+#define IMPL(name) name##_avx512
+#define IMPL_TARGET __attribute__((target("avx512f,avx2,fma,f16c")))
+#define VF v16f
+#define VH v16h
+#define VU v16u
+#define VW 16
+#define MR 4
+#define NR 4
+#define LOAD_F16(p) ((v16f)_mm512_cvtph_ps(_mm256_loadu_si256((const __m256i *)(p))))
+#include "matmul_impl.h"
+#undef IMPL
+#undef IMPL_TARGET
+#undef VF
+#undef VH
+#undef VU
+#undef VW
+#undef MR
+#undef NR
+#undef LOAD_F16
+#endif
+
+static const struct matmul_impl *impl_for(enum shmrt_cpu_isa isa)
+{
+#if defined(__x86_64__) || defined(__i386__)
+	if (isa == SHMRT_ISA_AVX512)
+		return &impl_avx512;
+	if (isa == SHMRT_ISA_AVX2)
+		return &impl_avx2;
+#endif
+	(void)isa;
+	return &impl_generic;
+}
+
+/* W rows are handed out in groups of 16 (a multiple of every NR), so
+ * no two threads share a register tile. */
+#define N_GRAIN 16
+
+struct job {
+	const struct shmrt_matmul_args *a;
+	const struct matmul_impl *impl;
+	float *wbufs; /* prefill: NR x KC floats per thread */
+};
+
+static void run(void *ctx, int tid, int n_threads)
+{
+	struct job *j = ctx;
+	int64_t groups = (j->a->n + N_GRAIN - 1) / N_GRAIN, g0, g1;
+	shmrt_pool_part(groups, tid, n_threads, &g0, &g1);
+	int64_t n0 = g0 * N_GRAIN, n1 = g1 * N_GRAIN < j->a->n ? g1 * N_GRAIN : j->a->n;
+	if (n0 >= n1)
+		return;
+	if (j->wbufs)
+		j->impl->prefill(j->a, n0, n1, j->wbufs + (size_t)tid * N_GRAIN * KC);
+	else
+		j->impl->decode(j->a, n0, n1);
+}
+
+int shmrt_cpu_matmul(void *stream, const struct shmrt_matmul_args *a)
+{
+	(void)stream;
+	int rc = shmrt_check_matmul(a);
+	if (rc)
+		return rc;
+	if (a->x_dtype != SHMRT_F32 || a->y_dtype != SHMRT_F32)
+		return shmrt_fail(ENOTSUP, "matmul (cpu): x and y must be f32, not %s and %s",
+				  shmrt_dtype_name(a->x_dtype), shmrt_dtype_name(a->y_dtype));
+	if (a->m == 0)
+		return 0;
+	struct job j = {a, impl_for(shmrt_cpu_isa()), NULL};
+	if (a->m >= PREFILL_MIN_M) {
+		j.wbufs = malloc(sizeof(float) * N_GRAIN * KC * shmrt_pool_threads());
+		if (!j.wbufs)
+			return shmrt_fail(ENOMEM, "matmul: no memory for conversion buffers");
+	}
+	shmrt_pool_run(run, &j);
+	free(j.wbufs);
+	return 0;
+}
