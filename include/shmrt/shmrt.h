@@ -8,6 +8,7 @@
 #include "devices.h"
 #include "ring.h"
 #include "shm_dir.h"
+#include "arena.h"
 #include "backend.h"
 
 #endif
