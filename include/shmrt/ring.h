@@ -20,8 +20,13 @@
  * when the record it waits on was reserved by a producer that died).
  *
  * Timeouts are in nanoseconds (SHMRT_WAIT_FOREVER, or 0 to try once and get
- * -EAGAIN). Errors: -EMSGSIZE for a record larger than the ring can ever
- * hold, -ETIMEDOUT, -EPIPE, -EOWNERDEAD, -EBADMSG, -EINVAL. */
+ * -EAGAIN, without a message: it is a poll's normal result). Errors:
+ * -EMSGSIZE for a record larger than the ring can ever hold, -ETIMEDOUT,
+ * -EPIPE, -EOWNERDEAD, -EBADMSG, -EINVAL, -EBUSY (open: the slot is taken).
+ *
+ * Threads: an MPSC producer handle may be shared by threads; any other
+ * handle belongs to one thread at a time. Handles do not survive fork():
+ * open them in the process that uses them. */
 #ifndef SHMRT_RING_H
 #define SHMRT_RING_H
 
@@ -49,14 +54,17 @@ struct shmrt_ring; /* a process-local handle */
  * (capacity: a power of two, at least 4 KiB). 0 if the arguments are bad. */
 SHMRT_API size_t shmrt_ring_footprint(enum shmrt_ring_kind kind, size_t capacity, unsigned n_readers);
 
-/* Lays out an empty ring in mem[0 .. mem_size). n_readers: 1 except for
- * BROADCAST. Call once, before anyone opens it. */
+/* Lays out an empty ring in mem[0 .. mem_size), mem 64-byte aligned.
+ * n_readers: 1 except for BROADCAST. Call once, before anyone opens it. */
 SHMRT_API int shmrt_ring_format(void *mem, size_t mem_size, enum shmrt_ring_kind kind,
 				size_t capacity, unsigned n_readers);
 
 /* Opens a handle on a formatted ring, validating its header against
- * mem_size. reader: the broadcast reader index (0 .. n_readers-1), else 0.
- * Registers this process as a live producer or consumer. */
+ * mem_size (-EBADMSG when it is not a valid ring). reader: the broadcast
+ * reader index (0 .. n_readers-1), else 0. Registers this process as a live
+ * producer or consumer: one consumer per reader index, one producer on
+ * SPSC and broadcast rings (-EBUSY while the holder lives; a new one
+ * takes over from a dead or closed one where it stopped). */
 SHMRT_API int shmrt_ring_open(struct shmrt_ring **out, void *mem, size_t mem_size,
 			      enum shmrt_ring_role role, unsigned reader);
 
@@ -78,7 +86,10 @@ SHMRT_API int shmrt_ring_reserve(struct shmrt_ring *r, size_t len, void **buf, i
 SHMRT_API int shmrt_ring_commit(struct shmrt_ring *r, void *buf, size_t len);
 
 /* Consumer, zero copy: peek at the oldest unread record (it stays valid
- * until release), then release it. */
+ * until release; peek again returns it again), then release it. After
+ * -EOWNERDEAD (its producer died between reserve and commit), release
+ * discards that record and the ring goes on. -EPIPE comes only once the
+ * records the gone producers left are read. */
 SHMRT_API int shmrt_ring_peek(struct shmrt_ring *r, const void **buf, size_t *len, int64_t timeout_ns);
 SHMRT_API int shmrt_ring_release(struct shmrt_ring *r);
 
