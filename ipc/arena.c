@@ -181,7 +181,7 @@ int shmrt_arena_create(struct shmrt_arena **out, const char *name, const struct 
 		       unsigned n)
 {
 	shmrt_clear_error();
-	struct shmrt_arena *a;
+	struct shmrt_arena *a = NULL;
 	int rc = check_name(name);
 	if (rc < 0 || (rc = new_handle(&a, name)) < 0)
 		return rc;
@@ -224,7 +224,7 @@ static int map_and_check(struct shmrt_arena *a, const char *name)
 int shmrt_arena_attach(struct shmrt_arena **out, const char *name)
 {
 	shmrt_clear_error();
-	struct shmrt_arena *a;
+	struct shmrt_arena *a = NULL;
 	int rc = check_name(name);
 	if (rc < 0 || (rc = new_handle(&a, name)) < 0)
 		return rc;
