@@ -12,7 +12,7 @@ cd "$(dirname "$0")/.."
 # Debian packages we build and test with. CUDA and NCCL are not Debian
 # packages we can rely on: they are used when /usr/local/cuda has them.
 APT_PACKAGES=(gcc g++ make meson ninja-build pkg-config clang libclang-rt-14-dev
-	liburing-dev libhwloc-dev libzmq3-dev libjansson-dev libpcre2-dev python3)
+	liburing-dev libhwloc-dev libzmq3-dev libjansson-dev libpcre2-dev libutf8proc-dev python3)
 
 log() { printf '\n== %s\n' "$*" >&2; }
 

@@ -1,0 +1,111 @@
+/* shmrt — tokenizers: text to token ids and back.
+ *
+ * Byte-pair encoding as Hugging Face `tokenizers` and tiktoken do it, from
+ *  - a `tokenizer.json` with a BPE model: byte-level (GPT-2, Llama 3, Qwen2)
+ *    or SentencePiece-style with byte fallback (Llama 2, Mistral);
+ *  - a tiktoken rank file (a base64 token and its rank per line; Llama 3's
+ *    `tokenizer.model`), with the split regex named by `pattern`, since the
+ *    file carries none.
+ * Encoding follows HF's pipeline: added and special tokens are found first,
+ * then the rest is normalized, pre-tokenized (split) and merged. Input that
+ * is not UTF-8 is encoded, not refused: byte-level models give each stray
+ * byte its byte token, byte-fallback models its <0xNN> token.
+ *
+ * A handle may be used by one thread at a time for encode and decode (they
+ * keep scratch space and a cache in it); the lookups are read-only. Load one
+ * handle per thread to encode in parallel. */
+#ifndef SHMRT_TOKENIZER_H
+#define SHMRT_TOKENIZER_H
+
+#include "common.h"
+
+struct shmrt_tokenizer;
+struct shmrt_detok_stream;
+
+/* Encoding flags. */
+enum {
+	/* Add the tokens of the file's post-processor for one sequence: the
+	 * special tokens of TemplateProcessing's "single" template around the
+	 * text (Llama's BOS), also inside a Sequence of processors. For a
+	 * tiktoken file with pattern "llama3", <|begin_of_text|> first, as
+	 * Meta's tokenizer does. */
+	SHMRT_ENCODE_ADD_SPECIAL = 1u << 0,
+	/* Special tokens written in the text are ordinary text (HF's
+	 * encode_special_tokens): use for untrusted input. */
+	SHMRT_ENCODE_SPECIAL_AS_TEXT = 1u << 1,
+};
+
+/* Decoding flags. */
+enum {
+	SHMRT_DECODE_SKIP_SPECIAL = 1u << 0,  /* leave special tokens out */
+	/* Replace what is not UTF-8 with U+FFFD, as HF's decode returns it;
+	 * without it, decode gives the exact bytes (for byte-level models,
+	 * decode(encode(text)) is text, byte for byte). */
+	SHMRT_DECODE_LOSSY = 1u << 1,
+};
+
+/* Loads path: a tokenizer.json (pattern NULL) or a tiktoken rank file with
+ * pattern "gpt2", "cl100k", "o200k" or "llama3", which picks the split
+ * regex and the special tokens (see runtime/tiktoken.c). Errors: -ENOENT
+ * and the like from the file, -EINVAL for a malformed file (the message
+ * names the file and the place: JSON line and column, the merge that names
+ * an unknown token...), -ENOTSUP for a model, normalizer, pre-tokenizer or
+ * decoder type we do not implement. */
+SHMRT_API int shmrt_tokenizer_load(const char *path, const char *pattern, struct shmrt_tokenizer **out);
+
+SHMRT_API void shmrt_tokenizer_free(struct shmrt_tokenizer *tok);
+
+/* Encodes text[0..len) (any bytes). Writes up to cap ids and returns how
+ * many the text has (call again with a larger array if that is more than
+ * cap), or -errno. */
+SHMRT_API int shmrt_tokenizer_encode(struct shmrt_tokenizer *tok, const char *text, size_t len, unsigned flags,
+				     int32_t *ids, size_t cap);
+
+/* Decodes ids[0..n) into out: writes up to cap bytes, NUL-terminated when
+ * cap > 0, and returns the decoded length without the NUL (as snprintf
+ * does), or -EINVAL for an id outside the vocabulary. */
+SHMRT_API int shmrt_tokenizer_decode(const struct shmrt_tokenizer *tok, const int32_t *ids, size_t n,
+				     unsigned flags, char *out, size_t cap);
+
+/* Ids run from 0 to vocab_size - 1 (a few may have no token). */
+SHMRT_API int32_t shmrt_tokenizer_vocab_size(const struct shmrt_tokenizer *tok);
+
+/* The id of a token spelled as in the file ("Ġthe", "▁the", "<s>"; raw
+ * bytes for tiktoken), or -ENOENT. */
+SHMRT_API int32_t shmrt_tokenizer_token_id(const struct shmrt_tokenizer *tok, const char *token, size_t len);
+
+/* The token of id as the file spells it, NUL-terminated, with its length in
+ * *len (may be NULL); NULL if id has no token. */
+SHMRT_API const char *shmrt_tokenizer_token(const struct shmrt_tokenizer *tok, int32_t id, size_t *len);
+
+/* 1 if id is a special token (skipped by SHMRT_DECODE_SKIP_SPECIAL), else 0. */
+SHMRT_API int shmrt_tokenizer_is_special(const struct shmrt_tokenizer *tok, int32_t id);
+
+/* The special token ids, ascending: writes up to cap, returns the count. */
+SHMRT_API int shmrt_tokenizer_special_ids(const struct shmrt_tokenizer *tok, int32_t *ids, size_t cap);
+
+/* The first token SHMRT_ENCODE_ADD_SPECIAL puts before the text (BOS), or
+ * -ENOENT. EOS is not in tokenizer.json: take it from the model's config. */
+SHMRT_API int32_t shmrt_tokenizer_bos_id(const struct shmrt_tokenizer *tok);
+
+/* Streaming detokenization: feed one id at a time, get back the text that
+ * is now complete. A UTF-8 character split across tokens is held back until
+ * its last byte arrives; a sequence that can no longer be completed becomes
+ * U+FFFD. The concatenated output of push... flush equals
+ * shmrt_tokenizer_decode of the same ids with SHMRT_DECODE_LOSSY (flags:
+ * SHMRT_DECODE_SKIP_SPECIAL or 0). The stream reads the tokenizer, which
+ * must outlive it. */
+SHMRT_API int shmrt_detok_stream_new(const struct shmrt_tokenizer *tok, unsigned flags,
+				     struct shmrt_detok_stream **out);
+
+/* Adds id; *text points to the bytes now complete (valid UTF-8, maybe none)
+ * until the next call on this stream. Returns their length or -errno. */
+SHMRT_API int shmrt_detok_stream_push(struct shmrt_detok_stream *s, int32_t id, const char **text);
+
+/* Ends the sequence: returns what was held back (U+FFFD for an unfinished
+ * character) and makes the stream ready for a new sequence. */
+SHMRT_API int shmrt_detok_stream_flush(struct shmrt_detok_stream *s, const char **text);
+
+SHMRT_API void shmrt_detok_stream_free(struct shmrt_detok_stream *s);
+
+#endif
