@@ -1,5 +1,8 @@
 /* shmrt info: build features, GPUs seen, and the shared-memory directory. */
 #include <getopt.h>
+#include <jansson.h>
+#include <stdbool.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <string.h>
 
@@ -19,6 +22,42 @@ static const char *yes_no(const char *features, const char *word)
 	return strstr(features, word) ? "yes" : "no";
 }
 
+static json_t *json_bool(const char *features, const char *word)
+{
+	return json_boolean(strstr(features, word) != NULL);
+}
+
+/* One JSON document through jansson, so that device names and the
+ * directory ($SHMRT_SHM_DIR may hold anything) are escaped. */
+static int print_json(const char *feat, int ndev, bool have_space, uint64_t total, uint64_t avail)
+{
+	json_t *devices = json_array();
+	for (int i = 0; i < ndev; i++) {
+		struct shmrt_device_info d;
+		if (shmrt_device_info(i, &d) != 0)
+			continue;
+		char sm[16];
+		snprintf(sm, sizeof(sm), "%d.%d", d.sm_major, d.sm_minor);
+		json_array_append_new(devices, json_pack("{s:i, s:s, s:s, s:I, s:s}", "index", i, "name", d.name,
+							 "sm", sm, "memory_bytes", (json_int_t)d.memory_bytes,
+							 "pci_bus_id", d.pci_bus_id));
+	}
+	json_t *shm = json_pack("{s:s, s:o, s:o}", "dir", shmrt_shm_dir(), "total_bytes",
+				have_space ? json_integer((json_int_t)total) : json_null(), "free_bytes",
+				have_space ? json_integer((json_int_t)avail) : json_null());
+	json_t *doc = json_pack("{s:s, s:{s:o, s:s, s:o, s:o, s:o}, s:o, s:o}", "version", shmrt_version(),
+				"features", "cuda", json_bool(feat, "cuda"), "cuda_archs", shmrt_cuda_archs(),
+				"nccl", json_bool(feat, "nccl"), "liburing", json_bool(feat, "liburing"), "hwloc",
+				json_bool(feat, "hwloc"), "devices", devices, "shm", shm);
+	int rc = doc && json_dumpf(doc, stdout, JSON_PRESERVE_ORDER) == 0 ? 0 : 1;
+	json_decref(doc);
+	if (rc)
+		fprintf(stderr, "shmrt info: cannot write the JSON document\n");
+	else
+		putchar('\n');
+	return rc;
+}
+
 int cmd_info(int argc, char **argv)
 {
 	int json = 0;
@@ -36,28 +75,8 @@ int cmd_info(int argc, char **argv)
 	int space_rc = shmrt_shm_space(&total, &avail);
 	int ndev = shmrt_device_count();
 
-	if (json) {
-		printf("{\"version\": \"%s\", \"features\": {\"cuda\": %s, \"cuda_archs\": \"%s\", "
-		       "\"nccl\": %s, \"liburing\": %s, \"hwloc\": %s}, \"devices\": [",
-		       shmrt_version(), strstr(feat, "cuda") ? "true" : "false", shmrt_cuda_archs(),
-		       strstr(feat, "nccl") ? "true" : "false", strstr(feat, "liburing") ? "true" : "false",
-		       strstr(feat, "hwloc") ? "true" : "false");
-		for (int i = 0; i < ndev; i++) {
-			struct shmrt_device_info d;
-			if (shmrt_device_info(i, &d) == 0)
-				printf("%s{\"index\": %d, \"name\": \"%s\", \"sm\": \"%d.%d\", \"memory_bytes\": %llu, "
-				       "\"pci_bus_id\": \"%s\"}",
-				       i ? ", " : "", i, d.name, d.sm_major, d.sm_minor,
-				       (unsigned long long)d.memory_bytes, d.pci_bus_id);
-		}
-		printf("], \"shm\": {\"dir\": \"%s\", ", shmrt_shm_dir());
-		if (space_rc == 0)
-			printf("\"total_bytes\": %llu, \"free_bytes\": %llu}}\n", (unsigned long long)total,
-			       (unsigned long long)avail);
-		else
-			printf("\"total_bytes\": null, \"free_bytes\": null}}\n");
-		return 0;
-	}
+	if (json)
+		return print_json(feat, ndev, space_rc == 0, total, avail);
 
 	printf("shmrt %s\n", shmrt_version());
 	printf("features:\n");
