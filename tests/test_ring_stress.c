@@ -82,8 +82,11 @@ int main(int argc, char **argv)
 	uint64_t total = traffic_count(argc, argv, "SHMRT_RING_STRESS_RECORDS", 10 * 1000 * 1000);
 	uint64_t seed = traffic_count(0, NULL, "SHMRT_RING_STRESS_SEED", 1);
 	printf("ring stress: %llu records, seed %llu\n", (unsigned long long)total, (unsigned long long)seed);
-	phase("spsc", SHMRT_RING_SPSC, 1, 1, total / 3, seed);
-	phase("mpsc", SHMRT_RING_MPSC, 3, 1, total / 9, seed);
-	phase("broadcast", SHMRT_RING_BROADCAST, 1, 3, total / 3, seed);
+	/* Rounded up, so that at least `total` records are sent in all. */
+	uint64_t third = (total + 2) / 3, per_mpsc = (third + 2) / 3;
+	phase("spsc", SHMRT_RING_SPSC, 1, 1, third, seed);
+	phase("mpsc", SHMRT_RING_MPSC, 3, 1, per_mpsc, seed);
+	phase("broadcast", SHMRT_RING_BROADCAST, 1, 3, third, seed);
+	printf("in all: %llu records sent\n", (unsigned long long)(2 * third + 3 * per_mpsc));
 	return 0;
 }
