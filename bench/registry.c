@@ -6,6 +6,5 @@
 const struct shmrt_bench shmrt_benches[] = {
 	{"ipc", "ring latency and throughput vs pipe, UDS, ZeroMQ, cache-line floor, memcpy", bench_ipc},
 	{"load", "checkpoint load GB/s: io_uring and pread vs plain read(), cold and warm", bench_load},
-	{"kernels", "matmul and attention vs memory bandwidth, FMA peak, device copy, cuBLASLt", bench_kernels},
 	{NULL, NULL, NULL},
 };
