@@ -12,6 +12,8 @@ struct shmrt_cmd {
 int cmd_info(int argc, char **argv);
 int cmd_clean(int argc, char **argv);
 int cmd_bench(int argc, char **argv);
+int cmd_mkmodel(int argc, char **argv);
+int cmd_logits(int argc, char **argv);
 
 /* True when argv holds -h or --help (then print usage and exit 0). */
 int cmd_wants_help(int argc, char **argv);

@@ -12,5 +12,9 @@
 #include "backend.h"
 #include "transport.h"
 #include "tokenizer.h"
+#include "model_config.h"
+#include "checkpoint.h"
+#include "model.h"
+#include "mkmodel.h"
 
 #endif

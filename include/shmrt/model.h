@@ -1,0 +1,184 @@
+/* shmrt — a Llama-family model on a compute backend: weights, the paged KV
+ * cache, the batched forward step, sampling and generation.
+ *
+ * Objects:
+ *   struct shmrt_model     the weights of one checkpoint placed on a backend
+ *                          ("cpu", "cpu-ref", "cuda"; backend.h), plus the
+ *                          scratch space of a step. Used by one thread at a
+ *                          time.
+ *   struct shmrt_kv_pool   the paged KV cache of every layer on that backend
+ *                          (num_blocks blocks of block_size tokens, the HND
+ *                          layout of backend.h) and a host-side allocator of
+ *                          its blocks.
+ *   struct shmrt_kv_seq    one sequence's block table and length: plain host
+ *                          memory the caller owns (zero it to start).
+ *
+ * A step (shmrt_model_forward) runs a ragged batch: each sequence brings
+ * q_len new tokens (a whole prompt, a chunk of one continuing after the
+ * tokens already cached, or one decode token) and the model writes their
+ * K/V into the cache and computes the logits of the rows asked for. The
+ * low-level form takes block tables as the scheduler keeps them; the
+ * shmrt_model_step() form takes shmrt_kv_seq's and grows them itself.
+ *
+ * Numerics: weights stay in the checkpoint's dtype (f32, bf16 or f16; each
+ * tensor its own) and every activation, the KV cache and the logits are
+ * f32, so a bf16 checkpoint computes what transformers computes on the same
+ * weights upcast to float32. Logits match transformers' float32 forward
+ * within about 1e-4 relative (tests/test_model_reference.c).
+ *
+ * Architectures: those of model_config.h: Llama 2/3 (GQA, Llama 3 rope
+ * scaling, tied embeddings), Mistral (within its window), Qwen2 (q/k/v
+ * biases).
+ *
+ * Errors: 0 or -errno with shmrt_last_error() set: -EINVAL for bad
+ * arguments, -ENOSPC when the pool has no free block, -ENOMEM, the
+ * checkpoint's and backend's errors as they come. */
+#ifndef SHMRT_MODEL_H
+#define SHMRT_MODEL_H
+
+#include "common.h"
+#include "backend.h"
+#include "checkpoint.h"
+#include "model_config.h"
+
+struct shmrt_model;
+struct shmrt_kv_pool;
+
+/* Zeroed fields take the defaults. */
+struct shmrt_model_options {
+	const char *backend;             /* NULL: "cpu" */
+	struct shmrt_load_options load;  /* how the weights are read (checkpoint.h) */
+};
+
+/* Opens the checkpoint in dir (config.json, model.safetensors or an index
+ * and its shards), checks every tensor the architecture needs (name, dtype,
+ * shape: an error names the tensor) and loads them onto the backend. */
+SHMRT_API int shmrt_model_load(const char *dir, const struct shmrt_model_options *opt, struct shmrt_model **out);
+SHMRT_API void shmrt_model_free(struct shmrt_model *m);
+
+SHMRT_API const struct shmrt_model_config *shmrt_model_config(const struct shmrt_model *m);
+SHMRT_API const struct shmrt_backend *shmrt_model_backend(const struct shmrt_model *m);
+
+/* What the load read (bytes, seconds, io method). */
+SHMRT_API void shmrt_model_load_stats(const struct shmrt_model *m, struct shmrt_load_stats *out);
+
+/* Bytes of weights one decode step reads: every matrix and norm once
+ * (lm_head once even when tied; the embedding rows are not counted). The
+ * numerator of the memory-bandwidth ceiling of decode. */
+SHMRT_API uint64_t shmrt_model_step_weight_bytes(const struct shmrt_model *m);
+
+/* ---- The paged KV cache ----------------------------------------------------
+ *
+ * block_size: tokens per block (0: 16). The pool allocates num_blocks
+ * blocks of K and V for each layer on the model's backend; the model must
+ * outlive it. */
+SHMRT_API int shmrt_kv_pool_new(struct shmrt_model *m, int num_blocks, int block_size, struct shmrt_kv_pool **out);
+SHMRT_API void shmrt_kv_pool_free(struct shmrt_kv_pool *p);
+
+/* Device bytes of one block across all layers (K and V): for sizing. */
+SHMRT_API size_t shmrt_kv_block_bytes(const struct shmrt_model_config *cfg, int block_size);
+
+SHMRT_API int shmrt_kv_pool_block_size(const struct shmrt_kv_pool *p);
+SHMRT_API int shmrt_kv_pool_num_blocks(const struct shmrt_kv_pool *p);
+SHMRT_API int shmrt_kv_pool_free_blocks(const struct shmrt_kv_pool *p);
+
+/* Block-level allocation for a caller that keeps its own tables (a
+ * scheduler): n block ids into ids[], all or none (-ENOSPC); and back. */
+SHMRT_API int shmrt_kv_pool_alloc(struct shmrt_kv_pool *p, int n, int32_t *ids);
+SHMRT_API void shmrt_kv_pool_release(struct shmrt_kv_pool *p, const int32_t *ids, int n);
+
+/* One sequence's cache: len tokens are cached in blocks[0 .. n_blocks).
+ * Zero it before first use; shmrt_kv_seq_reset() gives its blocks back and
+ * frees the table (it may be used again afterwards). */
+struct shmrt_kv_seq {
+	int len;         /* tokens in the cache */
+	int n_blocks;    /* blocks held: >= ceil(len / block_size) */
+	int cap;         /* capacity of blocks[] */
+	int32_t *blocks; /* block table (malloc'ed) */
+};
+
+/* Makes s hold blocks for at least len tokens (s->len is unchanged). */
+SHMRT_API int shmrt_kv_seq_reserve(struct shmrt_kv_pool *p, struct shmrt_kv_seq *s, int len);
+SHMRT_API void shmrt_kv_seq_reset(struct shmrt_kv_pool *p, struct shmrt_kv_seq *s);
+
+/* ---- The forward step ------------------------------------------------------ */
+
+/* Which rows get logits. */
+enum shmrt_logits_mode {
+	SHMRT_LOGITS_LAST = 0, /* one row per sequence: its last new token (none if q_len = 0) */
+	SHMRT_LOGITS_ALL = 1,  /* one row per new token, in token order */
+	SHMRT_LOGITS_NONE = 2, /* fill the cache only (a prefill chunk) */
+};
+
+/* A ragged batch, host memory (the model copies it to the device).
+ * Sequence s brings q_lens[s] new tokens, tokens[cu .. cu + q_lens[s]) with
+ * cu the sum of the q_lens before it, at positions ctx_lens[s] - q_lens[s]
+ * .. ctx_lens[s] - 1: ctx_lens[s] counts the tokens cached after the step,
+ * new ones included. Its block table is block_tables[s * block_table_stride
+ * ..], holding at least ceil(ctx_lens[s] / block_size) blocks of the pool. */
+struct shmrt_step {
+	int n_seqs;
+	int n_tokens; /* sum of q_lens */
+	const int32_t *tokens;
+	const int32_t *q_lens;
+	const int32_t *ctx_lens;
+	const int32_t *block_tables;
+	int block_table_stride;
+	enum shmrt_logits_mode logits;
+};
+
+/* Runs the step. On return the logits (f32, one row of vocab_size per row
+ * asked for, in sequence / token order) are in device memory, ready for
+ * shmrt_model_sample(); logits_out (host, may be NULL) gets a copy. Returns
+ * the number of logit rows. Token ids outside the vocabulary are -EINVAL. */
+SHMRT_API int shmrt_model_forward(struct shmrt_model *m, struct shmrt_kv_pool *p, const struct shmrt_step *s,
+				  float *logits_out);
+
+/* One sequence of a shmrt_model_step(): n new tokens after those cached. */
+struct shmrt_seq_input {
+	struct shmrt_kv_seq *seq;
+	const int32_t *tokens;
+	int n;
+};
+
+/* shmrt_model_forward over shmrt_kv_seq's: reserves the blocks the new
+ * tokens need (-ENOSPC leaves every sequence as it was), runs the step and
+ * advances each seq->len by its n. */
+SHMRT_API int shmrt_model_step(struct shmrt_model *m, struct shmrt_kv_pool *p, const struct shmrt_seq_input *in,
+			       int n_seqs, enum shmrt_logits_mode logits, float *logits_out);
+
+/* Samples one token per logit row of the last step (backend.h's sample
+ * kernel; params[row] per row, host memory) into tokens[] (host). */
+SHMRT_API int shmrt_model_sample(struct shmrt_model *m, const struct shmrt_sample_params *params, int n_rows,
+				 int32_t *tokens);
+
+/* ---- Generation (one sequence) ---------------------------------------------- */
+
+struct shmrt_gen_options {
+	int max_tokens;    /* new tokens at most (0: 16) */
+	float temperature; /* <= 0: greedy */
+	float top_p;       /* 0 or >= 1: off */
+	int top_k;         /* <= 0: off */
+	uint64_t seed;
+	int ignore_eos;    /* keep going past the config's eos ids */
+	int prefill_chunk; /* prompt tokens per step (0: the whole prompt at once) */
+	/* Called with each new token: return 0 to go on, > 0 to stop, < 0
+	 * (-errno) to fail the call with that value. */
+	int (*on_token)(void *ctx, int32_t token);
+	void *ctx;
+};
+
+struct shmrt_gen_stats {
+	int prompt_tokens, new_tokens;
+	int stopped_by_eos;
+	double prefill_seconds, decode_seconds;
+};
+
+/* Generates after prompt[0..n_prompt) into out[0..cap) using a kv pool of
+ * its own sized for n_prompt + max_tokens (capped at the model's
+ * max_context); returns the number of new tokens (eos included when it
+ * ended the run). */
+SHMRT_API int shmrt_generate(struct shmrt_model *m, const int32_t *prompt, int n_prompt,
+			     const struct shmrt_gen_options *opt, int32_t *out, int cap, struct shmrt_gen_stats *stats);
+
+#endif

@@ -1,0 +1,324 @@
+/* A model's weights placed on a backend from a checkpoint (model.h).
+ *
+ * Every tensor goes into one device allocation. q/k/v_proj of a layer are
+ * loaded back to back into one [(H + 2 KV) D][hidden] matrix (their biases
+ * likewise) and gate/up_proj into one [2 I][hidden]: a row-major matrix
+ * split along its rows is its parts one after the other, so fusing costs
+ * nothing at load and saves matmuls at every step. */
+#include <errno.h>
+#include <stdbool.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "fail.h"
+#include "model_impl.h"
+
+#define ALIGN 256
+/* Host staging for backends whose memory the CPU cannot write. */
+#define STAGING_BYTES ((size_t)256 << 20)
+
+struct place {
+	const struct shmrt_tensor_info *t;
+	size_t off;
+};
+
+struct plan {
+	struct shmrt_checkpoint *ck;
+	struct place *items;
+	size_t n, cap;
+	size_t total;
+};
+
+/* Where a weight will be, until the device buffer exists. */
+struct slot {
+	size_t off;
+	enum shmrt_dtype dtype;
+	bool present;
+};
+
+struct layer_slots {
+	struct slot ln1, qkv, qkv_bias, o, o_bias, ln2, gate_up, down;
+};
+
+static void plan_align(struct plan *pl)
+{
+	pl->total = (pl->total + ALIGN - 1) / ALIGN * ALIGN;
+}
+
+/* Appends tensor name, which must be [rows] (cols = 0) or [rows][cols]. An
+ * absent optional tensor leaves *s not present. */
+static int plan_tensor(struct plan *pl, const char *name, int64_t rows, int64_t cols, bool optional,
+		       struct slot *s)
+{
+	const struct shmrt_tensor_info *t;
+	int rc = shmrt_checkpoint_find(pl->ck, name, &t);
+	if (rc == -ENOENT && optional) {
+		shmrt_clear_error();
+		return 0;
+	}
+	if (rc < 0)
+		return rc;
+	int ndim = cols ? 2 : 1;
+	if (t->ndim != ndim || t->shape[0] != rows || (cols && t->shape[1] != cols))
+		return shmrt_fail(EINVAL, "%s: tensor '%s' has shape [%lld%s%lld], config.json wants [%lld%s%lld]",
+				  t->file, name, (long long)t->shape[0], t->ndim > 1 ? ", " : "",
+				  t->ndim > 1 ? (long long)t->shape[1] : 0LL, (long long)rows, cols ? ", " : "",
+				  (long long)cols);
+	if (s->present && s->dtype != t->dtype)
+		return shmrt_fail(ENOTSUP, "%s: tensor '%s' is %s but the tensors fused with it are %s", t->file, name,
+				  shmrt_dtype_name(t->dtype), shmrt_dtype_name(s->dtype));
+	if (pl->n == pl->cap) {
+		size_t cap = pl->cap ? 2 * pl->cap : 64;
+		struct place *p = realloc(pl->items, cap * sizeof(*p));
+		if (!p)
+			return shmrt_fail(ENOMEM, "no memory for the weight table");
+		pl->items = p;
+		pl->cap = cap;
+	}
+	if (!s->present)
+		*s = (struct slot){.off = pl->total, .dtype = t->dtype, .present = true};
+	pl->items[pl->n++] = (struct place){.t = t, .off = pl->total};
+	pl->total += t->size;
+	return 0;
+}
+
+/* One weight (or the parts of a fused one, in order), starting aligned. */
+static int plan_group(struct plan *pl, const char *const *names, int n, const int64_t *rows, int64_t cols,
+		      bool optional, struct slot *s)
+{
+	plan_align(pl);
+	*s = (struct slot){0};
+	for (int i = 0; i < n; i++) {
+		bool was = s->present;
+		int rc = plan_tensor(pl, names[i], rows[i], cols, optional, s);
+		if (rc < 0)
+			return rc;
+		/* optional parts come all or none (a q bias without a v bias) */
+		if (optional && i > 0 && was != s->present)
+			return shmrt_fail(EINVAL, "the checkpoint has '%s' but not all the tensors fused with it",
+					  was ? names[0] : names[i]);
+	}
+	return 0;
+}
+
+static int plan_layer(struct plan *pl, const struct shmrt_model_config *c, int l, struct layer_slots *ls)
+{
+	char n[8][96];
+	const char *parts[] = {"self_attn.q_proj", "self_attn.k_proj", "self_attn.v_proj", "mlp.gate_proj",
+			       "mlp.up_proj"};
+	int64_t H = c->hidden_size, qd = (int64_t)c->num_heads * c->head_dim,
+		kvd = (int64_t)c->num_kv_heads * c->head_dim, I = c->intermediate_size;
+	int64_t qkv_rows[3] = {qd, kvd, kvd}, gu_rows[2] = {I, I};
+	const char *names[3];
+	int rc;
+
+#define NAME(i, fmt, ...) (snprintf(n[i], sizeof(n[i]), "model.layers.%d." fmt, l, __VA_ARGS__), n[i])
+	names[0] = NAME(0, "%s", "input_layernorm.weight");
+	if ((rc = plan_group(pl, names, 1, &H, 0, false, &ls->ln1)) < 0)
+		return rc;
+	for (int i = 0; i < 3; i++)
+		names[i] = NAME(i, "%s.weight", parts[i]);
+	if ((rc = plan_group(pl, names, 3, qkv_rows, H, false, &ls->qkv)) < 0)
+		return rc;
+	for (int i = 0; i < 3; i++)
+		names[i] = NAME(i, "%s.bias", parts[i]);
+	if ((rc = plan_group(pl, names, 3, qkv_rows, 0, !c->qkv_bias, &ls->qkv_bias)) < 0)
+		return rc;
+	names[0] = NAME(0, "%s", "self_attn.o_proj.weight");
+	if ((rc = plan_group(pl, names, 1, &H, qd, false, &ls->o)) < 0)
+		return rc;
+	names[0] = NAME(0, "%s", "self_attn.o_proj.bias");
+	if ((rc = plan_group(pl, names, 1, &H, 0, !c->o_bias, &ls->o_bias)) < 0)
+		return rc;
+	names[0] = NAME(0, "%s", "post_attention_layernorm.weight");
+	if ((rc = plan_group(pl, names, 1, &H, 0, false, &ls->ln2)) < 0)
+		return rc;
+	for (int i = 0; i < 2; i++)
+		names[i] = NAME(i, "%s.weight", parts[3 + i]);
+	if ((rc = plan_group(pl, names, 2, gu_rows, H, false, &ls->gate_up)) < 0)
+		return rc;
+	names[0] = NAME(0, "%s", "mlp.down_proj.weight");
+	if ((rc = plan_group(pl, names, 1, &H, I, false, &ls->down)) < 0)
+		return rc;
+#undef NAME
+	if (ls->qkv_bias.present && ls->qkv_bias.dtype != ls->qkv.dtype)
+		return shmrt_fail(ENOTSUP, "layer %d: q/k/v biases are %s but the weights %s (they must agree)", l,
+				  shmrt_dtype_name(ls->qkv_bias.dtype), shmrt_dtype_name(ls->qkv.dtype));
+	if (ls->o_bias.present && ls->o_bias.dtype != ls->o.dtype)
+		return shmrt_fail(ENOTSUP, "layer %d: o_proj's bias is %s but its weight %s (they must agree)", l,
+				  shmrt_dtype_name(ls->o_bias.dtype), shmrt_dtype_name(ls->o.dtype));
+	return 0;
+}
+
+/* Device memory of the CPU backends is host memory (backend.h): the
+ * checkpoint is read straight into it. Other backends go through staging. */
+static bool host_visible(const struct shmrt_backend *b)
+{
+	return !strncmp(b->name, "cpu", 3);
+}
+
+static int load_staged(struct shmrt_model *m, struct shmrt_checkpoint *ck, const struct plan *pl,
+		       const struct shmrt_load_options *lo)
+{
+	size_t cap = STAGING_BYTES;
+	for (size_t i = 0; i < pl->n; i++)
+		if (pl->items[i].t->size > cap)
+			cap = pl->items[i].t->size;
+	uint8_t *stage = malloc(cap);
+	struct shmrt_load_item *items = calloc(pl->n ? pl->n : 1, sizeof(*items));
+	int rc = 0;
+	if (!stage || !items)
+		rc = shmrt_fail(ENOMEM, "no memory for %zu MiB of load staging", cap >> 20);
+	for (size_t i = 0; !rc && i < pl->n;) {
+		size_t j = i, used = 0;
+		for (; j < pl->n && used + pl->items[j].t->size <= cap; used += pl->items[j++].t->size)
+			items[j - i] = (struct shmrt_load_item){.tensor = pl->items[j].t, .dst = stage + used};
+		rc = shmrt_checkpoint_load(ck, items, j - i, lo, &m->load_stats);
+		for (size_t k = i, at = 0; !rc && k < j; at += pl->items[k++].t->size)
+			rc = m->b->copy_to_device(NULL, (uint8_t *)m->weights + pl->items[k].off, stage + at,
+						  pl->items[k].t->size);
+		if (!rc)
+			rc = m->b->synchronize(NULL);
+		i = j;
+	}
+	free(items);
+	free(stage);
+	return rc;
+}
+
+static int load_weights(struct shmrt_model *m, struct shmrt_checkpoint *ck, const struct plan *pl,
+			const struct shmrt_load_options *lo)
+{
+	int rc = m->b->alloc(&m->weights, pl->total ? pl->total : 1);
+	if (rc < 0)
+		return rc;
+	if (!host_visible(m->b))
+		return load_staged(m, ck, pl, lo);
+	struct shmrt_load_item *items = calloc(pl->n ? pl->n : 1, sizeof(*items));
+	if (!items)
+		return shmrt_fail(ENOMEM, "no memory for the load list");
+	for (size_t i = 0; i < pl->n; i++)
+		items[i] = (struct shmrt_load_item){.tensor = pl->items[i].t,
+						    .dst = (uint8_t *)m->weights + pl->items[i].off};
+	rc = shmrt_checkpoint_load(ck, items, pl->n, lo, &m->load_stats);
+	free(items);
+	return rc;
+}
+
+static struct shmrt_weight weight(const struct shmrt_model *m, const struct slot *s)
+{
+	if (!s->present)
+		return (struct shmrt_weight){0};
+	return (struct shmrt_weight){.p = (const uint8_t *)m->weights + s->off, .dtype = s->dtype};
+}
+
+static int place(struct shmrt_model *m, struct shmrt_checkpoint *ck, const struct shmrt_load_options *lo)
+{
+	const struct shmrt_model_config *c = &m->cfg;
+	struct plan pl = {.ck = ck};
+	struct slot embed, norm, lm_head = {0};
+	struct layer_slots *ls = calloc((size_t)c->num_layers, sizeof(*ls));
+	m->layers = calloc((size_t)c->num_layers, sizeof(*m->layers));
+	int64_t H = c->hidden_size, V = c->vocab_size;
+	const char *name;
+	int rc = ls && m->layers ? 0 : shmrt_fail(ENOMEM, "no memory for the layer table");
+
+	name = "model.embed_tokens.weight";
+	if (!rc)
+		rc = plan_group(&pl, &name, 1, &V, H, false, &embed);
+	for (int l = 0; !rc && l < c->num_layers; l++)
+		rc = plan_layer(&pl, c, l, &ls[l]);
+	name = "model.norm.weight";
+	if (!rc)
+		rc = plan_group(&pl, &name, 1, &H, 0, false, &norm);
+	/* Tied checkpoints may still carry lm_head.weight (a copy): unused. */
+	name = "lm_head.weight";
+	if (!rc && !c->tie_word_embeddings)
+		rc = plan_group(&pl, &name, 1, &V, H, false, &lm_head);
+	if (!rc)
+		rc = load_weights(m, ck, &pl, lo);
+	if (!rc) {
+		m->embed = weight(m, &embed);
+		m->norm = weight(m, &norm);
+		m->lm_head = c->tie_word_embeddings ? m->embed : weight(m, &lm_head);
+		for (int l = 0; l < c->num_layers; l++) {
+			const struct layer_slots *s = &ls[l];
+			m->layers[l] = (struct shmrt_layer){
+				.ln1 = weight(m, &s->ln1), .qkv = weight(m, &s->qkv),
+				.qkv_bias = weight(m, &s->qkv_bias), .o = weight(m, &s->o),
+				.o_bias = weight(m, &s->o_bias), .ln2 = weight(m, &s->ln2),
+				.gate_up = weight(m, &s->gate_up), .down = weight(m, &s->down)};
+		}
+		/* everything once but the embedding table, which decode only
+		 * gathers a row of; lm_head once, tied or not */
+		uint64_t embed_bytes = (uint64_t)V * H * shmrt_dtype_size(embed.dtype);
+		m->step_weight_bytes = 0;
+		for (size_t i = 0; i < pl.n; i++)
+			m->step_weight_bytes += pl.items[i].t->size;
+		if (!c->tie_word_embeddings)
+			m->step_weight_bytes -= embed_bytes;
+	}
+	free(pl.items);
+	free(ls);
+	return rc;
+}
+
+int shmrt_model_load(const char *dir, const struct shmrt_model_options *opt, struct shmrt_model **out)
+{
+	shmrt_clear_error();
+	*out = NULL;
+	static const struct shmrt_model_options defaults;
+	if (!opt)
+		opt = &defaults;
+	struct shmrt_model *m = calloc(1, sizeof(*m));
+	if (!m)
+		return shmrt_fail(ENOMEM, "no memory for the model");
+	int rc = shmrt_backend_get(opt->backend ? opt->backend : "cpu", &m->b);
+	struct shmrt_checkpoint *ck = NULL;
+	if (!rc)
+		rc = shmrt_checkpoint_open(dir, &ck);
+	if (!rc) {
+		m->cfg = *shmrt_checkpoint_config(ck);
+		rc = place(m, ck, &opt->load);
+	}
+	shmrt_checkpoint_close(ck);
+	if (rc < 0) {
+		shmrt_model_free(m);
+		return rc;
+	}
+	*out = m;
+	return 0;
+}
+
+void shmrt_model_free(struct shmrt_model *m)
+{
+	if (!m)
+		return;
+	shmrt_scratch_free(m);
+	if (m->b)
+		m->b->free(m->weights);
+	free(m->layers);
+	free(m->host_meta);
+	free(m);
+}
+
+const struct shmrt_model_config *shmrt_model_config(const struct shmrt_model *m)
+{
+	return &m->cfg;
+}
+
+const struct shmrt_backend *shmrt_model_backend(const struct shmrt_model *m)
+{
+	return m->b;
+}
+
+void shmrt_model_load_stats(const struct shmrt_model *m, struct shmrt_load_stats *out)
+{
+	*out = m->load_stats;
+}
+
+uint64_t shmrt_model_step_weight_bytes(const struct shmrt_model *m)
+{
+	return m->step_weight_bytes;
+}

@@ -1,0 +1,62 @@
+/* Internal: the model's weights on the backend, its step scratch, the KV
+ * pool (model.c, kv_pool.c, forward.c, sampler.c). */
+#ifndef SHMRT_MODEL_IMPL_H
+#define SHMRT_MODEL_IMPL_H
+
+#include "shmrt/model.h"
+
+/* A weight in device memory (NULL when absent, as an optional bias). */
+struct shmrt_weight {
+	const void *p;
+	enum shmrt_dtype dtype;
+};
+
+/* One decoder layer. Q, K and V are one matrix [(H + 2 KV) D][hidden]
+ * (their rows back to back, as loaded), and gate/up one [2 I][hidden]:
+ * one matmul each instead of three and two. */
+struct shmrt_layer {
+	struct shmrt_weight ln1, qkv, qkv_bias, o, o_bias, ln2, gate_up, down;
+};
+
+/* Device buffers of a step, sized for cap_tokens new tokens. */
+struct shmrt_scratch {
+	int cap_tokens;
+	void *x, *h, *qkv, *attn, *gu, *act, *rows, *logits; /* f32 activations */
+	int32_t *meta;                                        /* tokens, positions, ... (forward.c) */
+	size_t meta_cap;                                      /* int32 entries */
+	struct shmrt_sample_params *params;
+	int32_t *sampled;
+};
+
+struct shmrt_model {
+	struct shmrt_model_config cfg;
+	const struct shmrt_backend *b;
+	void *weights; /* one device allocation holding every tensor */
+	struct shmrt_weight embed, norm, lm_head;
+	struct shmrt_layer *layers;
+	uint64_t step_weight_bytes;
+	struct shmrt_load_stats load_stats;
+
+	struct shmrt_scratch s;
+	int32_t *host_meta; /* host copy of s.meta */
+	size_t host_meta_cap;
+	int logit_rows; /* of the last forward */
+};
+
+struct shmrt_kv_pool {
+	struct shmrt_model *m;
+	int num_blocks, block_size;
+	void *mem;         /* [layer][k, v][block][kv_head][slot][head_dim] f32 */
+	size_t layer_bytes; /* of one layer's K (or V) array */
+	int32_t *free_ids; /* stack of free block ids */
+	int n_free;
+};
+
+/* The layer's K/V cache view, as the kernels take it. */
+struct shmrt_kv_cache shmrt_kv_pool_layer(const struct shmrt_kv_pool *p, int layer);
+
+/* Makes the scratch hold n_tokens new tokens and meta_entries int32s. */
+int shmrt_scratch_reserve(struct shmrt_model *m, int n_tokens, size_t meta_entries);
+void shmrt_scratch_free(struct shmrt_model *m);
+
+#endif

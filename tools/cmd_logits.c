@@ -1,0 +1,109 @@
+/* shmrt logits: the logits of every position of a token sequence. */
+#include <errno.h>
+#include <getopt.h>
+#include <jansson.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "shmrt/shmrt.h"
+#include "shmrt/model.h"
+#include "cmd.h"
+#include "token_list.h"
+
+static void usage(FILE *f)
+{
+	fprintf(f, "usage: shmrt logits --model DIR --tokens 1,2,3 --out FILE [--backend NAME] [--json]\n\n"
+		   "Runs the tokens through the model as one prefill and writes the logits of\n"
+		   "every position to FILE: float32, little-endian, [tokens x vocab] row-major,\n"
+		   "no header.\n\n"
+		   "  --model DIR     a checkpoint directory (config.json, model.safetensors)\n"
+		   "  --tokens IDS    comma-separated token ids\n"
+		   "  --out FILE      where the logits go\n"
+		   "  --backend NAME  cpu (default), cpu-ref or cuda\n"
+		   "  --json          print {\"tokens\": N, \"vocab\": V, \"out\": FILE} on stdout\n");
+}
+
+static int run(const char *dir, const char *backend, const int32_t *ids, int n, const char *path, int json)
+{
+	struct shmrt_model *m = NULL;
+	struct shmrt_kv_pool *p = NULL;
+	struct shmrt_model_options mo = {.backend = backend};
+	float *logits = NULL;
+	int rc = shmrt_model_load(dir, &mo, &m), V = 0;
+	if (!rc) {
+		V = shmrt_model_config(m)->vocab_size;
+		rc = shmrt_kv_pool_new(m, (n + 15) / 16, 16, &p);
+	}
+	if (!rc && !(logits = malloc((size_t)n * (size_t)V * sizeof(float))))
+		rc = -ENOMEM;
+	struct shmrt_kv_seq seq = {0};
+	struct shmrt_seq_input in = {.seq = &seq, .tokens = ids, .n = n};
+	if (!rc)
+		rc = shmrt_model_step(m, p, &in, 1, SHMRT_LOGITS_ALL, logits);
+	if (rc < 0) {
+		fprintf(stderr, "shmrt logits: %s\n", rc == -ENOMEM ? "no memory" : shmrt_last_error());
+	} else {
+		FILE *f = fopen(path, "wb");
+		if (!f || fwrite(logits, sizeof(float), (size_t)n * V, f) != (size_t)n * V || fclose(f)) {
+			fprintf(stderr, "shmrt logits: %s: %s\n", path, strerror(errno));
+			rc = -EIO;
+		} else if (json) {
+			json_t *doc = json_pack("{s:i, s:i, s:s, s:s}", "tokens", n, "vocab", V, "dtype", "float32",
+						"out", path);
+			json_dumpf(doc, stdout, JSON_PRESERVE_ORDER);
+			putchar('\n');
+			json_decref(doc);
+		} else
+			printf("wrote %d x %d float32 logits to %s\n", n, V, path);
+	}
+	shmrt_kv_seq_reset(p, &seq);
+	shmrt_kv_pool_free(p);
+	shmrt_model_free(m);
+	free(logits);
+	return rc < 0 ? 1 : 0;
+}
+
+int cmd_logits(int argc, char **argv)
+{
+	const char *dir = NULL, *tokens = NULL, *out = NULL, *backend = "cpu";
+	int json = 0;
+	static const struct option opts[] = {{"model", required_argument, 0, 'm'},
+					      {"tokens", required_argument, 0, 't'},
+					      {"out", required_argument, 0, 'o'},
+					      {"backend", required_argument, 0, 'b'},
+					      {"json", no_argument, 0, 'j'},
+					      {"help", no_argument, 0, 'h'},
+					      {0}};
+	for (int c; (c = getopt_long(argc, argv, "m:t:o:b:jh", opts, NULL)) != -1;) {
+		if (c == 'm')
+			dir = optarg;
+		else if (c == 't')
+			tokens = optarg;
+		else if (c == 'o')
+			out = optarg;
+		else if (c == 'b')
+			backend = optarg;
+		else if (c == 'j')
+			json = 1;
+		else if (c == 'h')
+			return usage(stdout), 0;
+		else
+			return usage(stderr), 2;
+	}
+	if (optind < argc) {
+		fprintf(stderr, "shmrt logits: unexpected argument '%s'\n", argv[optind]);
+		return usage(stderr), 2;
+	}
+	if (!dir || !tokens || !out) {
+		fprintf(stderr, "shmrt logits: --model, --tokens and --out are required\n");
+		return usage(stderr), 2;
+	}
+	int32_t *ids;
+	int n = parse_token_list("logits", tokens, &ids);
+	if (n < 0)
+		return 2;
+	int rc = run(dir, backend, ids, n, out, json);
+	free(ids);
+	return rc;
+}

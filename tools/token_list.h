@@ -1,0 +1,15 @@
+/* Token id lists on the command line ("1,2,3"), shared by logits and generate. */
+#ifndef SHMRT_TOOLS_TOKEN_LIST_H
+#define SHMRT_TOOLS_TOKEN_LIST_H
+
+#include <stdint.h>
+
+/* Parses s: comma-separated non-negative integers below 2^31. Returns the
+ * count (*ids malloc'ed) or -1 with a message on stderr naming cmd. */
+int parse_token_list(const char *cmd, const char *s, int32_t **ids);
+
+/* Parses a number option; -1 with a message on stderr when s is not one. */
+int parse_int_arg(const char *cmd, const char *opt, const char *s, long min, long max, long *out);
+int parse_float_arg(const char *cmd, const char *opt, const char *s, double *out);
+
+#endif
