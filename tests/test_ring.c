@@ -1,6 +1,8 @@
 /* Rings, one process: ordering, wrap-around, exact fit, limits, timeouts,
- * misuse and corrupt shared memory, for each kind of ring. */
+ * misuse and corrupt shared memory, and the futex wake made only for a
+ * sleeper, for each kind of ring. */
 #include <errno.h>
+#include <pthread.h>
 #include <stdbool.h>
 #include <stdlib.h>
 #include <string.h>
@@ -320,6 +322,103 @@ static void test_limits(enum shmrt_ring_kind kind)
 	teardown(&f);
 }
 
+/* A thread blocked in a call on a ring with no spin (it sleeps at once). */
+struct blocked {
+	struct shmrt_ring *r;
+	bool send; /* send a 100-byte record, else recv one */
+	int rc;
+	pthread_t thread;
+};
+
+static void *blocked_run(void *arg)
+{
+	struct blocked *b = arg;
+	unsigned char buf[CAP];
+	size_t len;
+	shmrt_ring_set_spin(b->r, 0);
+	b->rc = b->send ? shmrt_ring_send(b->r, buf, 100, 5000 * MS) : shmrt_ring_recv(b->r, buf, sizeof(buf), &len, 5000 * MS);
+	return NULL;
+}
+
+static uint32_t wake_seq(struct ring_waitq *q)
+{
+	return atomic_load_explicit(&q->seq, memory_order_acquire);
+}
+
+/* Starts b, waits until it sleeps on q, runs act (one send or recv that
+ * lets b go on), and returns how many wake calls that made (ring_wake_slow
+ * bumps seq once per call). */
+static uint32_t wakes_for_sleeper(struct blocked *b, struct ring_waitq *q, struct shmrt_ring *act, bool send)
+{
+	CHECK(pthread_create(&b->thread, NULL, blocked_run, b) == 0, "pthread_create");
+	int64_t give_up = shmrt_now_ns() + 2000 * MS;
+	while (atomic_load_explicit(&q->sleepers, memory_order_acquire) == 0)
+		CHECK(shmrt_now_ns() < give_up, "the blocked thread never slept on the futex");
+	uint32_t seq = wake_seq(q);
+	unsigned char buf[CAP];
+	size_t len;
+	if (send)
+		CHECK_OK(shmrt_ring_send(act, buf, 100, 0));
+	else
+		CHECK_OK(shmrt_ring_recv(act, buf, sizeof(buf), &len, 0));
+	CHECK(pthread_join(b->thread, NULL) == 0, "pthread_join");
+	CHECK(b->rc == 0, "the blocked call returned %d (%s)", b->rc, shmrt_last_error());
+	return wake_seq(q) - seq;
+}
+
+/* A producer or consumer makes the futex wake call only when the other
+ * side sleeps: none for records passed while nobody waits, one when one
+ * waiter sleeps. Between its sleep slices (RING_CHECK_NS) a sleeper is
+ * briefly not counted; a send landing just then makes no call and the
+ * sleeper finds the record at its next poll, so that case is retried. */
+static void test_wake_only_sleepers(enum shmrt_ring_kind kind)
+{
+	struct fixture f;
+	setup(&f, kind, CAP);
+	struct ring_shared *sh = f.mem;
+	unsigned char buf[CAP];
+	size_t len;
+
+	uint32_t data0 = wake_seq(&sh->data_wq), space0 = wake_seq(&sh->space_wq);
+	for (unsigned i = 0; i < 1000; i++) {
+		CHECK_OK(shmrt_ring_send(f.prod, buf, ref_len(i), 0));
+		for (unsigned r = 0; r < f.n; r++)
+			CHECK_OK(shmrt_ring_recv(f.cons[r], buf, sizeof(buf), &len, 0));
+	}
+	CHECK(wake_seq(&sh->data_wq) == data0 && wake_seq(&sh->space_wq) == space0,
+	      "%s: wake calls with nobody asleep (data %u, space %u)", kind_name(kind), wake_seq(&sh->data_wq) - data0,
+	      wake_seq(&sh->space_wq) - space0);
+
+	/* A consumer asleep on an empty ring: one wake for one record. */
+	uint32_t wakes = 0;
+	for (int tries = 0; tries < 5 && wakes == 0; tries++) {
+		struct blocked b = {.r = f.cons[0]};
+		wakes = wakes_for_sleeper(&b, &sh->data_wq, f.prod, true);
+		for (unsigned r = 1; r < f.n; r++)
+			CHECK_OK(shmrt_ring_recv(f.cons[r], buf, sizeof(buf), &len, 0));
+	}
+	CHECK(wakes == 1, "%s: %u wake calls for one sleeping consumer", kind_name(kind), wakes);
+
+	/* A producer asleep on a full ring (100-byte records take 128 bytes:
+	 * exactly CAP / 128 fit): one wake when the last reader frees one. */
+	wakes = 0;
+	for (int tries = 0; tries < 5 && wakes == 0; tries++) {
+		unsigned queued = 0;
+		while (shmrt_ring_send(f.prod, buf, 100, 0) == 0)
+			queued++;
+		CHECK(queued > 0 && queued <= CAP / 128, "%s: %u records filled the ring", kind_name(kind), queued);
+		for (unsigned r = 1; r < f.n; r++) /* the other readers are ahead: no one sleeps yet */
+			CHECK_OK(shmrt_ring_recv(f.cons[r], buf, sizeof(buf), &len, 0));
+		struct blocked b = {.r = f.prod, .send = true};
+		wakes = wakes_for_sleeper(&b, &sh->space_wq, f.cons[0], false);
+		for (unsigned r = 0; r < f.n; r++)
+			while (shmrt_ring_recv(f.cons[r], buf, sizeof(buf), &len, 0) == 0)
+				;
+	}
+	CHECK(wakes == 1, "%s: %u wake calls for one sleeping producer", kind_name(kind), wakes);
+	teardown(&f);
+}
+
 /* Broadcast: the writer waits for the slowest reader. */
 static void test_slowest_reader(void)
 {
@@ -499,6 +598,7 @@ int main(void)
 		test_limits(kinds[k]);
 		test_peers_leave(kinds[k]);
 		test_corrupt(kinds[k]);
+		test_wake_only_sleepers(kinds[k]);
 	}
 	test_slowest_reader();
 	test_bad_header();
