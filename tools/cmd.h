@@ -12,6 +12,8 @@ struct shmrt_cmd {
 int cmd_info(int argc, char **argv);
 int cmd_clean(int argc, char **argv);
 int cmd_bench(int argc, char **argv);
+int cmd_tokenize(int argc, char **argv);
+int cmd_detokenize(int argc, char **argv);
 int cmd_mkmodel(int argc, char **argv);
 int cmd_logits(int argc, char **argv);
 

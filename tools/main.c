@@ -9,6 +9,8 @@ static const struct shmrt_cmd commands[] = {
 	{"info", "build features, devices, shared memory size", cmd_info},
 	{"bench", "benchmarks (ipc, ...) against their peers and physical limits", cmd_bench},
 	{"clean", "remove stale arenas whose owner died", cmd_clean},
+	{"tokenize", "text to token ids (tokenizer.json or tiktoken file)", cmd_tokenize},
+	{"detokenize", "token ids to text", cmd_detokenize},
 	{"mkmodel", "write a deterministic synthetic checkpoint", cmd_mkmodel},
 	{"logits", "the logits of a token sequence, to a float32 file", cmd_logits},
 };
