@@ -181,7 +181,10 @@ static float value(const struct wt *w, uint64_t seed, uint64_t key, int64_t i)
 	case INIT_BIAS:
 		return 0.5f * u;
 	case INIT_EMBED:
-		return u;
+		/* small next to what the layers add (rmsnorm rescales the
+		 * first layer's input): with tied embeddings a large table
+		 * makes every token predict itself */
+		return 0.05f * u;
 	default:
 		/* variance 1/fan_in: uniform on +-sqrt(3/fan_in) */
 		return u * sqrtf(3.0f / (float)w->cols);

@@ -13,6 +13,7 @@ static const struct shmrt_cmd commands[] = {
 	{"detokenize", "token ids to text", cmd_detokenize},
 	{"mkmodel", "write a deterministic synthetic checkpoint", cmd_mkmodel},
 	{"logits", "the logits of a token sequence, to a float32 file", cmd_logits},
+	{"generate", "generate text with a model (in this process)", cmd_generate},
 };
 
 static void usage(FILE *f)

@@ -15,8 +15,9 @@
  *               12/4, vocabulary 32000, tied, bf16; about 100M parameters
  *
  * Weights are uniform random numbers with the variance of a unit-gain
- * initialisation (linear layers 1/fan_in, norms 1 +- 0.2), so logits are
- * spread out and greedy decoding is stable against rounding.
+ * initialisation (linear layers 1/fan_in, norms 1 +- 0.2, embeddings
+ * +-0.05), so logits are spread out and greedy decoding is stable against
+ * rounding.
  *
  * The tokenizer is byte-level BPE (GPT-2's pre-tokenizer and byte table):
  * 256 byte tokens, merges learned from a built-in English text and then
