@@ -10,6 +10,7 @@
 #include "shm_dir.h"
 #include "arena.h"
 #include "backend.h"
+#include "transport.h"
 #include "tokenizer.h"
 #include "model_config.h"
 #include "checkpoint.h"
