@@ -317,8 +317,10 @@ static void usage(FILE *f)
 		"  uds          a Unix domain socket pair (SOCK_STREAM)\n"
 		"  zmq          ZeroMQ PUSH/PULL over ipc:// (when built with libzmq)\n"
 		"and the limits: floor (two atomic words ping-ponged between the two CPUs)\n"
-		"and memcpy (one thread, buffers larger than the last-level cache). Also the\n"
-		"CPU an idle consumer blocked on a ring uses.\n\n"
+		"and memcpy (one thread copying the records into a buffer the size of the\n"
+		"shmrt rings: a ring producer's own copy, alone). Also memcpy through memory\n"
+		"(buffers twice the last-level cache) at 1 MiB, and the CPU an idle consumer\n"
+		"blocked on a ring uses.\n\n"
 		"  --quick       a short run (a few seconds), for tests\n"
 		"  --json        one JSON document on stdout: {\"results\": [{\"transport\",\n"
 		"                \"bytes\", \"p50_ns\", \"p99_ns\", \"mb_per_s\"}, ...], ...}\n"
@@ -337,10 +339,11 @@ static int default_cpus(const cpu_set_t *mask, int *a, int *b)
 }
 
 /* Rows grouped by size: the transports, then memcpy. */
-static int measure_all(const struct budget *b, int cpu_b, struct ipc_row *rows, int *n_rows, double *idle)
+static int measure_all(const struct budget *b, int cpu_b, struct ipc_row *rows, int *n_rows, double *idle,
+		       double *dram_mb)
 {
 	struct acc acc[N_SIZES][N_TRANSPORTS] = {0};
-	double memcpy_mb[N_SIZES], memcpy_sum[N_SIZES] = {0};
+	double memcpy_mb[N_SIZES], memcpy_sum[N_SIZES] = {0}, dram_sum = 0;
 	int rc = 0;
 	for (int s = 0; s < N_SIZES; s++)
 		for (int t = 0; t < N_TRANSPORTS; t++)
@@ -356,7 +359,12 @@ static int measure_all(const struct budget *b, int cpu_b, struct ipc_row *rows, 
 			fprintf(stderr, "shmrt bench ipc: memcpy: %s\n", strerror(-rc));
 		for (int s = 0; rc == 0 && s < N_SIZES; s++)
 			memcpy_sum[s] += memcpy_mb[s];
+		double dram;
+		if (rc == 0 && (rc = ipc_memcpy_dram(1 << 20, b->memcpy_ns / b->rounds / N_SIZES, &dram)) < 0)
+			fprintf(stderr, "shmrt bench ipc: memcpy through memory: %s\n", strerror(-rc));
+		dram_sum += rc == 0 ? dram : 0;
 	}
+	*dram_mb = dram_sum / b->rounds;
 	if (rc == 0 && (rc = run_idle(b, cpu_b, idle)) < 0)
 		fprintf(stderr, "shmrt bench ipc: idle consumer: %s\n", strerror(-rc));
 	int n = 0;
@@ -418,14 +426,14 @@ int bench_ipc(int argc, char **argv)
 	const struct budget *b = quick ? &quick_budget : &full_budget;
 	struct ipc_row rows[N_SIZES * (N_TRANSPORTS + 1)];
 	int n = 0;
-	double idle = NAN;
-	int rc = measure_all(b, cpu_b, rows, &n, &idle);
+	double idle = NAN, dram = NAN;
+	int rc = measure_all(b, cpu_b, rows, &n, &idle, &dram);
 
 	sigaction(SIGPIPE, &old_pipe, NULL);
 	sched_setaffinity(0, sizeof(saved), &saved);
 	if (rc < 0)
 		return 1;
-	struct ipc_report report = {rows, n, cpu_a, cpu_b, quick, b->rounds, idle, (double)b->idle_ns / 1e9};
+	struct ipc_report report = {rows, n, cpu_a, cpu_b, quick, b->rounds, idle, (double)b->idle_ns / 1e9, dram};
 	if (json)
 		rc = ipc_print_json(&report);
 	else

@@ -62,6 +62,7 @@ struct ipc_report {
 	bool quick;
 	int rounds; /* turns each (transport, size) was measured in */
 	double idle_cpu_percent, idle_window_s;
+	double memcpy_dram_mb_per_s; /* ipc_memcpy_dram, 1 MiB records */
 };
 
 /* The table with ratios and issue 2's targets, on stdout. */
@@ -71,9 +72,19 @@ int ipc_print_json(const struct ipc_report *r);
 /* The rows as CSV. 0 or -errno. */
 int ipc_write_csv(const struct ipc_report *r, const char *path);
 
-/* Single-thread memcpy bandwidth in MB/s for records of sizes[i] bytes,
- * copied one after another through buffers larger than the last-level
- * cache, for about budget_ns each. 0 or -errno. */
+/* The data capacity of the rings the shmrt transports use for records of
+ * `bytes` bytes (bench/ipc_ring.c). */
+size_t ipc_ring_capacity(size_t bytes);
+
+/* The throughput limit of a transport that copies: single-thread memcpy
+ * bandwidth in MB/s for records of sizes[i] bytes, each copied from one
+ * record-sized buffer into the next slot of a buffer the size of the
+ * shmrt transports' ring (ipc_ring_capacity): the producer's own copy,
+ * alone, on the same working set. About budget_ns each. 0 or -errno. */
 int ipc_memcpy_bandwidth(const size_t *sizes, int n_sizes, int64_t budget_ns, double *mb_per_s);
+
+/* For context: memcpy of `bytes`-byte records between buffers twice the
+ * last-level cache, so that every copy goes to memory. 0 or -errno. */
+int ipc_memcpy_dram(size_t bytes, int64_t budget_ns, double *mb_per_s);
 
 #endif

@@ -23,7 +23,7 @@ struct ring_chan {
 
 /* Room for a few records in flight (a stream keeps the consumer busy while
  * the producer writes the next ones), at least 64 KiB like a pipe. */
-static size_t ring_capacity(size_t bytes)
+size_t ipc_ring_capacity(size_t bytes)
 {
 	size_t cap = 64 * 1024;
 	while (cap < 4 * (bytes + 64))
@@ -38,7 +38,7 @@ static int ring_setup(void **chan, size_t bytes, int64_t spin_ns)
 		return -ENOMEM;
 	c->spin_ns = spin_ns;
 	c->bytes = bytes;
-	c->capacity = ring_capacity(bytes);
+	c->capacity = ipc_ring_capacity(bytes);
 	size_t page = 4096, fp = shmrt_ring_footprint(SHMRT_RING_SPSC, c->capacity, 1);
 	c->footprint = (fp + page - 1) / page * page;
 	int rc = -EINVAL;

@@ -113,6 +113,9 @@ int main(int argc, char **argv)
 	double x = json_number_value(idle);
 	/* One single-threaded process: at most one core, give or take rounding. */
 	CHECK(isfinite(x) && x >= 0 && x <= 101, "idle_consumer_cpu_percent = %g", x);
+	json_t *dram = json_object_get(doc, "memcpy_dram_mb_per_s");
+	CHECK(json_is_number(dram) && isfinite(json_number_value(dram)) && json_number_value(dram) > 0,
+	      "no positive \"memcpy_dram_mb_per_s\"");
 
 	json_decref(doc);
 	free(out);
