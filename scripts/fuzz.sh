@@ -8,7 +8,8 @@ cd "$(dirname "$0")/.."
 build=$1 seconds=$2
 status=0 found=0
 for target in "$build"/tests/fuzz_*; do
-	[ -x "$target" ] || continue
+	# Programs only: meson keeps each target's objects in a fuzz_NAME.p/ directory.
+	[ -f "$target" ] && [ -x "$target" ] || continue
 	found=1
 	name=$(basename "$target")
 	name=${name#fuzz_}
@@ -22,7 +23,7 @@ for target in "$build"/tests/fuzz_*; do
 		status=1
 		continue
 	fi
-	grep -E 'stat::number_of_executed_runs' "$work/log" || true
+	grep -E '^Done [0-9]+ runs|stat::number_of_executed_units' "$work/log" || true
 	rm -rf "$work"
 done
 [ $found -eq 1 ] || { echo "fuzz: no targets in $build/tests" >&2; exit 1; }
