@@ -2,7 +2,9 @@
  * pending buffer, whose complete UTF-8 goes out; an unfinished character at
  * its end waits for the next token. Deciding byte by byte what is complete,
  * broken or unfinished gives the same text as converting the whole decoded
- * output at once (utf8.h), so the stream and shmrt_tokenizer_decode agree. */
+ * output at once (utf8.h), so the stream and shmrt_tokenizer_decode agree.
+ * A run of ByteFallback byte tokens is held by the decoding itself until it
+ * ends (tok_decode.c), since HF judges the run as a whole. */
 #include <errno.h>
 #include <limits.h>
 #include <stdlib.h>
@@ -15,8 +17,8 @@
 
 struct shmrt_detok_stream {
 	const struct shmrt_tokenizer *tok;
-	bool skip_special;
-	struct tok_decode_state st;
+	unsigned flags;
+	struct tok_decoding dec;
 	struct tok_buf pending;  /* decoded, not yet sent: an unfinished character */
 	struct tok_buf out;      /* what the last call returned */
 };
@@ -32,8 +34,8 @@ int shmrt_detok_stream_new(const struct shmrt_tokenizer *tok, unsigned flags, st
 	if (!s)
 		return shmrt_fail(ENOMEM, "shmrt_detok_stream_new: out of memory");
 	s->tok = tok;
-	s->skip_special = flags & SHMRT_DECODE_SKIP_SPECIAL;
-	tok_decode_begin(&tok->dec, &s->st);
+	s->flags = flags | SHMRT_DECODE_LOSSY;
+	tok_decoding_begin(tok, &s->dec, s->flags);
 	*out = s;
 	return 0;
 }
@@ -61,7 +63,7 @@ int shmrt_detok_stream_push(struct shmrt_detok_stream *s, int32_t id, const char
 	shmrt_clear_error();
 	if (!s || !text)
 		return shmrt_fail(EINVAL, "shmrt_detok_stream_push: a stream and text are required");
-	int rc = tok_decode_id(s->tok, &s->st, id, s->skip_special, &s->pending);
+	int rc = tok_decoding_push(s->tok, &s->dec, id, &s->pending);
 	return rc < 0 ? rc : emit(s, false, text);
 }
 
@@ -70,8 +72,11 @@ int shmrt_detok_stream_flush(struct shmrt_detok_stream *s, const char **text)
 	shmrt_clear_error();
 	if (!s || !text)
 		return shmrt_fail(EINVAL, "shmrt_detok_stream_flush: a stream and text are required");
-	int rc = emit(s, true, text);
-	tok_decode_begin(&s->tok->dec, &s->st);
+	int rc = tok_decoding_end(s->tok, &s->dec, &s->pending);
+	if (rc == 0)
+		rc = emit(s, true, text);
+	s->pending.n = 0;
+	tok_decoding_begin(s->tok, &s->dec, s->flags);
 	return rc;
 }
 
@@ -79,6 +84,7 @@ void shmrt_detok_stream_free(struct shmrt_detok_stream *s)
 {
 	if (!s)
 		return;
+	tok_decoding_free(&s->dec);
 	tok_buf_free(&s->pending);
 	tok_buf_free(&s->out);
 	free(s);

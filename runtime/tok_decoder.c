@@ -180,10 +180,18 @@ static int apply_replace(const struct tok_decoder_replace *r, bool first, const 
 	return rc;
 }
 
+int tok_decoder_byte(const struct tok_decoder *d, const char *s, size_t n)
+{
+	if (d->byte_fallback && n == 6 && !memcmp(s, "<0x", 3) && s[5] == '>' && hex(s[3]) >= 0 && hex(s[4]) >= 0)
+		return hex(s[3]) << 4 | hex(s[4]);
+	return -1;
+}
+
 int tok_decoder_piece(const struct tok_decoder *d, const char *s, size_t n, bool first, struct tok_buf *out)
 {
-	if (d->byte_fallback && n == 6 && !memcmp(s, "<0x", 3) && s[5] == '>' && hex(s[3]) >= 0 && hex(s[4]) >= 0) {
-		char b = (char)(hex(s[3]) << 4 | hex(s[4]));
+	int byte = tok_decoder_byte(d, s, n);
+	if (byte >= 0) {
+		char b = (char)byte;
 		return tok_buf_append(out, &b, 1);
 	}
 	struct tok_buf tmp[2] = {{0}};

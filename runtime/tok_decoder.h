@@ -48,6 +48,10 @@ void tok_decoder_raw(struct tok_decoder *d);
 /* Appends the bytes of token string s[0..n); first: it is the first token. */
 int tok_decoder_piece(const struct tok_decoder *d, const char *s, size_t n, bool first, struct tok_buf *out);
 
+/* With a ByteFallback step, the byte a token string <0xNN> stands for;
+ * else -1. */
+int tok_decoder_byte(const struct tok_decoder *d, const char *s, size_t n);
+
 /* True if the first token decodes differently (so it is not precomputed). */
 bool tok_decoder_first_differs(const struct tok_decoder *d);
 

@@ -67,7 +67,7 @@ static bool looks_like_json(const char *s, size_t n)
  * token with normalized set is decoded in its normalized form (HF keeps that
  * form as the token: Llama 2's Prepend/Replace turn "New York" into
  * "▁New▁York", which decodes with its leading space). */
-static const char *decode_string(const struct shmrt_tokenizer *tok, int32_t id, size_t *len)
+const char *tok_decode_string(const struct shmrt_tokenizer *tok, int32_t id, size_t *len)
 {
 	int32_t a = id >= 0 && id < tok->vocab_size ? tok->added_at[id] : -1;
 	if (a < 0 || !tok->added.v[a].normalized || !tok->added.v[a].match)
@@ -86,8 +86,9 @@ static int finish(struct shmrt_tokenizer *tok)
 			n = tok->added.v[i].id + 1;
 	tok->vocab_size = n;
 	tok->special = calloc((size_t)n + 1, 1);
+	tok->byte_token = calloc((size_t)n + 1, 1);
 	tok->added_at = malloc(((size_t)n + 1) * sizeof(*tok->added_at));
-	if (!tok->special || !tok->added_at)
+	if (!tok->special || !tok->byte_token || !tok->added_at)
 		return shmrt_fail(ENOMEM, "%s: out of memory", tok->path);
 	for (int32_t id = 0; id < n; id++)
 		tok->added_at[id] = -1;
@@ -101,10 +102,11 @@ static int finish(struct shmrt_tokenizer *tok)
 	struct tok_buf piece = {0};
 	for (int32_t id = 0; id < n && rc == 0; id++) {
 		size_t len;
-		const char *s = decode_string(tok, id, &len);
+		const char *s = tok_decode_string(tok, id, &len);
 		piece.n = 0;
 		if (s && (rc = tok_decoder_piece(&tok->dec, s, len, false, &piece)) == 0)
 			rc = tok_vocab_set(&tok->pieces, id, piece.p ? piece.p : "", piece.n);
+		tok->byte_token[id] = s && tok_decoder_byte(&tok->dec, s, len) >= 0;
 	}
 	tok_buf_free(&piece);
 	return rc;
@@ -159,6 +161,7 @@ void shmrt_tokenizer_free(struct shmrt_tokenizer *tok)
 	tok_ids_free(&tok->prefix);
 	tok_ids_free(&tok->suffix);
 	free(tok->special);
+	free(tok->byte_token);
 	free(tok->added_at);
 	tok_vocab_free(&tok->pieces);
 	free(tok->raw_spans.v);
@@ -221,59 +224,6 @@ int shmrt_tokenizer_encode(struct shmrt_tokenizer *tok, const char *text, size_t
 	if (cap && tok->ids.n)
 		memcpy(ids, tok->ids.v, (tok->ids.n < cap ? tok->ids.n : cap) * sizeof(*ids));
 	return (int)tok->ids.n;
-}
-
-int tok_decode_id(const struct shmrt_tokenizer *tok, struct tok_decode_state *st, int32_t id, bool skip_special,
-		  struct tok_buf *out)
-{
-	size_t len;
-	const char *piece = tok_vocab_get(&tok->pieces, id, &len);
-	if (!piece)
-		return shmrt_fail(EINVAL, "%s: token id %d is not in the vocabulary (%d ids)", tok->path, id,
-				  tok->vocab_size);
-	if (skip_special && tok->special[id])
-		return 0;
-	if (st->emitted == 0 && tok_decoder_first_differs(&tok->dec)) {
-		struct tok_buf first = {0};
-		const char *s = decode_string(tok, id, &len);
-		int rc = tok_decoder_piece(&tok->dec, s, len, true, &first);
-		if (rc == 0)
-			rc = tok_decoder_emit(&tok->dec, st, first.p ? first.p : "", first.n, out);
-		tok_buf_free(&first);
-		return rc;
-	}
-	return tok_decoder_emit(&tok->dec, st, piece, len, out);
-}
-
-int shmrt_tokenizer_decode(const struct shmrt_tokenizer *tok, const int32_t *ids, size_t n, unsigned flags,
-			   char *out, size_t cap)
-{
-	shmrt_clear_error();
-	if (!tok || (!ids && n) || (!out && cap))
-		return shmrt_fail(EINVAL, "shmrt_tokenizer_decode: a tokenizer, the ids and room for the text are required");
-	struct tok_buf raw = {0}, lossy = {0};
-	struct tok_decode_state st;
-	tok_decode_begin(&tok->dec, &st);
-	int rc = 0;
-	for (size_t i = 0; i < n && rc == 0; i++)
-		rc = tok_decode_id(tok, &st, ids[i], flags & SHMRT_DECODE_SKIP_SPECIAL, &raw);
-	size_t used;
-	if (rc == 0 && (flags & SHMRT_DECODE_LOSSY))
-		rc = tok_utf8_lossy(raw.p ? raw.p : "", raw.n, true, &lossy, &used);
-	const struct tok_buf *text = flags & SHMRT_DECODE_LOSSY ? &lossy : &raw;
-	if (rc == 0 && text->n > INT_MAX)
-		rc = shmrt_fail(EOVERFLOW, "shmrt_tokenizer_decode: %zu bytes do not fit an int", text->n);
-	if (rc == 0 && cap) {
-		size_t k = text->n < cap ? text->n : cap - 1;
-		if (k)
-			memcpy(out, text->p, k);
-		out[k] = '\0';
-	}
-	if (rc == 0)
-		rc = (int)text->n;
-	tok_buf_free(&raw);
-	tok_buf_free(&lossy);
-	return rc;
 }
 
 int32_t shmrt_tokenizer_vocab_size(const struct shmrt_tokenizer *tok)

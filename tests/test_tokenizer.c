@@ -26,6 +26,9 @@
 
 static const char *fixtures;
 static int failures;
+/* Token boundaries inside a character that the streams went through: the
+ * fixtures must have some, or the stream test would prove little. */
+static int split_chars;
 
 /* A mismatch: printed (the first few per tokenizer) and counted. */
 #define MISMATCH(...)                                                                 \
@@ -134,6 +137,11 @@ static void check_stream(const char *name, size_t t, const struct shmrt_tokenize
 	struct shmrt_detok_stream *s;
 	CHECK_OK(shmrt_detok_stream_new(tok, flags, &s));
 	struct bytes full = decode(tok, ids, n, flags | SHMRT_DECODE_LOSSY);
+	for (size_t i = 1; i < n && n <= 64; i++) {
+		struct bytes prefix = decode(tok, ids, i, flags);
+		split_chars += !valid_utf8((const unsigned char *)prefix.p, prefix.n);
+		free(prefix.p);
+	}
 	/* Twice: flush makes the stream ready for the next sequence. */
 	for (int round = 0; round < 2; round++) {
 		char *got = malloc(full.n + 64);
@@ -196,6 +204,41 @@ static const char *maybe_hex(json_t *list, size_t i)
 	json_t *v = json_array_get(list, i);
 	CHECK(!list || v, "a list in cases.json is short");
 	return json_is_string(v) ? json_string_value(v) : NULL;
+}
+
+/* Id sequences (random, byte tokens that split or break characters,
+ * special tokens among them) decoded as the reference did: HF's text, with
+ * and without special tokens, or tiktoken's bytes; and streamed. */
+static void check_decode_cases(const char *name, const struct shmrt_tokenizer *tok, json_t *d, bool tiktoken)
+{
+	json_t *lists = json_object_get(d, "ids");
+	json_t *text = json_object_get(d, tiktoken ? "bytes" : "text"), *skip = json_object_get(d, "text_skip_special");
+	CHECK(json_array_size(lists) > 50 && json_array_size(text) == json_array_size(lists),
+	      "%s: the decode cases are missing", name);
+	for (size_t k = 0; k < json_array_size(lists); k++) {
+		size_t n;
+		int32_t *ids = json_ids(json_array_get(lists, k), &n);
+		struct bytes want = unhex(json_string_value(json_array_get(text, k)));
+		struct bytes got = decode(tok, ids, n, tiktoken ? 0 : SHMRT_DECODE_LOSSY);
+		char what[64];
+		snprintf(what, sizeof(what), "decode case %zu", k);
+		check_text(name, k, what, &got, &want);
+		free(got.p);
+		if (!tiktoken) {
+			const char *skip_hex = maybe_hex(skip, k);
+			struct bytes want_skip = skip_hex ? unhex(skip_hex) : want;
+			got = decode(tok, ids, n, SHMRT_DECODE_SKIP_SPECIAL | SHMRT_DECODE_LOSSY);
+			snprintf(what, sizeof(what), "decode case %zu skipping special tokens", k);
+			check_text(name, k, what, &got, &want_skip);
+			free(got.p);
+			if (skip_hex)
+				free(want_skip.p);
+		}
+		free(want.p);
+		check_stream(name, 1000 + k, tok, ids, n, 0);
+		check_stream(name, 1000 + k, tok, ids, n, SHMRT_DECODE_SKIP_SPECIAL);
+		free(ids);
+	}
 }
 
 static void check_tokenizer(const char *name, json_t *c, struct bytes *texts, size_t n_texts,
@@ -263,6 +306,8 @@ static void check_tokenizer(const char *name, json_t *c, struct bytes *texts, si
 		free(ids);
 	}
 
+	check_decode_cases(name, tok, json_object_get(c, "decode"), tiktoken);
+
 	/* Not UTF-8: encoded without a fuss; byte-level and tiktoken models
 	 * (every byte has a token) decode it back exactly; the stream agrees
 	 * with the lossy decode. */
@@ -285,7 +330,8 @@ static void check_tokenizer(const char *name, json_t *c, struct bytes *texts, si
 	}
 	free(prefix);
 	shmrt_tokenizer_free(tok);
-	printf("%-18s %zu texts + %zu not UTF-8: %s\n", name, n_texts, n_invalid,
+	printf("%-18s %zu texts + %zu not UTF-8 + %zu decode cases: %s\n", name, n_texts, n_invalid,
+	       json_array_size(json_object_get(json_object_get(c, "decode"), "ids")),
 	       failures == failures_before ? "ok" : "MISMATCHES");
 }
 
@@ -324,5 +370,7 @@ int main(int argc, char **argv)
 	free(invalid);
 	json_decref(cases);
 	CHECK(failures == 0, "%d mismatches with the reference", failures);
+	CHECK(split_chars > 100, "only %d token boundaries inside a character were streamed", split_chars);
+	printf("streams crossed %d token boundaries inside a character\n", split_chars);
 	return 0;
 }

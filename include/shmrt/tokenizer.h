@@ -38,8 +38,10 @@ enum {
 /* Decoding flags. */
 enum {
 	SHMRT_DECODE_SKIP_SPECIAL = 1u << 0,  /* leave special tokens out */
-	/* Replace what is not UTF-8 with U+FFFD, as HF's decode returns it;
-	 * without it, decode gives the exact bytes (for byte-level models,
+	/* The text HF's decode returns: what is not UTF-8 becomes U+FFFD
+	 * (per broken sequence for byte-level models; per <0xNN> token of a
+	 * run that is not UTF-8 with ByteFallback, as HF does). Without it,
+	 * decode gives the exact bytes (for byte-level models and tiktoken,
 	 * decode(encode(text)) is text, byte for byte). */
 	SHMRT_DECODE_LOSSY = 1u << 1,
 };
@@ -91,10 +93,14 @@ SHMRT_API int32_t shmrt_tokenizer_bos_id(const struct shmrt_tokenizer *tok);
 /* Streaming detokenization: feed one id at a time, get back the text that
  * is now complete. A UTF-8 character split across tokens is held back until
  * its last byte arrives; a sequence that can no longer be completed becomes
- * U+FFFD. The concatenated output of push... flush equals
- * shmrt_tokenizer_decode of the same ids with SHMRT_DECODE_LOSSY (flags:
- * SHMRT_DECODE_SKIP_SPECIAL or 0). The stream reads the tokenizer, which
- * must outlive it. */
+ * U+FFFD. With a ByteFallback decoder (Llama 2), a run of <0xNN> tokens is
+ * held until a token of another kind (or flush) ends it, because HF decodes
+ * the run as a whole: its text if the run is UTF-8, else one U+FFFD per
+ * token. Every chunk is valid UTF-8, and the concatenated output of
+ * push... flush equals shmrt_tokenizer_decode of the same ids with
+ * SHMRT_DECODE_LOSSY (flags: SHMRT_DECODE_SKIP_SPECIAL or 0; LOSSY is
+ * implied). The stream reads the tokenizer, which must outlive it; one
+ * stream per sequence, used by one thread at a time. */
 SHMRT_API int shmrt_detok_stream_new(const struct shmrt_tokenizer *tok, unsigned flags,
 				     struct shmrt_detok_stream **out);
 
