@@ -269,7 +269,7 @@ static json_t *document(struct vocab *v, int vocab_size)
 		"type_id", 0, "pair", "SpecialToken", "id", BOS, "type_id", 0, "Sequence", "id", "A", "type_id", 0,
 		"SpecialToken", "id", BOS, "type_id", 1, "Sequence", "id", "B", "type_id", 1, "special_tokens", BOS,
 		"id", BOS, "ids", vocab_size - 2, "tokens", BOS);
-	return json_pack("{s:s, s:n, s:n, s:[o, o], s:n, s:O, s:o, s:O, s:o}", "version", "1.0", "truncation",
+	return json_pack("{s:s, s:n, s:n, s:[o, o], s:n, s:O, s:o, s:o, s:o}", "version", "1.0", "truncation",
 			 "padding", "added_tokens", added(vocab_size - 2, BOS), added(vocab_size - 1, EOS),
 			 "normalizer", "pre_tokenizer", byte_level, "post_processor", post, "decoder", byte_level,
 			 "model", model);

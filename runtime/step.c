@@ -25,11 +25,13 @@ static int build(const struct shmrt_seq_input *in, int n, int n_tokens, struct s
 		return shmrt_fail(ENOMEM, "step: no memory for %d sequences", n);
 	for (int i = 0, at = 0; i < n; i++) {
 		const struct shmrt_kv_seq *s = in[i].seq;
-		memcpy(b->tokens + at, in[i].tokens, (size_t)in[i].n * sizeof(int32_t));
+		if (in[i].n)
+			memcpy(b->tokens + at, in[i].tokens, (size_t)in[i].n * sizeof(int32_t));
 		at += in[i].n;
 		b->q_lens[i] = in[i].n;
 		b->ctx_lens[i] = s->len + in[i].n;
-		memcpy(b->tables + (size_t)i * b->stride, s->blocks, (size_t)s->n_blocks * sizeof(int32_t));
+		if (s->n_blocks)
+			memcpy(b->tables + (size_t)i * b->stride, s->blocks, (size_t)s->n_blocks * sizeof(int32_t));
 	}
 	return 0;
 }
