@@ -53,6 +53,10 @@ run_main() {
 	build_main
 	log "shmrt info"
 	build/tools/shmrt info
+	log "shmrt mkmodel --preset tiny --out build/tiny"
+	build/tools/shmrt mkmodel --preset tiny --out build/tiny
+	log "shmrt generate --model build/tiny (random weights: the text is noise)"
+	build/tools/shmrt generate --model build/tiny --prompt "The model reads the text" --max-tokens 48 --seed 1
 	log "shmrt bench ipc"
 	build/tools/shmrt bench ipc
 }

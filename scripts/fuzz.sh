@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Runs every libFuzzer target of a build made with -Dfuzzing=true for a while.
 #   scripts/fuzz.sh BUILD_DIR SECONDS
-# Target tests/fuzz_NAME reads its seeds from tests/corpus/NAME/ (committed);
+# Target tests/fuzz_NAME_WHAT reads its seeds from tests/corpus/NAME/ (committed;
+# NAME may hold underscores: the longest prefix with a corpus directory wins);
 # what it discovers goes to a temporary directory, never into the repo.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -13,7 +14,8 @@ for target in "$build"/tests/fuzz_*; do
 	found=1
 	name=$(basename "$target")
 	name=${name#fuzz_}
-	seeds=tests/corpus/${name%%_*}
+	seeds=tests/corpus/$name
+	while [ ! -d "$seeds" ] && [ "${seeds%_*}" != "$seeds" ]; do seeds=${seeds%_*}; done
 	work=$(mktemp -d)
 	echo "fuzz: $target for ${seconds}s (seeds: $seeds)"
 	if ! "$target" -max_total_time="$seconds" -print_final_stats=1 -artifact_prefix="$work/" \
