@@ -15,5 +15,6 @@ extern const struct shmrt_bench shmrt_benches[];
 
 int bench_ipc(int argc, char **argv);
 int bench_load(int argc, char **argv);
+int bench_xfer(int argc, char **argv);
 
 #endif

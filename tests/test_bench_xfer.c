@@ -1,0 +1,127 @@
+/* `shmrt bench xfer --quick --json` prints one JSON document with a shm row
+ * for every worker count and size, a memcpy figure for every size, and
+ * figures that hold together: positive and finite, busbw = algbw * 2(W-1)/W,
+ * the ratio = busbw / memcpy at that size, the oversubscribed flag where
+ * W > CPUs, and the note "nccl: no GPU" on a machine without one. Not a
+ * speed test: nothing is compared with the target here. argv[1]: the
+ * shmrt program. */
+#include <jansson.h>
+#include <math.h>
+#include <stdbool.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/wait.h>
+
+#include "shmrt_config.h"
+#include "check.h"
+
+static const json_int_t sizes[] = {4 << 10, 64 << 10, 1 << 20, 16 << 20};
+#define N_SIZES (int)(sizeof(sizes) / sizeof(sizes[0]))
+static const int workers[] = {2, 4};
+#define N_WORKERS (int)(sizeof(workers) / sizeof(workers[0]))
+
+static char *run_bench(const char *shmrt)
+{
+	char cmd[4096];
+	snprintf(cmd, sizeof(cmd), "'%s' bench xfer --quick --json", shmrt);
+	FILE *p = popen(cmd, "r");
+	CHECK(p, "popen(%s)", cmd);
+	size_t len = 0, cap = 1 << 16;
+	char *out = malloc(cap);
+	CHECK(out, "out of memory");
+	for (size_t n; (n = fread(out + len, 1, cap - len - 1, p)) > 0;) {
+		len += n;
+		if (cap - len < 4096) {
+			out = realloc(out, cap *= 2);
+			CHECK(out, "out of memory");
+		}
+	}
+	out[len] = 0;
+	int status = pclose(p);
+	CHECK(WIFEXITED(status) && WEXITSTATUS(status) == 0, "%s: exit status %#x", cmd, status);
+	return out;
+}
+
+static double number(const json_t *obj, const char *key, const char *where)
+{
+	json_t *v = json_object_get(obj, key);
+	CHECK(json_is_number(v), "%s: \"%s\" is not a number", where, key);
+	double x = json_number_value(v);
+	CHECK(isfinite(x) && x > 0, "%s: \"%s\" = %g", where, key, x);
+	return x;
+}
+
+static bool close_to(double a, double b)
+{
+	return fabs(a - b) <= 1e-6 * fabs(b);
+}
+
+int main(int argc, char **argv)
+{
+	CHECK(argc == 2, "usage: %s SHMRT_PROGRAM", argv[0]);
+	char *out = run_bench(argv[1]);
+	json_error_t err;
+	json_t *doc = json_loads(out, 0, &err);
+	CHECK(doc, "stdout is not one JSON document: %s (line %d)\n%s", err.text, err.line, out);
+
+	double cpus = number(doc, "cpus", "document");
+	double memcpy_gbps[N_SIZES] = {0};
+	json_t *mc = json_object_get(doc, "memcpy"), *row;
+	CHECK(json_is_array(mc) && json_array_size(mc) == N_SIZES, "\"memcpy\": one entry per size");
+	size_t i;
+	json_array_foreach(mc, i, row) {
+		CHECK(json_integer_value(json_object_get(row, "bytes")) == sizes[i], "memcpy[%zu]: bytes", i);
+		memcpy_gbps[i] = number(row, "gbps", "memcpy");
+	}
+
+	int seen[N_WORKERS][N_SIZES] = {{0}};
+	json_t *results = json_object_get(doc, "results");
+	CHECK(json_is_array(results), "no \"results\" array");
+	json_array_foreach(results, i, row) {
+		char where[64];
+		const char *t = json_string_value(json_object_get(row, "transport"));
+		json_int_t w = json_integer_value(json_object_get(row, "workers"));
+		json_int_t b = json_integer_value(json_object_get(row, "bytes"));
+		snprintf(where, sizeof(where), "%s W=%lld %lld B", t ? t : "?", (long long)w, (long long)b);
+		CHECK(t, "row %zu: no transport", i);
+		number(row, "time_us", where);
+		CHECK(number(row, "iters", where) >= 3, "%s: fewer than 3 calls timed", where);
+		double alg = number(row, "algbw_gbps", where), bus = number(row, "busbw_gbps", where);
+		CHECK(close_to(bus, alg * 2 * (double)(w - 1) / (double)w), "%s: busbw %g, algbw %g", where, bus, alg);
+		if (strcmp(t, "shm"))
+			continue; /* GPU rows: checked for their shape above */
+		int wi = 0, si = 0;
+		while (wi < N_WORKERS && workers[wi] != w)
+			wi++;
+		while (si < N_SIZES && sizes[si] != b)
+			si++;
+		CHECK(wi < N_WORKERS && si < N_SIZES, "unexpected row %s", where);
+		seen[wi][si]++;
+		double ratio = number(row, "busbw_over_memcpy", where);
+		CHECK(close_to(ratio, bus / memcpy_gbps[si]), "%s: ratio %g, busbw / memcpy %g", where, ratio,
+		      bus / memcpy_gbps[si]);
+		json_t *over = json_object_get(row, "oversubscribed");
+		CHECK(json_is_boolean(over) && json_is_true(over) == (w > cpus), "%s: oversubscribed flag", where);
+	}
+	for (int w = 0; w < N_WORKERS; w++)
+		for (int s = 0; s < N_SIZES; s++)
+			CHECK(seen[w][s] == 1, "shm W=%d at %lld bytes: %d rows", workers[w], (long long)sizes[s],
+			      seen[w][s]);
+
+	/* The NCCL part says why it is missing. */
+	json_t *notes = json_object_get(doc, "notes");
+	CHECK(json_is_array(notes), "no \"notes\"");
+	bool nccl_built = json_is_true(json_object_get(doc, "nccl_built"));
+	CHECK(nccl_built == SHMRT_HAVE_NCCL, "nccl_built disagrees with the build");
+	if (json_integer_value(json_object_get(doc, "gpus")) == 0) {
+		const char *want = nccl_built ? "nccl: no GPU" : "nccl: not built (shmrt was built without NCCL)";
+		bool found = false;
+		json_t *n;
+		json_array_foreach(notes, i, n) found |= !strcmp(json_string_value(n), want);
+		CHECK(found, "no note \"%s\"", want);
+	}
+	json_decref(doc);
+	free(out);
+	return 0;
+}
