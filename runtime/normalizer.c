@@ -72,7 +72,8 @@ static int parse_replace(struct step *st, json_t *j, struct tok_json_at at)
 	if (rc == 0 && pat_n == 0)
 		rc = shmrt_fail(EINVAL, "%s: %s: Replace with an empty pattern", at.file, at.where);
 	if (rc == 0)
-		rc = tok_regex_compile(pat, pat_n, is_regex ? TOK_RE_DOLLAR_LINE : TOK_RE_LITERAL, at.file, &st->re);
+		rc = tok_regex_compile(pat, pat_n, is_regex ? TOK_RE_DOLLAR_LINE : TOK_RE_LITERAL, at.file, at.where,
+				       &st->re);
 	return rc;
 }
 

@@ -64,7 +64,7 @@ static int add_split(struct tok_pretok *pt, const char *pat, size_t n, unsigned 
 		return -ENOMEM;
 	st->behavior = behavior;
 	st->invert = invert;
-	return tok_regex_compile(pat, n, re_flags, at.file, &st->re);
+	return tok_regex_compile(pat, n, re_flags, at.file, at.where, &st->re);
 }
 
 static int parse_behavior(json_t *j, struct tok_json_at at, enum behavior *out)
@@ -154,7 +154,7 @@ static int parse_metaspace(struct tok_pretok *pt, json_t *j, struct tok_json_at 
 	st->prepend = prepend;
 	/* Splitting on the replacement keeps each one with the word after. */
 	st->behavior = MERGED_WITH_NEXT;
-	return split ? tok_regex_compile(repl, repl_n, TOK_RE_LITERAL, at.file, &st->re) : 0;
+	return split ? tok_regex_compile(repl, repl_n, TOK_RE_LITERAL, at.file, at.where, &st->re) : 0;
 }
 
 static int add_steps(struct tok_pretok *pt, json_t *j, struct tok_json_at at)

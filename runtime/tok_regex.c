@@ -18,7 +18,7 @@ struct tok_regex {
 	pcre2_jit_stack *jit_stack;
 };
 
-int tok_regex_compile(const char *pattern, size_t len, unsigned flags, const char *what,
+int tok_regex_compile(const char *pattern, size_t len, unsigned flags, const char *file, const char *where,
 		      struct tok_regex **out)
 {
 	uint32_t opts = PCRE2_UTF | PCRE2_MATCH_INVALID_UTF;
@@ -34,20 +34,20 @@ int tok_regex_compile(const char *pattern, size_t len, unsigned flags, const cha
 	if (!code) {
 		PCRE2_UCHAR msg[160];
 		pcre2_get_error_message(err, msg, sizeof(msg));
-		return shmrt_fail(EINVAL, "%s: regex does not compile at offset %zu: %s", what, (size_t)at,
+		return shmrt_fail(EINVAL, "%s: %s: regex does not compile at offset %zu: %s", file, where, (size_t)at,
 				  (char *)msg);
 	}
 	struct tok_regex *re = calloc(1, sizeof(*re));
 	if (!re) {
 		pcre2_code_free(code);
-		return shmrt_fail(ENOMEM, "%s: out of memory", what);
+		return shmrt_fail(ENOMEM, "%s: out of memory", file);
 	}
 	re->code = code;
 	re->md = pcre2_match_data_create_from_pattern(code, NULL);
 	re->mctx = pcre2_match_context_create(NULL);
 	if (!re->md || !re->mctx) {
 		tok_regex_free(re);
-		return shmrt_fail(ENOMEM, "%s: out of memory", what);
+		return shmrt_fail(ENOMEM, "%s: out of memory", file);
 	}
 	/* JIT is an optimisation: where it is missing or fails, the
 	 * interpreter gives the same matches. Long runs of one class can need

@@ -18,8 +18,8 @@ enum {
 
 struct tok_regex;
 
-/* what names the pattern in messages ("FILE: pre_tokenizer"). */
-int tok_regex_compile(const char *pattern, size_t len, unsigned flags, const char *what,
+/* file and where name the pattern in messages ("FILE: pre_tokenizer: ..."). */
+int tok_regex_compile(const char *pattern, size_t len, unsigned flags, const char *file, const char *where,
 		      struct tok_regex **out);
 
 /* Finds the first non-empty match in s[0..n) at or after start. Returns 1 and

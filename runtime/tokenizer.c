@@ -112,32 +112,23 @@ static int finish(struct shmrt_tokenizer *tok)
 	return rc;
 }
 
-int shmrt_tokenizer_load(const char *path, const char *pattern, struct shmrt_tokenizer **out)
+int tok_load_buffer(const char *name, const char *text, size_t n, const char *pattern, struct shmrt_tokenizer **out)
 {
-	shmrt_clear_error();
-	if (!path || !out)
-		return shmrt_fail(EINVAL, "shmrt_tokenizer_load: path and out are required");
-	char *text = NULL;
-	size_t n = 0;
-	int rc = read_file(path, &text, &n);
-	if (rc < 0)
-		return rc;
 	struct shmrt_tokenizer *tok = calloc(1, sizeof(*tok));
-	if (!tok || !(tok->path = strdup(path))) {
+	if (!tok || !(tok->path = strdup(name))) {
 		free(tok);
-		free(text);
-		return shmrt_fail(ENOMEM, "%s: out of memory", path);
+		return shmrt_fail(ENOMEM, "%s: out of memory", name);
 	}
+	int rc;
 	if (looks_like_json(text, n) && pattern)
-		rc = shmrt_fail(EINVAL, "%s: a pattern is for tiktoken files; a tokenizer.json has its own", path);
+		rc = shmrt_fail(EINVAL, "%s: a pattern is for tiktoken files; a tokenizer.json has its own", name);
 	else if (looks_like_json(text, n))
 		rc = tok_load_json(tok, text, n);
 	else if (!pattern)
 		rc = shmrt_fail(EINVAL, "%s: not JSON; a tiktoken rank file needs a pattern "
-				"(gpt2, cl100k, o200k or llama3)", path);
+				"(gpt2, cl100k, o200k or llama3)", name);
 	else
 		rc = tok_load_tiktoken(tok, text, n, pattern);
-	free(text);
 	if (rc == 0)
 		rc = finish(tok);
 	if (rc < 0) {
@@ -146,6 +137,20 @@ int shmrt_tokenizer_load(const char *path, const char *pattern, struct shmrt_tok
 	}
 	*out = tok;
 	return 0;
+}
+
+int shmrt_tokenizer_load(const char *path, const char *pattern, struct shmrt_tokenizer **out)
+{
+	shmrt_clear_error();
+	if (!path || !out)
+		return shmrt_fail(EINVAL, "shmrt_tokenizer_load: path and out are required");
+	char *text = NULL;
+	size_t n = 0;
+	int rc = read_file(path, &text, &n);
+	if (rc == 0)
+		rc = tok_load_buffer(path, text, n, pattern, out);
+	free(text);
+	return rc;
 }
 
 void shmrt_tokenizer_free(struct shmrt_tokenizer *tok)

@@ -39,6 +39,10 @@ struct shmrt_tokenizer {
 	struct tok_ids ids;
 };
 
+/* shmrt_tokenizer_load of a file's contents text[0..n) (no NUL needed;
+ * name stands for the file in messages). */
+int tok_load_buffer(const char *name, const char *text, size_t n, const char *pattern, struct shmrt_tokenizer **out);
+
 /* Fill tok (path set, the rest zero) from a file's contents. */
 int tok_load_json(struct shmrt_tokenizer *tok, const char *text, size_t n);
 int tok_load_tiktoken(struct shmrt_tokenizer *tok, const char *text, size_t n, const char *pattern);

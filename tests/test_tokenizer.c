@@ -11,13 +11,17 @@
  *     UTF-8 and the chunks add up to the full decode.
  * Then bytes that are not UTF-8 through every tokenizer: no crash, the
  * byte-level ones give the input back byte for byte, and the stream holds.
- *   test_tokenizer FIXTURE_DIR */
+ * Last, the fuzz seeds: those named bad-* are refused with a message that
+ * names the file, the others load.
+ *   test_tokenizer FIXTURE_DIR [JSON_SEED_DIR TIKTOKEN_SEED_DIR] */
+#include <dirent.h>
 #include <errno.h>
 #include <stdbool.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include <jansson.h>
 
@@ -335,9 +339,56 @@ static void check_tokenizer(const char *name, json_t *c, struct bytes *texts, si
 	       failures == failures_before ? "ok" : "MISMATCHES");
 }
 
+/* The fuzz seeds of tests/corpus/tokenizer_json (a tokenizer.json each) or
+ * tokenizer_tiktoken (a byte picking the pattern, then the rank file). */
+static void check_seeds(const char *dir, bool tiktoken)
+{
+	static const char *const patterns[] = {"gpt2", "cl100k", "o200k", "llama3"};
+	DIR *d = opendir(dir);
+	CHECK(d, "cannot open %s", dir);
+	int good = 0, bad = 0;
+	for (struct dirent *e; (e = readdir(d));) {
+		if (e->d_name[0] == '.')
+			continue;
+		char path[4096], tmp[] = "/tmp/shmrt-tiktoken-seed-XXXXXX";
+		snprintf(path, sizeof(path), "%s/%s", dir, e->d_name);
+		const char *load = path, *pattern = NULL;
+		if (tiktoken) {
+			FILE *f = fopen(path, "rb");
+			int fd = mkstemp(tmp);
+			CHECK(f && fd >= 0, "%s", path);
+			int sel = fgetc(f);
+			CHECK(sel != EOF, "%s is empty", path);
+			pattern = patterns[sel % 4];
+			char buf[4096];
+			for (size_t r; (r = fread(buf, 1, sizeof(buf), f)) > 0;)
+				CHECK(write(fd, buf, r) == (ssize_t)r, "write %s", tmp);
+			fclose(f);
+			close(fd);
+			load = tmp;
+		}
+		struct shmrt_tokenizer *tok = NULL;
+		int rc = shmrt_tokenizer_load(load, pattern, &tok);
+		if (!strncmp(e->d_name, "bad-", 4)) {
+			CHECK(rc < 0 && strstr(shmrt_last_error(), load), "%s: loaded, or the message does not name it: %s",
+			      path, rc < 0 ? shmrt_last_error() : "");
+			bad++;
+		} else {
+			CHECK(rc == 0, "%s: %s", path, shmrt_last_error());
+			good++;
+		}
+		shmrt_tokenizer_free(tok);
+		if (tiktoken)
+			unlink(tmp);
+	}
+	closedir(d);
+	CHECK(good >= 3 && bad >= 3, "%s: %d good and %d bad seeds", dir, good, bad);
+	printf("%s: %d seeds load, %d are refused\n", dir, good, bad);
+}
+
 int main(int argc, char **argv)
 {
-	CHECK(argc == 2, "usage: test_tokenizer FIXTURE_DIR");
+	CHECK(argc == 2 || argc == 4, "usage: test_tokenizer FIXTURE_DIR [JSON_SEED_DIR TIKTOKEN_SEED_DIR]");
 	fixtures = argv[1];
 	char path[4096];
 	snprintf(path, sizeof(path), "%s/cases.json", fixtures);
@@ -372,5 +423,9 @@ int main(int argc, char **argv)
 	CHECK(failures == 0, "%d mismatches with the reference", failures);
 	CHECK(split_chars > 100, "only %d token boundaries inside a character were streamed", split_chars);
 	printf("streams crossed %d token boundaries inside a character\n", split_chars);
+	if (argc == 4) {
+		check_seeds(argv[2], false);
+		check_seeds(argv[3], true);
+	}
 	return 0;
 }
