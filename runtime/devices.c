@@ -28,7 +28,8 @@ int shmrt_device_info(int i, struct shmrt_device_info *out)
 	if (e != cudaSuccess)
 		return shmrt_fail(ENODEV, "device %d: %s", i, cudaGetErrorString(e));
 	memset(out, 0, sizeof(*out));
-	snprintf(out->name, sizeof(out->name), "%s", p.name);
+	/* cudaDeviceProp.name is 256 bytes; ours is shorter (names are ~30) */
+	snprintf(out->name, sizeof(out->name), "%.*s", (int)sizeof(out->name) - 1, p.name);
 	out->sm_major = p.major;
 	out->sm_minor = p.minor;
 	out->memory_bytes = p.totalGlobalMem;

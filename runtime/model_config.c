@@ -141,7 +141,7 @@ static int parse_arch(const struct cfg *c, struct shmrt_model_config *m)
 					  "MistralForCausalLM, Qwen2ForCausalLM)",
 					  c->file, json_string_value(first));
 	}
-	const char *type;
+	const char *type = NULL; /* gcc 12 -O3 cannot tell get_string sets it when rc > 0 */
 	int rc = get_string(c, c->root, "model_type", &type);
 	if (rc < 0)
 		return rc;
