@@ -8,9 +8,13 @@
  *    (the cache is also read back here by that formula).
  * 2. The backend under test against the reference: kv_write must give the
  *    same cache bytes (rounding is deterministic), attention the same
- *    output within |o - o_ref| <= 2e-5 + ulp(out) * |o_ref| with |v| <= 1
- *    (fp32: scores and their exponentials carry ~1e-6 relative error,
- *    a weighted mean of v values keeps it; bf16 output: one ulp, kt_eps).
+ *    output within |o - o_ref| <= atol + ulp(out) * |o_ref| with |v| <= 1
+ *    (one ulp of the output: kt_eps). f32: atol 2e-5, as scores and their
+ *    exponentials carry ~1e-6 relative error and a weighted mean of v
+ *    values keeps it. bf16: atol 2^-8, bf16's unit roundoff times max |v|:
+ *    tensor-core kernels (CUDA's prefill, as FlashAttention) round the
+ *    softmax weights p to bf16 before P V, moving each by up to 2^-8 of
+ *    itself, so sum(p v) / sum(p) moves by up to 2^-8 max |v|.
  *
  * Batches are ragged (context lengths 1..2000), mixing decode (q_len 1),
  * fresh prefill (q_len = ctx) and chunked prefill after cached tokens;
@@ -199,7 +203,8 @@ static void run_case(const struct kt *kt, const struct attn_case *c, enum shmrt_
 	char what[160];
 	snprintf(what, sizeof(what), "attention H=%d KV=%d D=%d bs=%d %s/%s cache", H, KV, D, bs, shmrt_dtype_name(dt),
 		 shmrt_dtype_name(cache_dt));
-	worst = fmax(worst, kt_compare(what, out[0], out[1], (size_t)T * H * D, 2e-5, kt_eps(dt)));
+	double atol = dt == SHMRT_BF16 ? 0x1p-8 : 2e-5;
+	worst = fmax(worst, kt_compare(what, out[0], out[1], (size_t)T * H * D, atol, kt_eps(dt)));
 
 	free(out[0]), free(out[1]), free(kc[0]), free(kc[1]);
 	free(perm), free(table), free(k_all), free(v_all), free(q), free(k_old), free(v_old), free(k_new), free(v_new);

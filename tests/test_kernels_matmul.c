@@ -60,6 +60,9 @@ int main(int argc, char **argv)
 		{1, 1, 1},     {1, 33, 17},  {2, 64, 64},   {3, 100, 257},  {4, 37, 300},  {5, 16, 15},
 		{8, 130, 129}, {16, 64, 512}, {17, 31, 129}, {31, 40, 100},  {32, 40, 300}, {33, 65, 515},
 		{64, 48, 1000}, {100, 130, 260}, {1, 7, 4096}, {130, 17, 33},
+		/* several 128-row tiles, odd n, k a multiple of 8 but not of
+		 * the 32 a tensor-core tile steps by */
+		{150, 97, 264},
 	};
 	int ran = 0, skipped = 0;
 	for (size_t s = 0; s < sizeof(shapes) / sizeof(shapes[0]); s++)
