@@ -4,6 +4,7 @@
  * alone in one prefill; sampling, and the errors that must leave the
  * sequences as they were. Usage: test_model_batch [BACKEND] */
 #include <errno.h>
+#include <jansson.h>
 
 #include "model_test.h"
 
@@ -157,6 +158,44 @@ static void errors(struct shmrt_model *m, struct seqdata *sd)
 	shmrt_kv_pool_free(p);
 }
 
+/* Rewrites one integer or boolean key of the config and loads. */
+static int load_with(const struct test_model_dir *d, const char *key, json_t *value)
+{
+	char path[128];
+	test_model_file(d, "config.json", path, sizeof(path));
+	json_t *cfg = json_load_file(path, 0, NULL);
+	CHECK(cfg, "read %s", path);
+	json_t *old = json_incref(json_object_get(cfg, key));
+	json_object_set_new(cfg, key, value);
+	CHECK(json_dump_file(cfg, path, 0) == 0, "write %s", path);
+	struct shmrt_model *m = NULL;
+	struct shmrt_model_options mo = {.backend = backend};
+	int rc = shmrt_model_load(d->path, &mo, &m);
+	shmrt_model_free(m);
+	json_object_set_new(cfg, key, old);
+	CHECK(json_dump_file(cfg, path, 0) == 0, "write %s", path);
+	json_decref(cfg);
+	return rc;
+}
+
+/* A checkpoint that disagrees with its config is an error naming the tensor. */
+static void load_errors(void)
+{
+	struct test_model_dir d;
+	test_model_make(&d, "tiny", 9);
+	CHECK(load_with(&d, "intermediate_size", json_integer(500)) == -EINVAL &&
+		      strstr(shmrt_last_error(), "model.layers.0.mlp.gate_proj.weight"),
+	      "wrong intermediate_size: %s", shmrt_last_error());
+	CHECK(load_with(&d, "num_hidden_layers", json_integer(3)) == -ENOENT &&
+		      strstr(shmrt_last_error(), "model.layers.2."),
+	      "a missing layer: %s", shmrt_last_error());
+	CHECK(load_with(&d, "attention_bias", json_true()) == -ENOENT && strstr(shmrt_last_error(), "q_proj.bias"),
+	      "missing biases: %s", shmrt_last_error());
+	/* tied: the checkpoint's lm_head.weight is left unused */
+	CHECK(load_with(&d, "tie_word_embeddings", json_true()) == 0, "tied: %s", shmrt_last_error());
+	test_model_remove(&d);
+}
+
 static void run_preset(const char *preset, uint64_t seed)
 {
 	struct test_model_dir d;
@@ -193,6 +232,7 @@ int main(int argc, char **argv)
 	if (rc == -ENODEV)
 		SKIP("backend %s: %s", backend, shmrt_last_error());
 	CHECK_OK(rc);
+	load_errors();
 	run_preset("tiny", 7);
 	run_preset("tiny-qwen2", 8);
 	printf("backend %s: largest relative logit difference %.2g (tolerance %g)\n", backend, worst, TOL);
