@@ -18,14 +18,9 @@
 
 #define MiB (UINT64_C(1) << 20)
 
-/* The shared-memory size to advise: what the directory holds now plus
- * this arena, with a quarter of headroom for other users of /dev/shm
- * (NCCL, PyTorch data loaders), rounded up to a power of two below 1 GiB
- * and to whole GiB above. In MiB. */
-static uint64_t advised_mib(uint64_t need, uint64_t total, uint64_t avail)
+uint64_t shmrt_shm_advised_mib(uint64_t bytes)
 {
-	uint64_t used = total > avail ? total - avail : 0;
-	uint64_t want = ((used + need) / 4 * 5 + MiB - 1) / MiB;
+	uint64_t want = (bytes / 4 * 5 + MiB - 1) / MiB;
 	if (want > 1024)
 		return (want + 1023) / 1024 * 1024;
 	uint64_t p = 64;
@@ -34,17 +29,23 @@ static uint64_t advised_mib(uint64_t need, uint64_t total, uint64_t avail)
 	return p;
 }
 
+void shmrt_shm_size_spellings(uint64_t mib, char docker[32], char k8s[32])
+{
+	if (mib % 1024 == 0) {
+		snprintf(docker, 32, "%llug", (unsigned long long)(mib / 1024));
+		snprintf(k8s, 32, "%lluGi", (unsigned long long)(mib / 1024));
+	} else {
+		snprintf(docker, 32, "%llum", (unsigned long long)mib);
+		snprintf(k8s, 32, "%lluMi", (unsigned long long)mib);
+	}
+}
+
 static int no_space(const char *name, uint64_t need, uint64_t total, uint64_t avail)
 {
-	uint64_t mib = advised_mib(need, total, avail);
+	/* What the directory holds now plus this arena. */
+	uint64_t mib = shmrt_shm_advised_mib((total > avail ? total - avail : 0) + need);
 	char docker[32], k8s[32];
-	if (mib % 1024 == 0) {
-		snprintf(docker, sizeof(docker), "%llug", (unsigned long long)(mib / 1024));
-		snprintf(k8s, sizeof(k8s), "%lluGi", (unsigned long long)(mib / 1024));
-	} else {
-		snprintf(docker, sizeof(docker), "%llum", (unsigned long long)mib);
-		snprintf(k8s, sizeof(k8s), "%lluMi", (unsigned long long)mib);
-	}
+	shmrt_shm_size_spellings(mib, docker, k8s);
 	/* Needed rounds up and free rounds down: the figures never suggest it fits. */
 	return shmrt_fail(ENOSPC,
 			  "arena '%s' needs %llu MiB in %s but %llu MiB are free (of %llu MiB); give the "

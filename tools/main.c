@@ -8,6 +8,7 @@
 static const struct shmrt_cmd commands[] = {
 	{"info", "build features, devices, shared memory size", cmd_info},
 	{"bench", "benchmarks (ipc, ...) against their peers and physical limits", cmd_bench},
+	{"size", "the shared memory (/dev/shm) a model and limits need, and the container settings", cmd_size},
 	{"clean", "remove stale arenas whose owner died", cmd_clean},
 	{"tokenize", "text to token ids (tokenizer.json or tiktoken file)", cmd_tokenize},
 	{"detokenize", "token ids to text", cmd_detokenize},

@@ -1,0 +1,129 @@
+/* The runtime's arena, region by region (sizing.h). */
+#include <errno.h>
+#include <stdio.h>
+#include <string.h>
+
+#include "shmrt/ring.h"
+#include "shmrt/transport.h"
+#include "arena_space.h"
+#include "fail.h"
+#include "sizing.h"
+#include "step_plan.h"
+
+#define RING_REC_HEADER 16 /* ipc/ring_layout.h: a record's header, and its alignment */
+#define RING_MIN ((uint64_t)4096)
+#define RING_MAX ((uint64_t)1 << 31)
+
+static uint64_t pow2_at_least(uint64_t x)
+{
+	uint64_t p = RING_MIN;
+	while (p < x)
+		p <<= 1;
+	return p;
+}
+
+static struct shmrt_sizing_region *add(struct shmrt_sizing *s, const char *name)
+{
+	struct shmrt_sizing_region *r = &s->regions[s->n_regions++];
+	memset(r, 0, sizeof(*r));
+	snprintf(r->name, sizeof(r->name), "%s", name);
+	return r;
+}
+
+/* copies rings of one kind; each holds `records` of the largest record
+ * (header and padding included) and at least floor bytes. */
+static int add_ring(struct shmrt_sizing *s, const char *name, enum shmrt_ring_kind kind, unsigned readers,
+		    uint64_t max_record, unsigned records, uint64_t floor, unsigned copies)
+{
+	uint64_t per = (max_record + RING_REC_HEADER - 1) / RING_REC_HEADER * RING_REC_HEADER + RING_REC_HEADER;
+	uint64_t want = per * records > floor ? per * records : floor;
+	if (want > RING_MAX)
+		return shmrt_fail(E2BIG, "sizing: the %s ring would need %llu MiB, more than a ring holds (%llu MiB); "
+					 "lower --max-model-len, --max-seqs or --kv-blocks",
+				  name, (unsigned long long)(want >> 20), (unsigned long long)(RING_MAX >> 20));
+	struct shmrt_sizing_region *r = add(s, name);
+	r->capacity = pow2_at_least(want);
+	r->max_record = max_record;
+	r->bytes = (uint64_t)shmrt_ring_footprint(kind, (size_t)r->capacity, readers) * copies;
+	return 0;
+}
+
+static int fill_defaults(const struct shmrt_sizing_params *in, struct shmrt_sizing_params *p)
+{
+	*p = *in;
+	if (!p->model)
+		return shmrt_fail(EINVAL, "sizing: no model configuration");
+	if (!p->tp)
+		p->tp = 1;
+	if (!p->max_batch_tokens)
+		p->max_batch_tokens = SHMRT_SIZING_DEFAULT_MAX_BATCH_TOKENS;
+	if (!p->max_seqs)
+		p->max_seqs = SHMRT_SIZING_DEFAULT_MAX_SEQS;
+	if (!p->max_model_len)
+		p->max_model_len = p->model->max_context;
+	if (!p->block_size)
+		p->block_size = SHMRT_SIZING_DEFAULT_BLOCK_SIZE;
+	if (!p->max_clients)
+		p->max_clients = SHMRT_SIZING_DEFAULT_MAX_CLIENTS;
+	if (p->tp < 1 || p->tp > SHMRT_XFER_MAX_WORLD || p->tp > SHMRT_RING_MAX_READERS)
+		return shmrt_fail(EINVAL, "sizing: --tp %d outside 1 .. %d", p->tp, SHMRT_XFER_MAX_WORLD);
+	/* The shard plan's rule (shard_plan.h): splits are head-aligned. */
+	if (p->model->num_heads % p->tp || p->model->num_kv_heads % p->tp || p->model->intermediate_size % p->tp)
+		return shmrt_fail(EINVAL, "sizing: --tp %d does not divide the model's %d heads, %d KV heads and "
+					  "intermediate size %d",
+				  p->tp, p->model->num_heads, p->model->num_kv_heads, p->model->intermediate_size);
+	if (p->max_seqs < 1 || p->max_batch_tokens < p->max_seqs)
+		return shmrt_fail(EINVAL, "sizing: --max-seqs %d must be >= 1 and --max-batch-tokens %d >= it",
+				  p->max_seqs, p->max_batch_tokens);
+	if (p->max_model_len < 1 || p->max_model_len > p->model->max_context)
+		return shmrt_fail(EINVAL, "sizing: --max-model-len %d outside 1 .. the model's %d", p->max_model_len,
+				  p->model->max_context);
+	if (p->block_size < 1 || p->kv_blocks < 0 || p->max_clients < 1)
+		return shmrt_fail(EINVAL, "sizing: --block-size %d, --kv-blocks %d, clients %d out of range",
+				  p->block_size, p->kv_blocks, p->max_clients);
+	/* A plan holds the tables of at most max_seqs sequences. */
+	int64_t bound = (int64_t)p->max_seqs * ((p->max_model_len + p->block_size - 1) / p->block_size);
+	if (!p->kv_blocks || p->kv_blocks > bound)
+		p->kv_blocks = bound > INT32_MAX ? INT32_MAX : (int)bound;
+	return 0;
+}
+
+int shmrt_sizing_compute(const struct shmrt_sizing_params *params, struct shmrt_sizing *s)
+{
+	memset(s, 0, sizeof(*s));
+	int rc = fill_defaults(params, &s->p);
+	if (rc)
+		return rc;
+	const struct shmrt_sizing_params *p = &s->p;
+	uint64_t len = (uint64_t)p->max_model_len, seqs = (uint64_t)p->max_seqs;
+	uint64_t step = shmrt_step_plan_max_record_size(p->max_seqs, p->max_batch_tokens, p->kv_blocks);
+	const uint64_t MiB = (uint64_t)1 << 20, KiB = 1024;
+	if ((rc = add_ring(s, "submit", SHMRT_RING_MPSC, 1,
+			   SHMRT_SIZING_REQUEST_HEADER + len * SHMRT_SIZING_TEXT_BYTES_PER_TOKEN, 2, MiB, 1)) ||
+	    (rc = add_ring(s, "tokens", SHMRT_RING_SPSC, 1, SHMRT_SIZING_REQUEST_HEADER + len * 4, 2, MiB, 1)) ||
+	    (rc = add_ring(s, "step", SHMRT_RING_BROADCAST, (unsigned)p->tp, step, 2, 0, 1)) ||
+	    (rc = add_ring(s, "sampled", SHMRT_RING_SPSC, 1, 32 + seqs * SHMRT_SIZING_SAMPLED_PER_SEQ, 2, 64 * KiB,
+			   1)) ||
+	    (rc = add_ring(s, "events", SHMRT_RING_SPSC, 1, 32 + seqs * SHMRT_SIZING_EVENT_BYTES, 4, 64 * KiB, 1)) ||
+	    (rc = add_ring(s, "responses", SHMRT_RING_SPSC, 1, 0, 1, SHMRT_SIZING_RESPONSE_RING,
+			   (unsigned)p->max_clients)))
+		return rc;
+	if (p->tp > 1)
+		add(s, "xfer")->bytes = shmrt_xfer_footprint(p->tp, 0);
+	add(s, "state")->bytes = SHMRT_SIZING_STATE_BYTES;
+
+	struct shmrt_region_spec specs[SHMRT_SIZING_MAX_REGIONS];
+	shmrt_sizing_specs(s, specs);
+	if ((rc = shmrt_arena_footprint(specs, s->n_regions, &s->arena_bytes)))
+		return rc;
+	s->allreduce_bytes = (uint64_t)p->max_batch_tokens * (uint64_t)p->model->hidden_size * 4;
+	s->advised_mib = shmrt_shm_advised_mib(s->arena_bytes);
+	return 0;
+}
+
+void shmrt_sizing_specs(const struct shmrt_sizing *s, struct shmrt_region_spec *specs)
+{
+	for (unsigned i = 0; i < s->n_regions; i++)
+		specs[i] = (struct shmrt_region_spec){
+			.name = s->regions[i].name, .size = s->regions[i].bytes, .align = 0, .numa_node = -1};
+}

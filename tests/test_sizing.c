@@ -1,0 +1,319 @@
+/* The runtime's arena sizing (runtime/sizing.c) and `shmrt size`:
+ *  - Llama 2 7B (defaults) and Llama 3.1 8B (tp 2) against figures worked
+ *    out by hand below from the record formats (ring capacities, the
+ *    largest records);
+ *  - the advice rule and its Docker / Kubernetes spellings;
+ *  - an arena created from the regions holds what they promise: every ring
+ *    formats in its region and takes its largest record;
+ *  - bad limits, and the program: text, --json (same figures), --model,
+ *    usage errors.
+ * argv[1]: the shmrt program; argv[2]: tests/fixtures/config. */
+#include <errno.h>
+#include <jansson.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <sys/wait.h>
+
+#include "arena_space.h"
+#include "check.h"
+#include "shm_tmpdir.h"
+#include "shmrt/shmrt.h"
+#include "sizing.h"
+
+static const char *shmrt, *configs;
+#define MiB ((uint64_t)1 << 20)
+#define KiB ((uint64_t)1024)
+
+static struct shmrt_model_config load(const char *file)
+{
+	char path[4096];
+	snprintf(path, sizeof(path), "%s/%s", configs, file);
+	struct shmrt_model_config m;
+	CHECK_OK(shmrt_model_config_load(path, &m));
+	return m;
+}
+
+/* A ring's header: what shmrt_ring_footprint adds to the capacity. */
+static uint64_t ring(enum shmrt_ring_kind kind, uint64_t cap, unsigned readers)
+{
+	return shmrt_ring_footprint(kind, cap, readers);
+}
+
+struct want {
+	const char *name;
+	uint64_t bytes, capacity, max_record;
+};
+
+static void check_regions(const struct shmrt_sizing *s, const struct want *w, unsigned n)
+{
+	CHECK(s->n_regions == n, "%u regions, not %u", s->n_regions, n);
+	struct shmrt_region_spec specs[SHMRT_SIZING_MAX_REGIONS];
+	for (unsigned i = 0; i < n; i++) {
+		const struct shmrt_sizing_region *r = &s->regions[i];
+		CHECK(!strcmp(r->name, w[i].name) && r->bytes == w[i].bytes && r->capacity == w[i].capacity &&
+			      r->max_record == w[i].max_record,
+		      "region %s: %llu bytes, capacity %llu, record %llu; by hand %s: %llu, %llu, %llu", r->name,
+		      (unsigned long long)r->bytes, (unsigned long long)r->capacity, (unsigned long long)r->max_record,
+		      w[i].name, (unsigned long long)w[i].bytes, (unsigned long long)w[i].capacity,
+		      (unsigned long long)w[i].max_record);
+		specs[i] = (struct shmrt_region_spec){.name = w[i].name, .size = w[i].bytes, .numa_node = -1};
+	}
+	uint64_t total;
+	CHECK_OK(shmrt_arena_footprint(specs, n, &total));
+	CHECK(s->arena_bytes == total, "arena %llu, by hand %llu", (unsigned long long)s->arena_bytes,
+	      (unsigned long long)total);
+}
+
+/* Llama 2 7B: context 4096, hidden 4096; defaults: tp 1, 2048 tokens, 256
+ * sequences, blocks of 16, 64 clients. */
+static void test_llama2_defaults(void)
+{
+	struct shmrt_model_config m = load("llama-2-7b-hf.json");
+	struct shmrt_sizing s;
+	CHECK_OK(shmrt_sizing_compute(&(struct shmrt_sizing_params){.model = &m}, &s));
+	CHECK(s.p.tp == 1 && s.p.max_batch_tokens == 2048 && s.p.max_seqs == 256 && s.p.max_model_len == 4096 &&
+		      s.p.block_size == 16 && s.p.max_clients == 64,
+	      "defaults");
+	/* KV blocks: 256 sequences x 4096 / 16 = 65536. */
+	CHECK(s.p.kv_blocks == 65536, "kv blocks %d", s.p.kv_blocks);
+	/* submit: 256 + 4096 x 8 = 33024 bytes; two (+16 each) fit in the
+	 * 1 MiB floor. tokens: 256 + 4096 x 4 = 16640, the floor again.
+	 * step: 32 + 48 x 256 + 4 x (2048 + 65536) = 282656; two of them
+	 * (565344) round up to 1 MiB. sampled: 32 + 8 x 256 = 2080, events:
+	 * 32 + 32 x 256 = 8224 (four: 32960): both the 64 KiB floor.
+	 * responses: 64 rings of 256 KiB. state: 64 KiB. */
+	struct want w[] = {
+		{"submit", ring(SHMRT_RING_MPSC, MiB, 1), MiB, 33024},
+		{"tokens", ring(SHMRT_RING_SPSC, MiB, 1), MiB, 16640},
+		{"step", ring(SHMRT_RING_BROADCAST, MiB, 1), MiB, 282656},
+		{"sampled", ring(SHMRT_RING_SPSC, 64 * KiB, 1), 64 * KiB, 2080},
+		{"events", ring(SHMRT_RING_SPSC, 64 * KiB, 1), 64 * KiB, 8224},
+		{"responses", 64 * ring(SHMRT_RING_SPSC, 256 * KiB, 1), 256 * KiB, 0},
+		{"state", 64 * KiB, 0, 0},
+	};
+	check_regions(&s, w, sizeof(w) / sizeof(w[0]));
+	/* About 19.3 MiB; with a quarter more, 24 MiB: Docker's 64 MiB floor. */
+	CHECK(s.arena_bytes > 19 * MiB && s.arena_bytes < 20 * MiB && s.advised_mib == 64, "%llu bytes, advice %llu",
+	      (unsigned long long)s.arena_bytes, (unsigned long long)s.advised_mib);
+	CHECK(s.allreduce_bytes == 2048ull * 4096 * 4, "all-reduce bytes");
+}
+
+/* Llama 3.1 8B (context 131072) over 2 workers. */
+static void test_llama31_tp2(void)
+{
+	struct shmrt_model_config m = load("llama-3.1-8b-instruct.json");
+	struct shmrt_sizing s;
+	CHECK_OK(shmrt_sizing_compute(&(struct shmrt_sizing_params){.model = &m, .tp = 2}, &s));
+	/* KV blocks: 256 x 131072 / 16 = 2097152. submit: 256 + 131072 x 8
+	 * = 1048832, two: 2097696 -> 4 MiB. tokens: 256 + 131072 x 4 =
+	 * 524544, two: 1049120 -> 2 MiB. step: 32 + 12288 + 4 x (2048 +
+	 * 2097152) = 8409120, two: 16818272 -> 32 MiB, read by 2 workers. */
+	CHECK(s.p.kv_blocks == 2097152, "kv blocks %d", s.p.kv_blocks);
+	struct want w[] = {
+		{"submit", ring(SHMRT_RING_MPSC, 4 * MiB, 1), 4 * MiB, 1048832},
+		{"tokens", ring(SHMRT_RING_SPSC, 2 * MiB, 1), 2 * MiB, 524544},
+		{"step", ring(SHMRT_RING_BROADCAST, 32 * MiB, 2), 32 * MiB, 8409120},
+		{"sampled", ring(SHMRT_RING_SPSC, 64 * KiB, 1), 64 * KiB, 2080},
+		{"events", ring(SHMRT_RING_SPSC, 64 * KiB, 1), 64 * KiB, 8224},
+		{"responses", 64 * ring(SHMRT_RING_SPSC, 256 * KiB, 1), 256 * KiB, 0},
+		{"xfer", shmrt_xfer_footprint(2, 0), 0, 0},
+		{"state", 64 * KiB, 0, 0},
+	};
+	check_regions(&s, w, sizeof(w) / sizeof(w[0]));
+	/* About 55.8 MiB; a quarter more is 69.7: 128 MiB. */
+	CHECK(s.advised_mib == 128, "advice %llu", (unsigned long long)s.advised_mib);
+
+	/* The KV cache's real block count shrinks the step ring: 30000
+	 * blocks, 8192 tokens: 32 + 12288 + 4 x (2048 + 30000) = 140512. */
+	CHECK_OK(shmrt_sizing_compute(
+		&(struct shmrt_sizing_params){.model = &m, .tp = 2, .kv_blocks = 30000, .max_model_len = 8192}, &s));
+	CHECK(s.regions[2].max_record == 140512 && s.regions[2].capacity == 512 * KiB, "step with 30000 blocks");
+}
+
+static void test_advice(void)
+{
+	CHECK(shmrt_shm_advised_mib(0) == 64, "floor");
+	CHECK(shmrt_shm_advised_mib(100 * MiB) == 128, "125 MiB -> 128");
+	CHECK(shmrt_shm_advised_mib(400 * MiB) == 512, "500 MiB -> 512");
+	CHECK(shmrt_shm_advised_mib(900 * MiB) == 2048, "1125 MiB -> 2 GiB");
+	char d[32], k[32];
+	shmrt_shm_size_spellings(128, d, k);
+	CHECK(!strcmp(d, "128m") && !strcmp(k, "128Mi"), "%s %s", d, k);
+	shmrt_shm_size_spellings(3072, d, k);
+	CHECK(!strcmp(d, "3g") && !strcmp(k, "3Gi"), "%s %s", d, k);
+}
+
+/* Creates the arena from the regions (tp 4, a small cache), formats every
+ * ring in its region and checks it takes its largest record. */
+static void test_arena_holds(void)
+{
+	shm_tmpdir();
+	struct shmrt_model_config m = load("llama-3.1-8b-instruct.json");
+	struct shmrt_sizing s;
+	CHECK_OK(shmrt_sizing_compute(&(struct shmrt_sizing_params){.model = &m, .tp = 4, .max_model_len = 16384,
+								   .kv_blocks = 20000, .max_clients = 8},
+				      &s));
+	struct shmrt_region_spec specs[SHMRT_SIZING_MAX_REGIONS];
+	shmrt_sizing_specs(&s, specs);
+	struct shmrt_arena *a;
+	CHECK_OK(shmrt_arena_create(&a, "sizing", specs, s.n_regions));
+	struct shmrt_arena_info info;
+	CHECK_OK(shmrt_arena_info(a, &info));
+	CHECK(info.bytes == s.arena_bytes, "file %llu bytes, sized %llu", (unsigned long long)info.bytes,
+	      (unsigned long long)s.arena_bytes);
+	static const struct {
+		const char *name;
+		enum shmrt_ring_kind kind;
+		unsigned copies;
+	} rings[] = {{"submit", SHMRT_RING_MPSC, 1}, {"tokens", SHMRT_RING_SPSC, 1}, {"step", SHMRT_RING_BROADCAST, 1},
+		     {"sampled", SHMRT_RING_SPSC, 1}, {"events", SHMRT_RING_SPSC, 1},
+		     {"responses", SHMRT_RING_SPSC, 8}};
+	for (size_t i = 0; i < sizeof(rings) / sizeof(rings[0]); i++) {
+		const struct shmrt_sizing_region *r = &s.regions[i];
+		CHECK(!strcmp(r->name, rings[i].name), "region order");
+		void *mem;
+		size_t size;
+		CHECK_OK(shmrt_arena_region(a, r->name, &mem, &size));
+		unsigned readers = rings[i].kind == SHMRT_RING_BROADCAST ? 4 : 1;
+		size_t one = shmrt_ring_footprint(rings[i].kind, r->capacity, readers);
+		CHECK(size >= one * rings[i].copies, "%s: region of %zu bytes", r->name, size);
+		for (unsigned c = 0; c < rings[i].copies; c++) {
+			void *at = (char *)mem + c * one;
+			CHECK_OK(shmrt_ring_format(at, one, rings[i].kind, r->capacity, readers));
+			struct shmrt_ring *h;
+			CHECK_OK(shmrt_ring_open(&h, at, one, SHMRT_RING_PRODUCER, 0));
+			CHECK(shmrt_ring_max_record(h) >= 2 * (r->max_record + 16) - 16 || r->max_record == 0,
+			      "%s: largest record %zu, two of %llu wanted", r->name, shmrt_ring_max_record(h),
+			      (unsigned long long)r->max_record);
+			shmrt_ring_close(h);
+		}
+	}
+	void *mem;
+	size_t size;
+	CHECK_OK(shmrt_arena_region(a, "xfer", &mem, &size));
+	CHECK_OK(shmrt_xfer_format(mem, size, 4, 0));
+	CHECK_OK(shmrt_arena_destroy(a));
+}
+
+static void test_errors(void)
+{
+	struct shmrt_model_config m = load("llama-2-7b-hf.json");
+	struct shmrt_sizing s;
+	CHECK(shmrt_sizing_compute(&(struct shmrt_sizing_params){.model = &m, .tp = 3}, &s) == -EINVAL &&
+		      strstr(shmrt_last_error(), "--tp 3"),
+	      "tp 3 of 32 heads: %s", shmrt_last_error());
+	CHECK(shmrt_sizing_compute(&(struct shmrt_sizing_params){.model = &m, .max_model_len = 4097}, &s) == -EINVAL,
+	      "longer than the model's context");
+	CHECK(shmrt_sizing_compute(&(struct shmrt_sizing_params){.model = &m, .max_seqs = 512, .max_batch_tokens = 256},
+				   &s) == -EINVAL,
+	      "budget below max_seqs");
+	CHECK(shmrt_sizing_compute(&(struct shmrt_sizing_params){.model = NULL}, &s) == -EINVAL, "no model");
+	struct shmrt_model_config l3 = load("llama-3.1-8b-instruct.json");
+	/* 65536 sequences of 131072 tokens: a step record of 2 GiB. */
+	CHECK(shmrt_sizing_compute(&(struct shmrt_sizing_params){.model = &l3, .max_seqs = 65536,
+								   .max_batch_tokens = 65536},
+				   &s) == -E2BIG &&
+		      strstr(shmrt_last_error(), "step"),
+	      "a step ring over 2 GiB: %s", shmrt_last_error());
+}
+
+/* Runs `shmrt ARGS`; returns the exit status, stdout in *out (if not NULL). */
+static int run(const char *args, char **out)
+{
+	char cmd[8192];
+	snprintf(cmd, sizeof(cmd), "'%s' %s 2>/dev/null", shmrt, args);
+	FILE *p = popen(cmd, "r");
+	CHECK(p, "popen");
+	size_t cap = 1 << 16, len = 0;
+	char *buf = malloc(cap);
+	for (size_t n; (n = fread(buf + len, 1, cap - len - 1, p)) > 0;) {
+		len += n;
+		if (cap - len < 1024)
+			buf = realloc(buf, cap *= 2);
+	}
+	buf[len] = 0;
+	int st = pclose(p);
+	if (out)
+		*out = buf;
+	else
+		free(buf);
+	return WIFEXITED(st) ? WEXITSTATUS(st) : -1;
+}
+
+static void test_program(void)
+{
+	char args[8192], *out;
+	struct shmrt_model_config m = load("llama-3.1-8b-instruct.json");
+	struct shmrt_sizing s;
+	CHECK_OK(shmrt_sizing_compute(&(struct shmrt_sizing_params){.model = &m, .tp = 2, .max_seqs = 64}, &s));
+
+	snprintf(args, sizeof(args), "size --config '%s/llama-3.1-8b-instruct.json' --tp 2 --max-seqs 64 --json",
+		 configs);
+	CHECK(run(args, &out) == 0, "size --json");
+	json_error_t err;
+	json_t *doc = json_loads(out, 0, &err);
+	CHECK(doc, "not JSON: %s\n%s", err.text, out);
+	CHECK(json_integer_value(json_object_get(doc, "arena_bytes")) == (json_int_t)s.arena_bytes &&
+		      json_integer_value(json_object_get(doc, "vertex_shared_memory_size_mb")) ==
+			      (json_int_t)s.advised_mib,
+	      "figures differ from the library's");
+	char d[32], k[32];
+	shmrt_shm_size_spellings(s.advised_mib, d, k);
+	CHECK(!strcmp(json_string_value(json_object_get(doc, "docker_shm_size")), d) &&
+		      !strcmp(json_string_value(json_object_get(doc, "kubernetes_size_limit")), k) &&
+		      json_string_value(json_object_get(doc, "margin")),
+	      "spellings");
+	json_t *regions = json_object_get(doc, "regions");
+	CHECK(json_array_size(regions) == s.n_regions, "regions");
+	for (unsigned i = 0; i < s.n_regions; i++) {
+		json_t *r = json_array_get(regions, i);
+		CHECK(!strcmp(json_string_value(json_object_get(r, "name")), s.regions[i].name) &&
+			      json_integer_value(json_object_get(r, "bytes")) == (json_int_t)s.regions[i].bytes,
+		      "region %u", i);
+	}
+	CHECK(json_integer_value(json_object_get(json_object_get(doc, "limits"), "max_seqs")) == 64, "limits");
+	json_decref(doc);
+	free(out);
+
+	/* Text, through --model DIR (a directory with that config.json). */
+	char dir[] = "/tmp/test-sizing-XXXXXX", path[4200], copy[8192];
+	CHECK(mkdtemp(dir), "mkdtemp");
+	snprintf(copy, sizeof(copy), "cp '%s/llama-3.1-8b-instruct.json' '%s/config.json'", configs, dir);
+	CHECK(system(copy) == 0, "cp");
+	snprintf(args, sizeof(args), "size --model '%s' --tp 2 --max-seqs 64", dir);
+	CHECK(run(args, &out) == 0, "size --model");
+	snprintf(copy, sizeof(copy), "--shm-size=%s", d);
+	CHECK(strstr(out, copy) && strstr(out, "sharedMemorySizeMb") && strstr(out, k) && strstr(out, "step"),
+	      "text output:\n%s", out);
+	free(out);
+	snprintf(path, sizeof(path), "%s/config.json", dir);
+	unlink(path);
+	rmdir(dir);
+
+	CHECK(run("size --help", NULL) == 0, "--help");
+	CHECK(run("size", NULL) == 2, "neither --model nor --config");
+	snprintf(args, sizeof(args), "size --config '%s/llama-2-7b-hf.json' --model /nonexistent", configs);
+	CHECK(run(args, NULL) == 2, "both");
+	CHECK(run("size --config /nonexistent/config.json", NULL) == 1, "missing file");
+	snprintf(args, sizeof(args), "size --config '%s/llama-2-7b-hf.json' --tp 3", configs);
+	CHECK(run(args, NULL) == 2, "--tp 3");
+	snprintf(args, sizeof(args), "size --config '%s/llama-2-7b-hf.json' --max-seqs x", configs);
+	CHECK(run(args, NULL) == 2, "--max-seqs x");
+}
+
+int main(int argc, char **argv)
+{
+	CHECK(argc == 3, "usage: test_sizing SHMRT CONFIG_DIR");
+	shmrt = argv[1];
+	configs = argv[2];
+	test_llama2_defaults();
+	test_llama31_tp2();
+	test_advice();
+	test_arena_holds();
+	test_errors();
+	test_program();
+	printf("sizing: ok\n");
+	return 0;
+}
