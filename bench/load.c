@@ -5,8 +5,10 @@
  * Each round runs the three methods in turn (the order rotating by round):
  * for each, the page cache of the files is dropped (posix_fadvise
  * DONTNEED per file, else /proc/sys/vm/drop_caches where writable; checked
- * with mincore) and the files are read cold, then read again warm, from
- * the page cache. Every load is checked against what read() got (a hash
+ * with mincore) and the files are read cold; then they are read into the
+ * page cache (untimed: the loader's O_DIRECT reads leave them out of it)
+ * and read again warm. The loader runs in its default page cache mode
+ * (auto: O_DIRECT for files mostly not cached; --cache to choose). Every load is checked against what read() got (a hash
  * of the tensor bytes; the buffer is overwritten before each load). The
  * figures are bytes / wall time over all rounds; GB = 10^9 bytes.
  *
@@ -39,6 +41,8 @@
 enum method { M_READ, M_URING, M_PREAD, N_METHODS };
 static const char *const method_names[N_METHODS] = {"read", "io_uring", "pread"};
 enum cache { COLD, WARM, N_CACHES };
+/* enum shmrt_load_cache's names, as --cache takes them. */
+static const char *const cache_mode_names[] = {"auto", "direct", "buffered"};
 
 /* TinyLlama-1.1B's shapes with 16 of its 22 layers: 1.56 GiB of bf16. */
 static const struct load_synth full_model = {2048, 5632, 16, 32, 4, 32000, 2};
@@ -63,7 +67,9 @@ struct bench {
 	bool have_want, uring_ok;
 	const char *dropped_by; /* what dropped the cache last: NULL if nothing did */
 	double max_resident;    /* share of pages resident after a drop, the worst seen */
+	double min_warm_resident; /* the same before a warm read */
 	double bytes[N_CACHES][N_METHODS], ns[N_CACHES][N_METHODS];
+	double read_bytes[N_CACHES][N_METHODS], direct_bytes[N_CACHES][N_METHODS]; /* the loader's */
 	char uring_note[256];
 };
 
@@ -148,7 +154,7 @@ static int run_read(struct bench *b, uint64_t *bytes)
 	return 0;
 }
 
-static int run_load(struct bench *b, enum shmrt_io_method m, uint64_t *bytes)
+static int run_load(struct bench *b, enum shmrt_io_method m, enum cache c, uint64_t *bytes)
 {
 	struct shmrt_load_options opt = b->opt;
 	opt.method = m;
@@ -164,7 +170,21 @@ static int run_load(struct bench *b, enum shmrt_io_method m, uint64_t *bytes)
 		return rc;
 	}
 	*bytes = st.bytes;
+	b->read_bytes[c][m == SHMRT_IO_URING ? M_URING : M_PREAD] += (double)st.bytes_read;
+	b->direct_bytes[c][m == SHMRT_IO_URING ? M_URING : M_PREAD] += (double)st.bytes_direct;
 	return 0;
+}
+
+/* Reads the files once (untimed) so that they are in the page cache: a
+ * load with O_DIRECT leaves them out. */
+static int fill_cache(struct bench *b)
+{
+	uint64_t bytes;
+	int rc = run_read(b, &bytes);
+	double share = resident_share(b);
+	if (share < b->min_warm_resident)
+		b->min_warm_resident = share;
+	return rc;
 }
 
 /* 64-bit FNV-style hash of the tensors' bytes in buf, four lanes. */
@@ -193,7 +213,7 @@ static int measure(struct bench *b, enum method m, enum cache c, int round)
 	memset(b->buf, 0x11 * (round + 1) + m + c, b->file_bytes); /* stale bytes must not pass */
 	uint64_t bytes = 0;
 	int64_t t0 = shmrt_now_ns();
-	int rc = m == M_READ ? run_read(b, &bytes) : run_load(b, m == M_URING ? SHMRT_IO_URING : SHMRT_IO_PREAD, &bytes);
+	int rc = m == M_READ ? run_read(b, &bytes) : run_load(b, m == M_URING ? SHMRT_IO_URING : SHMRT_IO_PREAD, c, &bytes);
 	int64_t t1 = shmrt_now_ns();
 	if (rc != 0)
 		return rc;
@@ -221,6 +241,8 @@ static int run_round(struct bench *b, int round)
 			continue;
 		drop_cache(b);
 		int rc = measure(b, m, COLD, round);
+		if (rc == 0)
+			rc = fill_cache(b);
 		if (rc == 0)
 			rc = measure(b, m, WARM, round);
 		if (rc < 0)
@@ -341,6 +363,12 @@ static double vs_read(const struct bench *b, enum cache c, enum method m)
 	return rate(b, c, m) / rate(b, c, M_READ);
 }
 
+/* The share of the loader's bytes read with O_DIRECT; NAN for read(). */
+static double direct_share(const struct bench *b, enum cache c, enum method m)
+{
+	return m == M_READ || !b->read_bytes[c][m] ? NAN : b->direct_bytes[c][m] / b->read_bytes[c][m];
+}
+
 static bool cold_ok(const struct bench *b)
 {
 	return b->max_resident <= MAX_COLD_RESIDENT;
@@ -365,15 +393,24 @@ static void print_table(const struct bench *b, const struct report *r)
 		printf("NOT cold: the page cache could not be dropped (up to %.0f%% of pages stayed resident): "
 		       "the first rows are from cache too\n",
 		       100 * b->max_resident);
-	printf("warm: the same read again at once, from the page cache\n");
-	printf("io_uring: queue depth %u, reads of %zu KiB; GB = 10^9 bytes; read = read() of whole files\n\n",
-	       b->opt.queue_depth, b->opt.block_bytes >> 10);
-	printf("%-10s %-7s %9s %9s %8s\n", "method", "cache", "GB/s", "seconds", "% read");
+	printf("warm: the files read into the page cache first (at least %.0f%% of pages resident)\n",
+	       100 * b->min_warm_resident);
+	printf("loader: queue depth %u (io_uring), reads of %zu KiB, page cache mode %s; GB = 10^9 bytes;\n"
+	       "read = read() of whole files; O_DIRECT = share of the loader's bytes read with it\n\n",
+	       b->opt.queue_depth, b->opt.block_bytes >> 10, cache_mode_names[b->opt.cache]);
+	printf("%-10s %-7s %9s %9s %8s %9s\n", "method", "cache", "GB/s", "seconds", "% read", "O_DIRECT");
 	for (int c = 0; c < N_CACHES; c++)
-		for (int m = 0; m < N_METHODS; m++)
-			if (b->ns[c][m] > 0)
-				printf("%-10s %-7s %9.2f %9.3f %8.0f\n", method_names[m], cache_name(b, c),
-				       rate(b, c, m), b->ns[c][m] / 1e9 / r->rounds, 100 * vs_read(b, c, m));
+		for (int m = 0; m < N_METHODS; m++) {
+			if (b->ns[c][m] <= 0)
+				continue;
+			printf("%-10s %-7s %9.2f %9.3f %8.0f", method_names[m], cache_name(b, c), rate(b, c, m),
+			       b->ns[c][m] / 1e9 / r->rounds, 100 * vs_read(b, c, m));
+			double d = direct_share(b, c, m);
+			if (isnan(d))
+				printf(" %9s\n", "-");
+			else
+				printf(" %8.0f%%\n", 100 * d);
+		}
 	if (b->uring_ok) {
 		double x = 100 * vs_read(b, COLD, M_URING);
 		printf("\ntarget: io_uring %s = %.0f%% of read (>= 90%%): %s\n", cache_name(b, COLD), x,
@@ -398,23 +435,26 @@ static int print_json(const struct bench *b, const struct report *r)
 		for (int m = 0; m < N_METHODS; m++)
 			if (b->ns[c][m] > 0)
 				json_array_append_new(
-					rows, json_pack("{s:s, s:s, s:I, s:f, s:o, s:o}", "method", method_names[m],
+					rows, json_pack("{s:s, s:s, s:I, s:f, s:o, s:o, s:o}", "method", method_names[m],
 							"cache", cache_name(b, c), "bytes",
 							(json_int_t)(b->bytes[c][m] / r->rounds), "seconds",
 							b->ns[c][m] / 1e9 / r->rounds, "gb_per_s",
 							num_or_null(rate(b, c, m)), "ratio_to_read",
-							num_or_null(vs_read(b, c, m))));
+							num_or_null(vs_read(b, c, m)), "direct_share",
+							num_or_null(direct_share(b, c, m))));
 	if (!b->uring_ok)
 		json_array_append_new(notes, json_string(b->uring_note));
 	if (r->tmpfs)
 		json_array_append_new(notes, json_string("the checkpoint is on tmpfs: nothing is read from a disk"));
-	json_t *doc = json_pack("{s:s, s:b, s:I, s:I, s:I, s:I, s:i, s:b, s:i, s:I, s:{s:b, s:o, s:f}, s:o, s:o}",
+	json_t *doc = json_pack("{s:s, s:b, s:I, s:I, s:I, s:I, s:i, s:b, s:i, s:I, s:s, s:{s:b, s:o, s:f}, s:o, s:o}",
 				"model", r->dir, "synthetic", r->synthetic, "files", (json_int_t)b->nfiles, "tensors",
 				(json_int_t)b->n_items, "file_bytes", (json_int_t)b->file_bytes, "tensor_bytes",
 				(json_int_t)b->tensor_bytes, "rounds", r->rounds, "quick", r->quick, "queue_depth",
-				(int)b->opt.queue_depth, "block_bytes", (json_int_t)b->opt.block_bytes, "cold", "cold",
+				(int)b->opt.queue_depth, "block_bytes", (json_int_t)b->opt.block_bytes, "cache_mode",
+				cache_mode_names[b->opt.cache], "cold", "cold",
 				cold_ok(b), "dropped_by", b->dropped_by ? json_string(b->dropped_by) : json_null(),
 				"max_resident_share", b->max_resident, "results", rows, "notes", notes);
+	json_object_set_new(doc, "warm_min_resident_share", json_real(b->min_warm_resident));
 	double x = vs_read(b, COLD, M_URING);
 	json_object_set_new(doc, "target",
 			    json_pack("{s:s, s:o, s:f, s:b}", "what", "io_uring cold GB/s / read cold GB/s",
@@ -430,13 +470,19 @@ static int write_csv(const struct bench *b, const struct report *r, const char *
 	FILE *f = fopen(path, "w");
 	if (!f)
 		return -errno;
-	fprintf(f, "method,cache,bytes,seconds,gb_per_s,ratio_to_read\n");
+	fprintf(f, "method,cache,bytes,seconds,gb_per_s,ratio_to_read,direct_share\n");
 	for (int c = 0; c < N_CACHES; c++)
-		for (int m = 0; m < N_METHODS; m++)
-			if (b->ns[c][m] > 0)
-				fprintf(f, "%s,%s,%.0f,%.4f,%.4f,%.4f\n", method_names[m], cache_name(b, c),
-					b->bytes[c][m] / r->rounds, b->ns[c][m] / 1e9 / r->rounds, rate(b, c, m),
-					vs_read(b, c, m));
+		for (int m = 0; m < N_METHODS; m++) {
+			if (b->ns[c][m] <= 0)
+				continue;
+			fprintf(f, "%s,%s,%.0f,%.4f,%.4f,%.4f,", method_names[m], cache_name(b, c),
+				b->bytes[c][m] / r->rounds, b->ns[c][m] / 1e9 / r->rounds, rate(b, c, m), vs_read(b, c, m));
+			double d = direct_share(b, c, m);
+			if (isnan(d))
+				fprintf(f, "\n");
+			else
+				fprintf(f, "%.4f\n", d);
+		}
 	return fclose(f) ? -errno : 0;
 }
 
@@ -446,7 +492,8 @@ static void usage(FILE *f)
 {
 	fprintf(f,
 		"usage: shmrt bench load [--model DIR] [--quick] [--json] [--csv FILE] [--rounds N]\n"
-		"                        [--queue-depth N] [--block-kib N] [--tmpdir DIR]\n\n"
+		"                        [--queue-depth N] [--block-kib N] [--cache auto|direct|buffered]\n"
+		"                        [--tmpdir DIR]\n\n"
 		"Loads every tensor of a checkpoint with io_uring and with pread (shmrt's\n"
 		"loader) and reads the same files with plain read() into memory, the three\n"
 		"taking turns; cold (page cache dropped first) and warm. Prints GB/s and\n"
@@ -459,6 +506,8 @@ static void usage(FILE *f)
 		"  --rounds N         rounds (default 3; 1 with --quick)\n"
 		"  --queue-depth N    io_uring reads in flight (default: the loader's, 16)\n"
 		"  --block-kib N      size of one read (default: the loader's, 2048)\n"
+		"  --cache MODE       the loader's page cache mode (checkpoint.h; default auto:\n"
+		"                     O_DIRECT for a file mostly not in the cache)\n"
 		"  --tmpdir DIR       where the synthetic checkpoint goes (default /var/tmp;\n"
 		"                     not /dev/shm: a disk, so that cold means cold)\n");
 }
@@ -469,7 +518,16 @@ struct args {
 	int rounds;
 	unsigned depth;
 	size_t block;
+	enum shmrt_load_cache cache;
 };
+
+static bool cache_mode(const char *name, enum shmrt_load_cache *out)
+{
+	for (int i = 0; i < 3; i++)
+		if (!strcmp(name, cache_mode_names[i]))
+			return *out = (enum shmrt_load_cache)i, true;
+	return false;
+}
 
 static int parse_args(int argc, char **argv, struct args *a)
 {
@@ -478,11 +536,12 @@ static int parse_args(int argc, char **argv, struct args *a)
 		{"json", no_argument, 0, 'j'},         {"csv", required_argument, 0, 'c'},
 		{"rounds", required_argument, 0, 'r'}, {"queue-depth", required_argument, 0, 'd'},
 		{"block-kib", required_argument, 0, 'b'}, {"tmpdir", required_argument, 0, 't'},
+		{"cache", required_argument, 0, 'C'},
 		{"help", no_argument, 0, 'h'},         {0},
 	};
 	*a = (struct args){.tmpdir = "/var/tmp"};
 	optind = 1;
-	for (int c; (c = getopt_long(argc, argv, "m:qjc:r:d:b:t:h", opts, NULL)) != -1;) {
+	for (int c; (c = getopt_long(argc, argv, "m:qjc:r:d:b:t:C:h", opts, NULL)) != -1;) {
 		char end;
 		unsigned long v = 0;
 		bool num = (c == 'r' || c == 'd' || c == 'b') && sscanf(optarg, "%lu%c", &v, &end) == 1 && v > 0 &&
@@ -503,6 +562,8 @@ static int parse_args(int argc, char **argv, struct args *a)
 			a->depth = (unsigned)v;
 		else if (c == 'b' && num)
 			a->block = v << 10;
+		else if (c == 'C' && cache_mode(optarg, &a->cache))
+			continue;
 		else if (c == 'h')
 			return usage(stdout), 0;
 		else
@@ -533,7 +594,10 @@ static int make_synthetic(const struct args *a, char *dir, size_t cap)
 static int run(const struct args *a, const char *dir, bool synthetic)
 {
 	struct bench b = {.uring_ok = true,
-			  .opt = {.queue_depth = a->depth ? a->depth : 16, .block_bytes = a->block ? a->block : 2u << 20}};
+			  .min_warm_resident = 1,
+			  .opt = {.queue_depth = a->depth ? a->depth : SHMRT_LOAD_DEFAULT_QUEUE_DEPTH,
+				  .block_bytes = a->block ? a->block : SHMRT_LOAD_DEFAULT_BLOCK_BYTES,
+				  .cache = a->cache}};
 	struct report r = {dir, synthetic, a->quick, on_tmpfs(dir), a->rounds};
 	int rc = bench_open(&b, dir);
 	for (int round = 0; rc == 0 && round < a->rounds; round++)

@@ -6,7 +6,13 @@
  * a time. Both resume a short read where it stopped and retry EINTR and
  * EAGAIN; any other failure, and an end of file before the range ends, is
  * an error naming the file and offset. On an error, reads already in flight
- * are waited for before returning (the destinations are the caller's). */
+ * are waited for before returning (the destinations are the caller's).
+ *
+ * Files read with O_DIRECT (checkpoint.h says when) are reopened through
+ * /proc/self/fd (the same inode) with O_DIRECT; each read then widens to
+ * 4 KiB boundaries into a staging slot, and the wanted bytes are copied
+ * out. A direct read the file system refuses (EINVAL) is read again
+ * through the cache. */
 #ifndef SHMRT_FILE_READER_H
 #define SHMRT_FILE_READER_H
 

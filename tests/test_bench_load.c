@@ -99,6 +99,9 @@ static int check_rows(const json_t *doc, bool uring)
 			CHECK(fabs(ratio - 1) < 1e-9, "read's ratio_to_read = %g", ratio);
 		CHECK(figure(row, "bytes") == (mi == 0 ? file_bytes : tensor_bytes), "%s %s: bytes %.0f", m, c,
 		      figure(row, "bytes"));
+		json_t *d = json_object_get(row, "direct_share");
+		CHECK(mi == 0 ? json_is_null(d) : json_is_number(d) && json_number_value(d) >= 0 && json_number_value(d) <= 1,
+		      "%s %s: direct_share", m, c);
 	}
 	for (int m = 0; m < 3; m++)
 		for (int c = 0; c < 2; c++)

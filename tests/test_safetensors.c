@@ -10,6 +10,8 @@
  *   test_safetensors CORPUS_DIR */
 #include <dirent.h>
 #include <errno.h>
+#include <fcntl.h>
+#include <math.h>
 #include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -25,6 +27,7 @@
 
 static char root[] = "/tmp/shmrt-test-st-XXXXXX";
 static bool have_uring;
+static bool have_direct; /* the file system under root takes O_DIRECT */
 
 static const char *config_json =
 	"{\"architectures\": [\"LlamaForCausalLM\"], \"hidden_size\": 64, \"intermediate_size\": 128,"
@@ -231,8 +234,16 @@ static void load_all(struct shmrt_checkpoint *ck, const struct shmrt_load_option
 	CHECK_OK(shmrt_checkpoint_load(ck, items, n, opt, &st));
 	CHECK(st.method == want, "%s: method %s, want %s", what, shmrt_io_method_name(st.method),
 	      shmrt_io_method_name(want));
-	CHECK(st.bytes == total && st.bytes_read == total && st.seconds >= 0, "%s: stats %llu/%llu of %llu", what,
-	      (unsigned long long)st.bytes, (unsigned long long)st.bytes_read, (unsigned long long)total);
+	/* O_DIRECT reads whole 4 KiB blocks around each read. */
+	bool direct = opt->cache == SHMRT_CACHE_DIRECT && have_direct;
+	CHECK(st.bytes == total && (direct ? st.bytes_read >= total : st.bytes_read == total) && st.seconds >= 0,
+	      "%s: stats %llu/%llu of %llu", what, (unsigned long long)st.bytes, (unsigned long long)st.bytes_read,
+	      (unsigned long long)total);
+	CHECK(direct ? st.bytes_direct == st.bytes_read : opt->cache != SHMRT_CACHE_BUFFERED || !st.bytes_direct,
+	      "%s: %llu of %llu bytes read with O_DIRECT", what, (unsigned long long)st.bytes_direct,
+	      (unsigned long long)st.bytes_read);
+	CHECK(st.gb_per_s >= 0 && (st.seconds == 0 || fabs(st.gb_per_s - st.bytes / st.seconds * 1e-9) < 1e-6),
+	      "%s: gb_per_s %g for %llu bytes in %g s", what, st.gb_per_s, (unsigned long long)st.bytes, st.seconds);
 	for (size_t i = 0; i < n; i++) {
 		synth_check(items[i].tensor->name, 0, items[i].dst, items[i].tensor->size, what);
 		free(items[i].dst);
@@ -240,13 +251,18 @@ static void load_all(struct shmrt_checkpoint *ck, const struct shmrt_load_option
 	free(items);
 }
 
-/* Every method and a few read shapes. */
+/* Every method, with and without the page cache, and a few read shapes
+ * (a 12 KiB block: O_DIRECT's widened reads straddle blocks). */
 static void load_every_way(struct shmrt_checkpoint *ck)
 {
 	const struct shmrt_load_options shapes[] = {
 		{0},
 		{.queue_depth = 3, .block_bytes = 4096},
 		{.queue_depth = 1, .block_bytes = 8192},
+		{.cache = SHMRT_CACHE_DIRECT},
+		{.queue_depth = 3, .block_bytes = 4096, .cache = SHMRT_CACHE_DIRECT},
+		{.queue_depth = 5, .block_bytes = 12288, .cache = SHMRT_CACHE_DIRECT},
+		{.queue_depth = 2, .block_bytes = 8192, .cache = SHMRT_CACHE_BUFFERED},
 	};
 	for (size_t s = 0; s < sizeof(shapes) / sizeof(shapes[0]); s++) {
 		struct shmrt_load_options o = shapes[s];
@@ -330,14 +346,17 @@ static void check_slices(void)
 		for (int m = SHMRT_IO_URING; m <= SHMRT_IO_PREAD; m++) {
 			if (m == SHMRT_IO_URING && !have_uring)
 				continue;
-			struct shmrt_load_options o = {.method = m, .queue_depth = 4, .block_bytes = 4096};
-			struct shmrt_load_stats st = {0};
-			memset(it.dst, 0, bytes);
-			CHECK_OK(shmrt_checkpoint_load(ck, &it, 1, &o, &st));
-			CHECK(st.bytes == bytes && st.bytes_read >= bytes, "%s: stats", cases[c].name);
-			for (uint64_t r = 0; r < rows; r++)
-				synth_check(t->name, r * it.slice.stride + it.slice.offset,
-					    (uint8_t *)it.dst + r * it.slice.length, it.slice.length, "slice");
+			for (int cache = SHMRT_CACHE_AUTO; cache <= SHMRT_CACHE_BUFFERED; cache++) {
+				struct shmrt_load_options o = {.method = m, .queue_depth = 4, .block_bytes = 4096,
+							       .cache = cache};
+				struct shmrt_load_stats st = {0};
+				memset(it.dst, 0, bytes);
+				CHECK_OK(shmrt_checkpoint_load(ck, &it, 1, &o, &st));
+				CHECK(st.bytes == bytes && st.bytes_read >= bytes, "%s: stats", cases[c].name);
+				for (uint64_t r = 0; r < rows; r++)
+					synth_check(t->name, r * it.slice.stride + it.slice.offset,
+						    (uint8_t *)it.dst + r * it.slice.length, it.slice.length, "slice");
+			}
 		}
 		free(it.dst);
 	}
@@ -509,11 +528,13 @@ static void check_truncated_after_open(void)
 	for (int m = SHMRT_IO_URING; m <= SHMRT_IO_PREAD; m++) {
 		if (m == SHMRT_IO_URING && !have_uring)
 			continue;
-		struct shmrt_load_options o = {.method = m, .queue_depth = 4, .block_bytes = 4096};
-		int rc = shmrt_checkpoint_load_tensor(ck, "big", buf, t->size, &o, NULL);
-		CHECK(rc == -EIO && strstr(shmrt_last_error(), p) && strstr(shmrt_last_error(), "tensor 'big'") &&
-			      strstr(shmrt_last_error(), "unexpected end of file"),
-		      "%s: rc %d: %s", shmrt_io_method_name(m), rc, shmrt_last_error());
+		for (int cache = SHMRT_CACHE_AUTO; cache <= SHMRT_CACHE_BUFFERED; cache++) {
+			struct shmrt_load_options o = {.method = m, .queue_depth = 4, .block_bytes = 4096, .cache = cache};
+			int rc = shmrt_checkpoint_load_tensor(ck, "big", buf, t->size, &o, NULL);
+			CHECK(rc == -EIO && strstr(shmrt_last_error(), p) && strstr(shmrt_last_error(), "tensor 'big'") &&
+				      strstr(shmrt_last_error(), "unexpected end of file"),
+			      "%s, cache mode %d: rc %d: %s", shmrt_io_method_name(m), cache, rc, shmrt_last_error());
+		}
 	}
 	free(buf);
 	shmrt_checkpoint_close(ck);
@@ -528,6 +549,20 @@ static void probe_uring(void)
 		printf("io_uring unavailable here (%s): pread only\n", shmrt_last_error());
 }
 
+static void probe_direct(void)
+{
+	char p[4200];
+	path_in(p, sizeof(p), root, "probe");
+	synth_text(p, "x");
+	int fd = open(p, O_RDONLY | O_DIRECT);
+	have_direct = fd >= 0;
+	if (fd >= 0)
+		close(fd);
+	unlink(p);
+	if (!have_direct)
+		printf("no O_DIRECT under %s: the direct loads read through the cache\n", root);
+}
+
 int main(int argc, char **argv)
 {
 	CHECK(argc == 2, "usage: test_safetensors CORPUS_DIR");
@@ -537,6 +572,7 @@ int main(int argc, char **argv)
 
 	CHECK(mkdtemp(root), "mkdtemp");
 	probe_uring();
+	probe_direct();
 	check_single();
 	check_slices();
 	check_sharded();

@@ -16,6 +16,16 @@
  * EPERM under some container seccomp profiles; SHMRT_NO_IO_URING=1 in the
  * environment makes SHMRT_IO_AUTO use pread as well.
  *
+ * A file the page cache does not hold (most of) is read with O_DIRECT, in
+ * 4 KiB-aligned reads into aligned staging buffers copied out to the
+ * destinations: buffered io_uring reads that miss the cache are handed to
+ * kernel worker threads one blocking read each, while O_DIRECT reads are
+ * asynchronous to the disk and skip the page cache's bookkeeping (1.6-4x
+ * the GB/s of buffered io_uring reads in fio runs on this project's 2-vCPU
+ * VM; bench/RESULTS.md, "shmrt bench load"). A file mostly in the cache
+ * (mincore) is read through it. File systems without O_DIRECT (tmpfs before Linux 6.6) are read
+ * through the cache.
+ *
  * A checkpoint may be loaded from several threads at once (each load sets
  * up its own reader). */
 #ifndef SHMRT_CHECKPOINT_H
@@ -68,18 +78,32 @@ enum shmrt_io_method {
 /* "auto", "io_uring", "pread". */
 SHMRT_API const char *shmrt_io_method_name(enum shmrt_io_method m);
 
+/* How loads use the page cache. */
+enum shmrt_load_cache {
+	SHMRT_CACHE_AUTO = 0,     /* O_DIRECT unless the cache holds half of the file or more */
+	SHMRT_CACHE_DIRECT = 1,   /* O_DIRECT wherever the file system has it */
+	SHMRT_CACHE_BUFFERED = 2, /* through the page cache */
+};
+
+#define SHMRT_LOAD_DEFAULT_QUEUE_DEPTH 16u
+#define SHMRT_LOAD_DEFAULT_BLOCK_BYTES ((size_t)2 << 20)
+
 /* Zeroed fields take the defaults. */
 struct shmrt_load_options {
 	enum shmrt_io_method method;
 	unsigned queue_depth; /* reads in flight (io_uring): default 16, at most 256 */
 	size_t block_bytes;   /* size of one read: default 2 MiB, at least 4 KiB, at most 1 GiB */
+	enum shmrt_load_cache cache;
 };
 
+/* Loads add to these; zero them before the first. */
 struct shmrt_load_stats {
 	enum shmrt_io_method method; /* the one used (never AUTO) */
 	uint64_t bytes;              /* delivered into the destinations */
-	uint64_t bytes_read;         /* read from the files (more for strided slices) */
+	uint64_t bytes_read;         /* read from the files (more for strided slices and O_DIRECT's alignment) */
+	uint64_t bytes_direct;       /* of bytes_read, read with O_DIRECT */
 	double seconds;
+	double gb_per_s; /* bytes / seconds / 10^9 over all the loads added */
 };
 
 /* Which bytes of a tensor to read: count runs of length bytes, the first
