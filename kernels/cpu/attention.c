@@ -90,6 +90,17 @@ VEC_INLINE void update_row(const float *qrow, const float *kb, const float *vb, 
 		VSTORE(acc + 16 * i, o[i]);
 }
 
+/* Asks for a block's K and V ahead of their use: blocks lie anywhere in
+ * the cache, and the hardware prefetchers would start over at each. */
+VEC_INLINE void prefetch_block(const struct shmrt_kv_cache *c, int block, int kv_head)
+{
+	int64_t off = shmrt_kv_offset(c, block, kv_head, 0), n = (int64_t)c->block_size * c->head_dim;
+	for (int64_t i = 0; i < n; i += 64 / sizeof(float)) {
+		__builtin_prefetch((const float *)c->k + off + i);
+		__builtin_prefetch((const float *)c->v + off + i);
+	}
+}
+
 VEC_INLINE void attend_item(const struct shmrt_attention_args *a, const struct item *it, struct scratch *sc, int D)
 {
 	const struct shmrt_kv_cache *c = &a->cache;
@@ -113,6 +124,8 @@ VEC_INLINE void attend_item(const struct shmrt_attention_args *a, const struct i
 		int t0 = b * bs;
 		int64_t off = shmrt_kv_offset(c, table[b], it->kv_head, 0);
 		const float *kb = (const float *)c->k + off, *vb = (const float *)c->v + off;
+		if ((b + 1) * bs < n_keys)
+			prefetch_block(c, table[b + 1], it->kv_head);
 		for (int r = 0; r < rows; r++) {
 			int visible = first_pos + it->j0 + r / G + 1 - t0; /* causal */
 			int n = visible < bs ? visible : bs;

@@ -27,8 +27,9 @@
 #define MC 128
 
 struct matmul_impl {
-	void (*decode)(const struct shmrt_matmul_args *a, int64_t n_begin, int64_t n_end);
+	void (*decode)(const struct shmrt_matmul_args *a, int64_t n_begin, int64_t n_end, const float *xperm);
 	void (*prefill)(const struct shmrt_matmul_args *a, int64_t n_begin, int64_t n_end, float *wbuf);
+	void (*permute_x)(const struct shmrt_matmul_args *a, float *xperm); /* for bf16 decode */
 };
 
 #define IMPL(name) name##_generic
@@ -114,6 +115,7 @@ struct job {
 	const struct shmrt_matmul_args *a;
 	const struct matmul_impl *impl;
 	float *wbufs; /* prefill: NR x KC floats per thread */
+	float *xperm; /* bf16 decode: X permuted, m x k */
 };
 
 static void run(void *ctx, int tid, int n_threads)
@@ -127,7 +129,7 @@ static void run(void *ctx, int tid, int n_threads)
 	if (j->wbufs)
 		j->impl->prefill(j->a, n0, n1, j->wbufs + (size_t)tid * N_GRAIN * KC);
 	else
-		j->impl->decode(j->a, n0, n1);
+		j->impl->decode(j->a, n0, n1, j->xperm);
 }
 
 int shmrt_cpu_matmul(void *stream, const struct shmrt_matmul_args *a)
@@ -141,13 +143,19 @@ int shmrt_cpu_matmul(void *stream, const struct shmrt_matmul_args *a)
 				  shmrt_dtype_name(a->x_dtype), shmrt_dtype_name(a->y_dtype));
 	if (a->m == 0)
 		return 0;
-	struct job j = {a, impl_for(shmrt_cpu_isa()), NULL};
+	struct job j = {a, impl_for(shmrt_cpu_isa()), NULL, NULL};
 	if (a->m >= PREFILL_MIN_M) {
 		j.wbufs = malloc(sizeof(float) * N_GRAIN * KC * shmrt_pool_threads());
 		if (!j.wbufs)
 			return shmrt_fail(ENOMEM, "matmul: no memory for conversion buffers");
+	} else if (a->w_dtype == SHMRT_BF16) {
+		j.xperm = malloc(sizeof(float) * (size_t)a->m * a->k);
+		if (!j.xperm)
+			return shmrt_fail(ENOMEM, "matmul: no memory for the permuted x");
+		j.impl->permute_x(a, j.xperm);
 	}
 	shmrt_pool_run(run, &j);
 	free(j.wbufs);
+	free(j.xperm);
 	return 0;
 }

@@ -24,12 +24,27 @@ static INLINE_T VF IMPL(load_w)(const void *w, int64_t i, enum shmrt_dtype dt)
 	return VLOAD(VF, (const float *)w + i);
 }
 
+/* The lanes' sum, halving the vector (a chain of VW scalar adds would
+ * cost more than the tile's FMAs over a K slice). */
 static INLINE_T float IMPL(sum)(VF v)
 {
-	float s = 0;
-	for (int i = 0; i < VW; i++)
-		s += v[i];
-	return s;
+#if VW == 16
+	v8f lo8, hi8;
+	memcpy(&lo8, &v, sizeof(lo8));
+	memcpy(&hi8, (const char *)&v + sizeof(lo8), sizeof(hi8));
+	v8f v8 = lo8 + hi8;
+#elif VW == 8
+	v8f v8 = v;
+#endif
+#if VW >= 8
+	v4f lo4, hi4;
+	memcpy(&lo4, &v8, sizeof(lo4));
+	memcpy(&hi4, (const char *)&v8 + sizeof(lo4), sizeof(hi4));
+	v4f v4 = lo4 + hi4;
+#else
+	v4f v4 = v;
+#endif
+	return (v4[0] + v4[2]) + (v4[1] + v4[3]);
 }
 
 /* out[m][r] = sum over k < kc of x[m][k] * w[r][k]. The row pointers of
@@ -84,45 +99,149 @@ static INLINE_T void IMPL(rows)(const struct shmrt_matmul_args *a, int m0, int k
 		x[m] = (const float *)a->x + (int64_t)(m0 + m < a->m ? m0 + m : a->m - 1) * a->k + k0;
 }
 
-/* Decode shapes: W streams from memory once per MR rows of X; every
- * W row is read whole (X, M x K, stays in cache). */
-static INLINE_T void IMPL(decode_dt)(const struct shmrt_matmul_args *a, int64_t n_begin, int64_t n_end,
-				     enum shmrt_dtype dt)
+/* ---- decode: small m, bound by streaming W ----
+ *
+ * A decode tile is mr rows of X (1, 2 or 4) times nr rows of W over the
+ * whole of K: W streams from memory on the first row group and is read
+ * again from L1/L2 for the others. mr and nr are constants at each call
+ * site (decode_rows), so acc lives in registers; 8 or more accumulators
+ * cover the FMA latency.
+ *
+ * bf16 W is widened without shuffles: a VU of 2*VW bf16 values, seen as
+ * VW uint32 pairs, gives the even elements as (u << 16) and the odd ones
+ * as (u & 0xffff0000). X is permuted to match once per call (xperm: per
+ * 2*VW chunk of K the VW even elements, then the VW odd ones), so each
+ * bf16 element costs half an integer op instead of a widening shuffle and
+ * a shift. */
+
+/* X row m, permuted for the bf16 tiles: the full chunks of K; the tail
+ * (k >= kc) stays where it is in a->x. */
+static IMPL_TARGET void IMPL(permute_x)(const struct shmrt_matmul_args *a, float *xperm)
 {
-	for (int64_t n0 = n_begin; n0 < n_end; n0 += NR) {
-		int64_t wr[NR];
-		for (int r = 0; r < NR; r++)
-			wr[r] = (n0 + r < a->n ? n0 + r : a->n - 1) * a->k;
-		for (int m0 = 0; m0 < a->m; m0 += MR) {
-			const float *x[MR];
-			float out[MR][NR];
-			IMPL(rows)(a, m0, 0, x);
-			IMPL(tile)(x, a->w, wr, a->k, dt, out);
-			IMPL(store)(a, m0, n0, out, 0);
-		}
+	int kc = a->k / (2 * VW) * (2 * VW);
+	for (int m = 0; m < a->m; m++) {
+		const float *x = (const float *)a->x + (int64_t)m * a->k;
+		float *out = xperm + (int64_t)m * a->k;
+		for (int c = 0; c < kc; c += 2 * VW)
+			for (int j = 0; j < VW; j++) {
+				out[c + j] = x[c + 2 * j];
+				out[c + VW + j] = x[c + 2 * j + 1];
+			}
 	}
 }
 
-static IMPL_TARGET void IMPL(decode)(const struct shmrt_matmul_args *a, int64_t n_begin, int64_t n_end)
+#define DEC_MAX 8 /* largest mr and nr */
+
+static INLINE_T void IMPL(dtile)(const struct shmrt_matmul_args *a, const float *xperm, int m0, int mr, int64_t n0,
+				 int nr, enum shmrt_dtype dt)
+{
+	const float *x[DEC_MAX], *xp[DEC_MAX];
+	const void *wrow[DEC_MAX];
+	size_t es = shmrt_dtype_size(dt);
+	for (int m = 0; m < mr; m++) {
+		int row = m0 + m < a->m ? m0 + m : a->m - 1;
+		x[m] = (const float *)a->x + (int64_t)row * a->k;
+		xp[m] = xperm ? xperm + (int64_t)row * a->k : x[m];
+	}
+	for (int r = 0; r < nr; r++)
+		wrow[r] = (const char *)a->w + (n0 + r < a->n ? n0 + r : a->n - 1) * a->k * (int64_t)es;
+	VF acc[DEC_MAX][DEC_MAX];
+#pragma GCC unroll 8
+	for (int m = 0; m < mr; m++)
+#pragma GCC unroll 8
+		for (int r = 0; r < nr; r++)
+			acc[m][r] = (VF){0};
+	int k = 0;
+	if (dt == SHMRT_BF16) {
+		for (; k + 2 * VW <= a->k; k += 2 * VW) {
+			VF we[DEC_MAX], wo[DEC_MAX];
+#pragma GCC unroll 8
+			for (int r = 0; r < nr; r++) {
+				VU u = VLOAD(VU, (const uint16_t *)wrow[r] + k);
+				we[r] = (VF)(u << 16);
+				wo[r] = (VF)(u & 0xffff0000u);
+			}
+#pragma GCC unroll 8
+			for (int m = 0; m < mr; m++) {
+				VF xe = VLOAD(VF, xp[m] + k), xo = VLOAD(VF, xp[m] + k + VW);
+#pragma GCC unroll 8
+				for (int r = 0; r < nr; r++)
+					acc[m][r] += xe * we[r] + xo * wo[r];
+			}
+		}
+	} else {
+		for (; k + VW <= a->k; k += VW) {
+			VF wv[DEC_MAX];
+#pragma GCC unroll 8
+			for (int r = 0; r < nr; r++)
+				wv[r] = IMPL(load_w)(wrow[r], k, dt);
+#pragma GCC unroll 8
+			for (int m = 0; m < mr; m++) {
+				VF xv = VLOAD(VF, x[m] + k);
+#pragma GCC unroll 8
+				for (int r = 0; r < nr; r++)
+					acc[m][r] += xv * wv[r];
+			}
+		}
+	}
+	float *y = a->y;
+	for (int m = 0; m < mr && m0 + m < a->m; m++)
+		for (int r = 0; r < nr && n0 + r < a->n; r++) {
+			float s = IMPL(sum)(acc[m][r]);
+			for (int kk = k; kk < a->k; kk++)
+				s += x[m][kk] * shmrt_load(wrow[r], dt, kk);
+			if (a->bias)
+				s += shmrt_load(a->bias, a->w_dtype, n0 + r);
+			y[(int64_t)(m0 + m) * a->n + n0 + r] = s;
+		}
+}
+
+/* Rows n_begin .. n_end-1 of W against all rows of X: groups of NR_DEC
+ * rows of W, each against X in row groups of 4, then 2, then 1. */
+#define NR_DEC(mr) ((mr) == 1 ? 8 : (mr) == 2 ? 4 : 4)
+static INLINE_T void IMPL(decode_dt)(const struct shmrt_matmul_args *a, int64_t n_begin, int64_t n_end,
+				     const float *xperm, enum shmrt_dtype dt)
+{
+	if (a->m == 1) {
+		for (int64_t n0 = n_begin; n0 < n_end; n0 += NR_DEC(1))
+			IMPL(dtile)(a, xperm, 0, 1, n0, NR_DEC(1), dt);
+		return;
+	}
+	for (int64_t n0 = n_begin; n0 < n_end; n0 += 4) {
+		int m0 = 0;
+		for (; m0 + 4 <= a->m; m0 += 4)
+			IMPL(dtile)(a, xperm, m0, 4, n0, NR_DEC(4), dt);
+		if (m0 + 2 <= a->m) {
+			IMPL(dtile)(a, xperm, m0, 2, n0, NR_DEC(2), dt);
+			m0 += 2;
+		}
+		if (m0 < a->m)
+			IMPL(dtile)(a, xperm, m0, 1, n0, 4, dt);
+	}
+}
+
+static IMPL_TARGET void IMPL(decode)(const struct shmrt_matmul_args *a, int64_t n_begin, int64_t n_end,
+				     const float *xperm)
 {
 	switch (a->w_dtype) {
 	case SHMRT_BF16:
-		IMPL(decode_dt)(a, n_begin, n_end, SHMRT_BF16);
+		IMPL(decode_dt)(a, n_begin, n_end, xperm, SHMRT_BF16);
 		break;
 	case SHMRT_F16:
-		IMPL(decode_dt)(a, n_begin, n_end, SHMRT_F16);
+		IMPL(decode_dt)(a, n_begin, n_end, NULL, SHMRT_F16);
 		break;
 	default:
-		IMPL(decode_dt)(a, n_begin, n_end, SHMRT_F32);
+		IMPL(decode_dt)(a, n_begin, n_end, NULL, SHMRT_F32);
 	}
 }
 
 /* Prefill shapes: blocked for cache. For each KC-wide slice of K and
  * MC-row chunk of X (MC x KC fp32 stays in L2), each NR-row strip of W is
- * converted to fp32 once into wbuf (NR x KC, in L1) and reused by all
- * MC/MR register tiles of the chunk. */
-static IMPL_TARGET void IMPL(prefill)(const struct shmrt_matmul_args *a, int64_t n_begin, int64_t n_end,
-				      float *wbuf)
+ * read by all MC/MR register tiles of the chunk: f32 W where it lies,
+ * bf16 and f16 W converted to fp32 once into wbuf (NR x KC, in L1), VW
+ * elements at a time. */
+static INLINE_T void IMPL(prefill_dt)(const struct shmrt_matmul_args *a, int64_t n_begin, int64_t n_end,
+				      float *wbuf, enum shmrt_dtype dt)
 {
 	for (int k0 = 0; k0 < a->k; k0 += KC) {
 		int kc = a->k - k0 < KC ? a->k - k0 : KC;
@@ -130,22 +249,48 @@ static IMPL_TARGET void IMPL(prefill)(const struct shmrt_matmul_args *a, int64_t
 			for (int64_t n0 = n_begin; n0 < n_end; n0 += NR) {
 				int64_t wr[NR];
 				for (int r = 0; r < NR; r++) {
-					int64_t n = n0 + r < a->n ? n0 + r : a->n - 1;
-					for (int k = 0; k < kc; k++)
-						wbuf[r * kc + k] = shmrt_load(a->w, a->w_dtype, n * a->k + k0 + k);
+					int64_t from = (n0 + r < a->n ? n0 + r : a->n - 1) * a->k + k0;
+					if (dt == SHMRT_F32) {
+						wr[r] = from;
+						continue;
+					}
+					float *to = wbuf + r * kc;
+					int k = 0;
+					for (; k + VW <= kc; k += VW)
+						VSTORE(to + k, IMPL(load_w)(a->w, from + k, dt));
+					for (; k < kc; k++)
+						to[k] = shmrt_load(a->w, dt, from + k);
 					wr[r] = (int64_t)r * kc;
 				}
+				const void *w = dt == SHMRT_F32 ? a->w : wbuf;
 				for (int m0 = mc; m0 < a->m && m0 < mc + MC; m0 += MR) {
 					const float *x[MR];
 					float out[MR][NR];
 					IMPL(rows)(a, m0, k0, x);
-					IMPL(tile)(x, wbuf, wr, kc, SHMRT_F32, out);
+					IMPL(tile)(x, w, wr, kc, SHMRT_F32, out);
 					IMPL(store)(a, m0, n0, out, k0 > 0);
 				}
 			}
 	}
 }
 
-static const struct matmul_impl IMPL(impl) = {IMPL(decode), IMPL(prefill)};
+static IMPL_TARGET void IMPL(prefill)(const struct shmrt_matmul_args *a, int64_t n_begin, int64_t n_end,
+				      float *wbuf)
+{
+	switch (a->w_dtype) {
+	case SHMRT_BF16:
+		IMPL(prefill_dt)(a, n_begin, n_end, wbuf, SHMRT_BF16);
+		break;
+	case SHMRT_F16:
+		IMPL(prefill_dt)(a, n_begin, n_end, wbuf, SHMRT_F16);
+		break;
+	default:
+		IMPL(prefill_dt)(a, n_begin, n_end, wbuf, SHMRT_F32);
+	}
+}
+
+static const struct matmul_impl IMPL(impl) = {IMPL(decode), IMPL(prefill), IMPL(permute_x)};
 
 #undef INLINE_T
+#undef NR_DEC
+#undef DEC_MAX
