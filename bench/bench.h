@@ -14,6 +14,7 @@ struct shmrt_bench {
 extern const struct shmrt_bench shmrt_benches[];
 
 int bench_ipc(int argc, char **argv);
+int bench_kernels(int argc, char **argv);
 int bench_load(int argc, char **argv);
 int bench_xfer(int argc, char **argv);
 

@@ -6,6 +6,7 @@
 const struct shmrt_bench shmrt_benches[] = {
 	{"ipc", "ring latency and throughput vs pipe, UDS, ZeroMQ, cache-line floor, memcpy", bench_ipc},
 	{"load", "checkpoint load GB/s: io_uring and pread vs plain read(), cold and warm", bench_load},
+	{"kernels", "matmul and attention vs memory bandwidth, FMA peak, device copy, cuBLASLt", bench_kernels},
 	{"xfer", "all-reduce bus bandwidth of the shm transport (W workers) vs memcpy; NCCL with GPUs", bench_xfer},
 	{NULL, NULL, NULL},
 };

@@ -733,6 +733,8 @@ static void test_simulation(uint64_t seed)
 		{"bs32 tight watermark", base_config(20, 32, 64, 8), 1500, 150, 48, 20, 2, true},
 		{"bs16 tiny budget", base_config(24, 16, 16, 4), 600, 120, 40, 20, 1, true},
 		{"bs16 many seqs", base_config(160, 16, 256, 64), 2000, 200, 64, 20, 8, true},
+		/* Decodes can fill the whole budget: prompts still progress. */
+		{"bs16 budget = max_seqs", base_config(20, 16, 8, 8), 500, 100, 48, 20, 2, true},
 	};
 	cfgs[1].c.watermark_blocks = 1;
 	for (size_t i = 0; i < sizeof(cfgs) / sizeof(cfgs[0]); i++) {
