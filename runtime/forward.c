@@ -7,7 +7,8 @@
  *
  * then the rows that want logits are gathered (the embedding kernel is a
  * row gather: "vocabulary" = the token rows), normed and multiplied by
- * lm_head. The step's int32 metadata goes to the device in one copy. */
+ * lm_head. Activations and the cache are in m->act (f32 or bf16), logits
+ * in f32. The step's int32 metadata goes to the device in one copy. */
 #include <errno.h>
 #include <math.h>
 #include <stdlib.h>
@@ -19,6 +20,12 @@
 static size_t f32s(int64_t n)
 {
 	return (size_t)n * sizeof(float);
+}
+
+/* Bytes of n activations. */
+static size_t acts(const struct shmrt_model *m, int64_t n)
+{
+	return (size_t)n * shmrt_dtype_size(m->act);
 }
 
 /* The buffers sized by tokens (not the metadata). */
@@ -79,13 +86,13 @@ int shmrt_scratch_reserve(struct shmrt_model *m, int n_tokens, size_t meta_entri
 		void **p;
 		size_t bytes;
 	} want[] = {
-		{&s->x, f32s(T * H)},
-		{&s->h, f32s(T * H)},
-		{&s->qkv, f32s(T * qkv_dim(c))},
-		{&s->attn, f32s(T * c->num_heads * c->head_dim)},
-		{&s->gu, f32s(T * 2 * I)},
-		{&s->act, f32s(T * I)},
-		{&s->rows, f32s(T * H)},
+		{&s->x, acts(m, T * H)},
+		{&s->h, acts(m, T * H)},
+		{&s->qkv, acts(m, T * qkv_dim(c))},
+		{&s->attn, acts(m, T * c->num_heads * c->head_dim)},
+		{&s->gu, acts(m, T * 2 * I)},
+		{&s->act, acts(m, T * I)},
+		{&s->rows, acts(m, T * H)},
 		{&s->logits, f32s(T * c->vocab_size)},
 		{(void **)&s->params, (size_t)T * sizeof(struct shmrt_sample_params)},
 		{(void **)&s->sampled, (size_t)T * sizeof(int32_t)},
@@ -175,25 +182,25 @@ static int fill_meta(struct shmrt_model *m, const struct shmrt_kv_pool *p, const
 	return 0;
 }
 
-/* y[T][n] = x[T][k] W^T (+ b) */
+/* y[T][n] = x[T][k] W^T (+ b), y in the activation dtype */
 static int linear(const struct shmrt_model *m, int T, const void *x, struct shmrt_weight w,
 		  struct shmrt_weight bias, int n, int k, void *y)
 {
-	struct shmrt_matmul_args a = {.m = T, .n = n, .k = k, .x = x, .x_dtype = SHMRT_F32, .w = w.p,
-				      .w_dtype = w.dtype, .bias = bias.p, .y = y, .y_dtype = SHMRT_F32};
+	struct shmrt_matmul_args a = {.m = T, .n = n, .k = k, .x = x, .x_dtype = m->act, .w = w.p,
+				      .w_dtype = w.dtype, .bias = bias.p, .y = y, .y_dtype = m->act};
 	return m->b->matmul(NULL, &a);
 }
 
 static int rmsnorm(const struct shmrt_model *m, int rows, const void *x, struct shmrt_weight w, void *out)
 {
 	struct shmrt_rmsnorm_args a = {.rows = rows, .dim = m->cfg.hidden_size, .eps = m->cfg.rms_norm_eps,
-				       .x = x, .dtype = SHMRT_F32, .weight = w.p, .w_dtype = w.dtype, .out = out};
+				       .x = x, .dtype = m->act, .weight = w.p, .w_dtype = w.dtype, .out = out};
 	return m->b->rmsnorm(NULL, &a);
 }
 
 static int residual_add(const struct shmrt_model *m, int T, void *x, const void *h)
 {
-	struct shmrt_add_args a = {.n = (int64_t)T * m->cfg.hidden_size, .a = x, .b = h, .dtype = SHMRT_F32,
+	struct shmrt_add_args a = {.n = (int64_t)T * m->cfg.hidden_size, .a = x, .b = h, .dtype = m->act,
 				   .out = x};
 	return m->b->add(NULL, &a);
 }
@@ -208,7 +215,7 @@ static int attention_block(struct shmrt_model *m, const struct shmrt_kv_pool *p,
 	const struct shmrt_backend *b = m->b;
 	int T = st->n_tokens, H = c->hidden_size, D = c->head_dim, QKV = qkv_dim(c);
 	int64_t q_dim = (int64_t)c->num_heads * D, kv_dim = (int64_t)c->num_kv_heads * D;
-	float *qkv = s->qkv, *k = qkv + q_dim, *v = k + kv_dim;
+	uint8_t *qkv = s->qkv, *k = qkv + acts(m, q_dim), *v = k + acts(m, kv_dim);
 	struct shmrt_kv_cache cache = shmrt_kv_pool_layer(p, l);
 	int rc;
 
@@ -217,18 +224,18 @@ static int attention_block(struct shmrt_model *m, const struct shmrt_kv_pool *p,
 		return rc;
 	struct shmrt_rope_args ra = {.n_tokens = T, .n_heads = c->num_heads, .n_kv_heads = c->num_kv_heads,
 				     .head_dim = D, .q = qkv, .q_stride = QKV, .k = k, .k_stride = QKV,
-				     .dtype = SHMRT_F32, .positions = s->meta + ml->positions, .cfg = c->rope};
+				     .dtype = m->act, .positions = s->meta + ml->positions, .cfg = c->rope};
 	if ((rc = b->rope(NULL, &ra)) < 0)
 		return rc;
 	struct shmrt_kv_write_args kw = {.n_tokens = T, .k = k, .v = v, .k_stride = QKV, .v_stride = QKV,
-					 .dtype = SHMRT_F32, .slots = s->meta + ml->slots, .cache = cache};
+					 .dtype = m->act, .slots = s->meta + ml->slots, .cache = cache};
 	if ((rc = b->kv_write(NULL, &kw)) < 0)
 		return rc;
 	struct shmrt_attention_args aa = {
 		.n_seqs = st->n_seqs, .n_tokens = T, .max_q_len = sh->max_q_len, .max_ctx_len = sh->max_ctx_len,
 		.n_heads = c->num_heads, .scale = 1.0f / sqrtf((float)D), .cu_q_lens = s->meta + ml->cu_q_lens,
 		.ctx_lens = s->meta + ml->ctx_lens, .block_tables = s->meta + ml->block_tables,
-		.block_table_stride = st->block_table_stride, .q = qkv, .q_stride = QKV, .dtype = SHMRT_F32,
+		.block_table_stride = st->block_table_stride, .q = qkv, .q_stride = QKV, .dtype = m->act,
 		.out = s->attn, .cache = cache};
 	if ((rc = b->attention(NULL, &aa)) < 0 ||
 	    (rc = linear(m, T, s->attn, w->o, w->o_bias, H, (int)q_dim, s->h)) < 0)
@@ -246,8 +253,8 @@ static int mlp_block(struct shmrt_model *m, int l, int T)
 	if ((rc = rmsnorm(m, T, s->x, w->ln2, s->h)) < 0 ||
 	    (rc = linear(m, T, s->h, w->gate_up, none, 2 * I, H, s->gu)) < 0)
 		return rc;
-	struct shmrt_swiglu_args sw = {.rows = T, .dim = I, .gate = s->gu, .up = (float *)s->gu + I,
-				       .in_stride = 2 * I, .dtype = SHMRT_F32, .out = s->act};
+	struct shmrt_swiglu_args sw = {.rows = T, .dim = I, .gate = s->gu, .up = (uint8_t *)s->gu + acts(m, I),
+				       .in_stride = 2 * I, .dtype = m->act, .out = s->act};
 	if ((rc = m->b->swiglu(NULL, &sw)) < 0 || (rc = linear(m, T, s->act, w->down, none, H, I, s->h)) < 0)
 		return rc;
 	return residual_add(m, T, s->x, s->h);
@@ -262,15 +269,18 @@ static int head(struct shmrt_model *m, const struct shmrt_step *st, const struct
 	if (st->logits == SHMRT_LOGITS_LAST) {
 		struct shmrt_embedding_args g = {.n_tokens = rows, .dim = H, .vocab = st->n_tokens,
 						 .tokens = s->meta + ml->rows, .table = s->x,
-						 .table_dtype = SHMRT_F32, .out = s->rows, .out_dtype = SHMRT_F32};
+						 .table_dtype = m->act, .out = s->rows, .out_dtype = m->act};
 		if ((rc = m->b->embedding(NULL, &g)) < 0)
 			return rc;
 		src = s->rows;
 	}
 	if ((rc = rmsnorm(m, rows, src, m->norm, s->rows)) < 0)
 		return rc;
-	struct shmrt_weight none = {0};
-	return linear(m, rows, s->rows, m->lm_head, none, m->cfg.vocab_size, H, s->logits);
+	/* logits in f32 whatever the activations: sampling and callers read f32 */
+	struct shmrt_matmul_args a = {.m = rows, .n = m->cfg.vocab_size, .k = H, .x = s->rows, .x_dtype = m->act,
+				      .w = m->lm_head.p, .w_dtype = m->lm_head.dtype, .y = s->logits,
+				      .y_dtype = SHMRT_F32};
+	return m->b->matmul(NULL, &a);
 }
 
 int shmrt_model_forward(struct shmrt_model *m, struct shmrt_kv_pool *p, const struct shmrt_step *st,
@@ -298,7 +308,7 @@ int shmrt_model_forward(struct shmrt_model *m, struct shmrt_kv_pool *p, const st
 		return rc;
 	struct shmrt_embedding_args e = {.n_tokens = st->n_tokens, .dim = c->hidden_size, .vocab = c->vocab_size,
 					 .tokens = s->meta + ml.tokens, .table = m->embed.p,
-					 .table_dtype = m->embed.dtype, .out = s->x, .out_dtype = SHMRT_F32};
+					 .table_dtype = m->embed.dtype, .out = s->x, .out_dtype = m->act};
 	if ((rc = m->b->embedding(NULL, &e)) < 0)
 		return rc;
 	for (int l = 0; l < c->num_layers; l++)

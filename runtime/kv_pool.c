@@ -9,16 +9,23 @@
 
 #define DEFAULT_BLOCK_SIZE 16
 
-static size_t layer_block_bytes(const struct shmrt_model_config *cfg, int block_size)
+static size_t layer_block_bytes(const struct shmrt_model_config *cfg, int block_size, enum shmrt_dtype dt)
 {
-	return (size_t)block_size * cfg->num_kv_heads * cfg->head_dim * sizeof(float);
+	return (size_t)block_size * cfg->num_kv_heads * cfg->head_dim * shmrt_dtype_size(dt);
 }
 
 size_t shmrt_kv_block_bytes(const struct shmrt_model_config *cfg, int block_size)
 {
 	if (block_size <= 0)
 		block_size = DEFAULT_BLOCK_SIZE;
-	return 2 * (size_t)cfg->num_layers * layer_block_bytes(cfg, block_size);
+	return 2 * (size_t)cfg->num_layers * layer_block_bytes(cfg, block_size, SHMRT_F32);
+}
+
+size_t shmrt_model_kv_block_bytes(const struct shmrt_model *m, int block_size)
+{
+	if (block_size <= 0)
+		block_size = DEFAULT_BLOCK_SIZE;
+	return 2 * (size_t)m->cfg.num_layers * layer_block_bytes(&m->cfg, block_size, m->act);
 }
 
 int shmrt_kv_pool_new(struct shmrt_model *m, int num_blocks, int block_size, struct shmrt_kv_pool **out)
@@ -37,7 +44,7 @@ int shmrt_kv_pool_new(struct shmrt_model *m, int num_blocks, int block_size, str
 	p->m = m;
 	p->num_blocks = num_blocks;
 	p->block_size = block_size;
-	p->layer_bytes = (size_t)num_blocks * layer_block_bytes(&m->cfg, block_size);
+	p->layer_bytes = (size_t)num_blocks * layer_block_bytes(&m->cfg, block_size, m->act);
 	int rc = m->b->alloc(&p->mem, 2 * (size_t)m->cfg.num_layers * p->layer_bytes);
 	if (rc < 0) {
 		free(p->free_ids);
@@ -96,7 +103,7 @@ void shmrt_kv_pool_release(struct shmrt_kv_pool *p, const int32_t *ids, int n)
 struct shmrt_kv_cache shmrt_kv_pool_layer(const struct shmrt_kv_pool *p, int layer)
 {
 	uint8_t *base = (uint8_t *)p->mem + 2 * (size_t)layer * p->layer_bytes;
-	return (struct shmrt_kv_cache){.k = base, .v = base + p->layer_bytes, .dtype = SHMRT_F32,
+	return (struct shmrt_kv_cache){.k = base, .v = base + p->layer_bytes, .dtype = p->m->act,
 				       .num_blocks = p->num_blocks, .block_size = p->block_size,
 				       .n_kv_heads = p->m->cfg.num_kv_heads, .head_dim = p->m->cfg.head_dim};
 }

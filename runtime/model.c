@@ -275,6 +275,9 @@ int shmrt_model_load(const char *dir, const struct shmrt_model_options *opt, str
 	if (!m)
 		return shmrt_fail(ENOMEM, "no memory for the model");
 	int rc = shmrt_backend_get(opt->backend ? opt->backend : "cpu", &m->b);
+	m->act = opt->activations;
+	if (!rc && m->act != SHMRT_F32 && m->act != SHMRT_BF16)
+		rc = shmrt_fail(EINVAL, "model: activations must be f32 or bf16, not %s", shmrt_dtype_name(m->act));
 	struct shmrt_checkpoint *ck = NULL;
 	if (!rc)
 		rc = shmrt_checkpoint_open(dir, &ck);

@@ -21,7 +21,8 @@ struct shmrt_layer {
 /* Device buffers of a step, sized for cap_tokens new tokens. */
 struct shmrt_scratch {
 	int cap_tokens;
-	void *x, *h, *qkv, *attn, *gu, *act, *rows, *logits; /* f32 activations */
+	void *x, *h, *qkv, *attn, *gu, *act, *rows; /* activations (model.act) */
+	void *logits;                                 /* f32 */
 	int32_t *meta;                                        /* tokens, positions, ... (forward.c) */
 	size_t meta_cap;                                      /* int32 entries */
 	struct shmrt_sample_params *params;
@@ -31,6 +32,7 @@ struct shmrt_scratch {
 struct shmrt_model {
 	struct shmrt_model_config cfg;
 	const struct shmrt_backend *b;
+	enum shmrt_dtype act; /* of activations and the KV cache */
 	void *weights; /* one device allocation holding every tensor */
 	struct shmrt_weight embed, norm, lm_head;
 	struct shmrt_layer *layers;
@@ -46,7 +48,7 @@ struct shmrt_model {
 struct shmrt_kv_pool {
 	struct shmrt_model *m;
 	int num_blocks, block_size;
-	void *mem;         /* [layer][k, v][block][kv_head][slot][head_dim] f32 */
+	void *mem;          /* [layer][k, v][block][kv_head][slot][head_dim], model.act */
 	size_t layer_bytes; /* of one layer's K (or V) array */
 	int32_t *free_ids; /* stack of free block ids */
 	int n_free;

@@ -21,10 +21,12 @@
  * shmrt_model_step() form takes shmrt_kv_seq's and grows them itself.
  *
  * Numerics: weights stay in the checkpoint's dtype (f32, bf16 or f16; each
- * tensor its own) and every activation, the KV cache and the logits are
- * f32, so a bf16 checkpoint computes what transformers computes on the same
- * weights upcast to float32. Logits match transformers' float32 forward
- * within about 1e-4 relative (tests/test_model_reference.c).
+ * tensor its own). By default every activation, the KV cache and the
+ * logits are f32, so a bf16 checkpoint computes what transformers computes
+ * on the same weights upcast to float32: logits match transformers' float32
+ * forward within about 1e-4 relative (tests/test_model_reference.c). With
+ * bf16 activations (an option) each kernel rounds its output to bf16, as a
+ * bf16 forward of transformers does; reductions still accumulate in fp32.
  *
  * Architectures: those of model_config.h: Llama 2/3 (GQA, Llama 3 rope
  * scaling, tied embeddings), Mistral (within its window), Qwen2 (q/k/v
@@ -48,6 +50,10 @@ struct shmrt_kv_pool;
 struct shmrt_model_options {
 	const char *backend;             /* NULL: "cpu" */
 	struct shmrt_load_options load;  /* how the weights are read (checkpoint.h) */
+	/* Activations and KV cache: SHMRT_F32 (0, the default; what the "cpu"
+	 * backend runs) or SHMRT_BF16 (half the cache, and the tensor-core
+	 * kernels of "cuda"; "cpu-ref" runs it too). Logits are f32 either way. */
+	enum shmrt_dtype activations;
 };
 
 /* Opens the checkpoint in dir (config.json, model.safetensors or an index
@@ -75,8 +81,10 @@ SHMRT_API uint64_t shmrt_model_step_weight_bytes(const struct shmrt_model *m);
 SHMRT_API int shmrt_kv_pool_new(struct shmrt_model *m, int num_blocks, int block_size, struct shmrt_kv_pool **out);
 SHMRT_API void shmrt_kv_pool_free(struct shmrt_kv_pool *p);
 
-/* Device bytes of one block across all layers (K and V): for sizing. */
+/* Device bytes of one block across all layers (K and V), for sizing: of
+ * an f32 cache (the default), and of the model's own cache dtype. */
 SHMRT_API size_t shmrt_kv_block_bytes(const struct shmrt_model_config *cfg, int block_size);
+SHMRT_API size_t shmrt_model_kv_block_bytes(const struct shmrt_model *m, int block_size);
 
 SHMRT_API int shmrt_kv_pool_block_size(const struct shmrt_kv_pool *p);
 SHMRT_API int shmrt_kv_pool_num_blocks(const struct shmrt_kv_pool *p);
