@@ -209,7 +209,7 @@ __device__ int first_over(const row_view &r, u64 last, u64 thr, sample_smem &sm)
 	}
 	u64 acc = block_exclusive_sum(own, sm.r64);
 	int tok = INT_MAX;
-	if (acc + own > thr)
+	if (acc <= thr && acc + own > thr) /* the crossing is in this run */
 		for (int i = begin; i < end; i++) {
 			float p = r.p(i);
 			if (rank_key(p, i) >= last && (acc += r.fixed(p)) > thr) {
