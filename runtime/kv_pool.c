@@ -3,6 +3,7 @@
 #include <errno.h>
 #include <limits.h>
 #include <stdlib.h>
+#include <string.h>
 
 #include "fail.h"
 #include "model_impl.h"
@@ -28,6 +29,28 @@ size_t shmrt_model_kv_block_bytes(const struct shmrt_model *m, int block_size)
 	return 2 * (size_t)m->cfg.num_layers * layer_block_bytes(&m->cfg, block_size, m->act);
 }
 
+/* Zeroes the cache: attention reads whole blocks on some backends and
+ * masks the slots past a sequence's length, and 0 * NaN from stale memory
+ * would still be NaN. */
+static int zero(const struct shmrt_backend *b, void *mem, size_t bytes)
+{
+	if (shmrt_backend_host_visible(b)) {
+		memset(mem, 0, bytes);
+		return 0;
+	}
+	size_t chunk = bytes < ((size_t)16 << 20) ? bytes : (size_t)16 << 20;
+	void *z = calloc(1, chunk ? chunk : 1);
+	if (!z)
+		return shmrt_fail(ENOMEM, "kv pool: no memory");
+	int rc = 0;
+	for (size_t at = 0; !rc && at < bytes; at += chunk)
+		rc = b->copy_to_device(NULL, (uint8_t *)mem + at, z, bytes - at < chunk ? bytes - at : chunk);
+	if (!rc)
+		rc = b->synchronize(NULL);
+	free(z);
+	return rc;
+}
+
 int shmrt_kv_pool_new(struct shmrt_model *m, int num_blocks, int block_size, struct shmrt_kv_pool **out)
 {
 	shmrt_clear_error();
@@ -45,7 +68,10 @@ int shmrt_kv_pool_new(struct shmrt_model *m, int num_blocks, int block_size, str
 	p->num_blocks = num_blocks;
 	p->block_size = block_size;
 	p->layer_bytes = (size_t)num_blocks * layer_block_bytes(&m->cfg, block_size, m->act);
-	int rc = m->b->alloc(&p->mem, 2 * (size_t)m->cfg.num_layers * p->layer_bytes);
+	size_t bytes = 2 * (size_t)m->cfg.num_layers * p->layer_bytes;
+	int rc = m->b->alloc(&p->mem, bytes);
+	if (rc == 0 && (rc = zero(m->b, p->mem, bytes)) < 0)
+		m->b->free(p->mem);
 	if (rc < 0) {
 		free(p->free_ids);
 		free(p);

@@ -151,9 +151,7 @@ static int plan_layer(struct plan *pl, const struct shmrt_model_config *c, int l
 	return 0;
 }
 
-/* Device memory of the CPU backends is host memory (backend.h): the
- * checkpoint is read straight into it. Other backends go through staging. */
-static bool host_visible(const struct shmrt_backend *b)
+bool shmrt_backend_host_visible(const struct shmrt_backend *b)
 {
 	return !strncmp(b->name, "cpu", 3);
 }
@@ -193,7 +191,8 @@ static int load_weights(struct shmrt_model *m, struct shmrt_checkpoint *ck, cons
 	int rc = m->b->alloc(&m->weights, pl->total ? pl->total : 1);
 	if (rc < 0)
 		return rc;
-	if (!host_visible(m->b))
+	/* the checkpoint is read straight into host-visible memory */
+	if (!shmrt_backend_host_visible(m->b))
 		return load_staged(m, ck, pl, lo);
 	struct shmrt_load_item *items = calloc(pl->n ? pl->n : 1, sizeof(*items));
 	if (!items)

@@ -3,6 +3,8 @@
 #ifndef SHMRT_MODEL_IMPL_H
 #define SHMRT_MODEL_IMPL_H
 
+#include <stdbool.h>
+
 #include "shmrt/model.h"
 
 /* A weight in device memory (NULL when absent, as an optional bias). */
@@ -56,6 +58,9 @@ struct shmrt_kv_pool {
 
 /* The layer's K/V cache view, as the kernels take it. */
 struct shmrt_kv_cache shmrt_kv_pool_layer(const struct shmrt_kv_pool *p, int layer);
+
+/* Device memory of the CPU backends is host memory (backend.h). */
+bool shmrt_backend_host_visible(const struct shmrt_backend *b);
 
 /* Makes the scratch hold n_tokens new tokens and meta_entries int32s. */
 int shmrt_scratch_reserve(struct shmrt_model *m, int n_tokens, size_t meta_entries);
