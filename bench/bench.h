@@ -17,5 +17,6 @@ int bench_ipc(int argc, char **argv);
 int bench_kernels(int argc, char **argv);
 int bench_load(int argc, char **argv);
 int bench_xfer(int argc, char **argv);
+int bench_tokenize(int argc, char **argv);
 
 #endif

@@ -8,5 +8,6 @@ const struct shmrt_bench shmrt_benches[] = {
 	{"load", "checkpoint load GB/s: io_uring and pread vs plain read(), cold and warm", bench_load},
 	{"kernels", "matmul and attention vs memory bandwidth, FMA peak, device copy, cuBLASLt", bench_kernels},
 	{"xfer", "all-reduce bus bandwidth of the shm transport (W workers) vs memcpy; NCCL with GPUs", bench_xfer},
+	{"tokenize", "encode tokens/s on one thread vs Hugging Face tokenizers or tiktoken", bench_tokenize},
 	{NULL, NULL, NULL},
 };
