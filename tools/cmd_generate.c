@@ -17,7 +17,7 @@ static void usage(FILE *f)
 {
 	fprintf(f, "usage: shmrt generate --model DIR (--prompt TEXT | --tokens 1,2,3) [--max-tokens N]\n"
 		   "                      [--temperature T] [--top-p P] [--seed S] [--json]\n"
-		   "                      [--backend NAME] [--ignore-eos]\n\n"
+		   "                      [--backend NAME] [--activations f32|bf16] [--ignore-eos]\n\n"
 		   "Generates a continuation of the prompt with the checkpoint in DIR and prints\n"
 		   "it as it comes (text when DIR has a tokenizer.json, else token ids); timings\n"
 		   "go to stderr. Stops at max-tokens or at an eos id of config.json.\n\n"
@@ -32,6 +32,8 @@ static void usage(FILE *f)
 		   "  --json             one JSON document on stdout: tokens, text, finish\n"
 		   "                     reason, timings\n"
 		   "  --backend NAME     cpu (default), cpu-ref or cuda\n"
+		   "  --activations DT   f32 (default) or bf16 (cuda, cpu-ref): activations and\n"
+		   "                     KV cache\n"
 		   "  --ignore-eos       generate max-tokens tokens whatever they are\n");
 }
 
@@ -40,6 +42,7 @@ struct args {
 	long max_tokens, seed;
 	double temperature, top_p;
 	int json, ignore_eos;
+	enum shmrt_dtype activations;
 };
 
 /* Streams each token's text (or id) to stdout as it is sampled. */
@@ -77,9 +80,10 @@ static int parse(int argc, char **argv, struct args *a)
 					      {"json", no_argument, 0, 'j'},
 					      {"backend", required_argument, 0, 'b'},
 					      {"ignore-eos", no_argument, 0, 'e'},
+					      {"activations", required_argument, 0, 'a'},
 					      {"help", no_argument, 0, 'h'},
 					      {0}};
-	for (int c; (c = getopt_long(argc, argv, "m:p:t:n:T:P:s:jb:eh", opts, NULL)) != -1;) {
+	for (int c; (c = getopt_long(argc, argv, "m:p:t:n:T:P:s:jb:ea:h", opts, NULL)) != -1;) {
 		int bad = 0;
 		switch (c) {
 		case 'm': a->dir = optarg; break;
@@ -92,6 +96,7 @@ static int parse(int argc, char **argv, struct args *a)
 		case 'j': a->json = 1; break;
 		case 'b': a->backend = optarg; break;
 		case 'e': a->ignore_eos = 1; break;
+		case 'a': bad = parse_activations("generate", optarg, &a->activations); break;
 		case 'h': usage(stdout); return 0;
 		default: usage(stderr); return 2;
 		}
@@ -171,7 +176,7 @@ static void print_json(const struct args *a, const struct shmrt_tokenizer *tok, 
 static int run(const struct args *a, struct shmrt_tokenizer *tok, const int32_t *prompt, int n_prompt)
 {
 	struct shmrt_model *m;
-	struct shmrt_model_options mo = {.backend = a->backend};
+	struct shmrt_model_options mo = {.backend = a->backend, .activations = a->activations};
 	if (shmrt_model_load(a->dir, &mo, &m) < 0) {
 		fprintf(stderr, "shmrt generate: %s\n", shmrt_last_error());
 		return 1;

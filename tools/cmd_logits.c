@@ -13,7 +13,8 @@
 
 static void usage(FILE *f)
 {
-	fprintf(f, "usage: shmrt logits --model DIR --tokens 1,2,3 --out FILE [--backend NAME] [--json]\n\n"
+	fprintf(f, "usage: shmrt logits --model DIR --tokens 1,2,3 --out FILE [--backend NAME]\n"
+		   "                    [--activations f32|bf16] [--json]\n\n"
 		   "Runs the tokens through the model as one prefill and writes the logits of\n"
 		   "every position to FILE: float32, little-endian, [tokens x vocab] row-major,\n"
 		   "no header.\n\n"
@@ -21,16 +22,17 @@ static void usage(FILE *f)
 		   "  --tokens IDS    comma-separated token ids\n"
 		   "  --out FILE      where the logits go\n"
 		   "  --backend NAME  cpu (default), cpu-ref or cuda\n"
+		   "  --activations DT  f32 (default) or bf16 (cuda, cpu-ref)\n"
 		   "  --json          print {\"tokens\": N, \"vocab\": V, \"out\": FILE} on stdout\n");
 }
 
-static int run(const char *dir, const char *backend, const int32_t *ids, int n, const char *path, int json)
+static int run(const struct shmrt_model_options *mo, const char *dir, const int32_t *ids, int n, const char *path,
+	       int json)
 {
 	struct shmrt_model *m = NULL;
 	struct shmrt_kv_pool *p = NULL;
-	struct shmrt_model_options mo = {.backend = backend};
 	float *logits = NULL;
-	int rc = shmrt_model_load(dir, &mo, &m), V = 0;
+	int rc = shmrt_model_load(dir, mo, &m), V = 0;
 	if (!rc) {
 		V = shmrt_model_config(m)->vocab_size;
 		rc = shmrt_kv_pool_new(m, (n + 15) / 16, 16, &p);
@@ -66,16 +68,18 @@ static int run(const char *dir, const char *backend, const int32_t *ids, int n, 
 
 int cmd_logits(int argc, char **argv)
 {
-	const char *dir = NULL, *tokens = NULL, *out = NULL, *backend = "cpu";
+	const char *dir = NULL, *tokens = NULL, *out = NULL;
+	struct shmrt_model_options mo = {.backend = "cpu"};
 	int json = 0;
 	static const struct option opts[] = {{"model", required_argument, 0, 'm'},
 					      {"tokens", required_argument, 0, 't'},
 					      {"out", required_argument, 0, 'o'},
 					      {"backend", required_argument, 0, 'b'},
 					      {"json", no_argument, 0, 'j'},
+					      {"activations", required_argument, 0, 'a'},
 					      {"help", no_argument, 0, 'h'},
 					      {0}};
-	for (int c; (c = getopt_long(argc, argv, "m:t:o:b:jh", opts, NULL)) != -1;) {
+	for (int c; (c = getopt_long(argc, argv, "m:t:o:b:ja:h", opts, NULL)) != -1;) {
 		if (c == 'm')
 			dir = optarg;
 		else if (c == 't')
@@ -83,7 +87,11 @@ int cmd_logits(int argc, char **argv)
 		else if (c == 'o')
 			out = optarg;
 		else if (c == 'b')
-			backend = optarg;
+			mo.backend = optarg;
+		else if (c == 'a') {
+			if (parse_activations("logits", optarg, &mo.activations))
+				return 2;
+		}
 		else if (c == 'j')
 			json = 1;
 		else if (c == 'h')
@@ -103,7 +111,7 @@ int cmd_logits(int argc, char **argv)
 	int n = parse_token_list("logits", tokens, &ids);
 	if (n < 0)
 		return 2;
-	int rc = run(dir, backend, ids, n, out, json);
+	int rc = run(&mo, dir, ids, n, out, json);
 	free(ids);
 	return rc;
 }

@@ -2,6 +2,7 @@
 #include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
+#include <string.h>
 
 #include "token_list.h"
 
@@ -56,4 +57,14 @@ int parse_float_arg(const char *cmd, const char *opt, const char *s, double *out
 	}
 	*out = x;
 	return 0;
+}
+
+int parse_activations(const char *cmd, const char *s, enum shmrt_dtype *out)
+{
+	if (!strcmp(s, "f32") || !strcmp(s, "bf16")) {
+		*out = !strcmp(s, "f32") ? SHMRT_F32 : SHMRT_BF16;
+		return 0;
+	}
+	fprintf(stderr, "shmrt %s: --activations wants f32 or bf16, not '%s'\n", cmd, s);
+	return -1;
 }

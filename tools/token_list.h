@@ -4,6 +4,8 @@
 
 #include <stdint.h>
 
+#include "shmrt/backend.h"
+
 /* Parses s: comma-separated non-negative integers below 2^31. Returns the
  * count (*ids malloc'ed) or -1 with a message on stderr naming cmd. */
 int parse_token_list(const char *cmd, const char *s, int32_t **ids);
@@ -11,5 +13,8 @@ int parse_token_list(const char *cmd, const char *s, int32_t **ids);
 /* Parses a number option; -1 with a message on stderr when s is not one. */
 int parse_int_arg(const char *cmd, const char *opt, const char *s, long min, long max, long *out);
 int parse_float_arg(const char *cmd, const char *opt, const char *s, double *out);
+
+/* --activations f32|bf16; -1 with a message on stderr otherwise. */
+int parse_activations(const char *cmd, const char *s, enum shmrt_dtype *out);
 
 #endif
