@@ -160,7 +160,7 @@ static void check_cli_generate(const struct test_model_dir *d, const int32_t *pr
 			"--temperature", "0", "--ignore-eos", "--json", "--backend", (char *)backend, NULL};
 	CHECK(run(argv, out) == 0, "shmrt generate failed");
 	json_error_t err;
-	json_t *doc = json_load_file(out, 0, &err);
+	json_t *doc = json_load_file(out, JSON_ALLOW_NUL, &err); /* the text may hold byte 0 */
 	CHECK(doc, "shmrt generate --json: not one JSON document: %s", err.text);
 	json_t *toks = json_object_get(doc, "tokens");
 	CHECK((int)json_array_size(toks) == nw, "shmrt generate: %zu tokens", json_array_size(toks));
