@@ -8,7 +8,7 @@
  *
  * Presets (Llama-family shapes; `shmrt mkmodel --help` lists them):
  *   tiny        Llama 3 style: GQA (4 heads, 2 kv heads), Llama 3 rope
- *               scaling, separate lm_head, bf16; about 1.6M parameters
+ *               scaling, separate lm_head, bf16; about 1.4M parameters
  *   tiny-tied   Llama 2 style: no GQA, tied embeddings, default rope, f16
  *   tiny-qwen2  Qwen2: q/k/v biases, GQA, tied embeddings, f32
  *   small       Llama 3.2 style for benchmarks: 12 layers, hidden 768, GQA
