@@ -132,8 +132,18 @@ static IMPL_TARGET void IMPL(permute_x)(const struct shmrt_matmul_args *a, float
 
 #define DEC_MAX 8 /* largest mr and nr */
 
+/* Asks for line `step` of a region spread over a tile's k steps (into L2:
+ * the tile's own W fills L1). */
+static INLINE_T void IMPL(pf_part)(const char *pf, int64_t pf_bytes, int64_t per_step, int step)
+{
+	for (int64_t b = (int64_t)step * per_step, end = b + per_step; b < end && b < pf_bytes; b += 64)
+		__builtin_prefetch(pf + b, 0, 2);
+}
+
+/* One decode tile; meanwhile pf_bytes at pf (the next W rows) are asked
+ * for, spread evenly over its k steps. */
 static INLINE_T void IMPL(dtile)(const struct shmrt_matmul_args *a, const float *xperm, int m0, int mr, int64_t n0,
-				 int nr, enum shmrt_dtype dt)
+				 int nr, enum shmrt_dtype dt, const char *pf, int64_t pf_bytes)
 {
 	const float *x[DEC_MAX], *xp[DEC_MAX];
 	const void *wrow[DEC_MAX];
@@ -151,10 +161,12 @@ static INLINE_T void IMPL(dtile)(const struct shmrt_matmul_args *a, const float 
 #pragma GCC unroll 8
 		for (int r = 0; r < nr; r++)
 			acc[m][r] = (VF){0};
-	int k = 0;
+	int k = 0, kstep = dt == SHMRT_BF16 ? 2 * VW : VW, steps = a->k / kstep;
+	int64_t per_step = steps ? ((pf_bytes + steps - 1) / steps + 63) & ~(int64_t)63 : 0;
 	if (dt == SHMRT_BF16) {
 		for (; k + 2 * VW <= a->k; k += 2 * VW) {
 			VF we[DEC_MAX], wo[DEC_MAX];
+			IMPL(pf_part)(pf, pf_bytes, per_step, k / (2 * VW));
 #pragma GCC unroll 8
 			for (int r = 0; r < nr; r++) {
 				VU u = VLOAD(VU, (const uint16_t *)wrow[r] + k);
@@ -166,12 +178,17 @@ static INLINE_T void IMPL(dtile)(const struct shmrt_matmul_args *a, const float 
 				VF xe = VLOAD(VF, xp[m] + k), xo = VLOAD(VF, xp[m] + k + VW);
 #pragma GCC unroll 8
 				for (int r = 0; r < nr; r++)
+					/* One sum of two products: a mul and an FMA on
+					 * the FMA pipes, the add on the add pipes, and a
+					 * one-add chain per accumulator (faster on Zen 5
+					 * than two chained FMAs). */
 					acc[m][r] += xe * we[r] + xo * wo[r];
 			}
 		}
 	} else {
 		for (; k + VW <= a->k; k += VW) {
 			VF wv[DEC_MAX];
+			IMPL(pf_part)(pf, pf_bytes, per_step, k / VW);
 #pragma GCC unroll 8
 			for (int r = 0; r < nr; r++)
 				wv[r] = IMPL(load_w)(wrow[r], k, dt);
@@ -196,27 +213,36 @@ static INLINE_T void IMPL(dtile)(const struct shmrt_matmul_args *a, const float 
 		}
 }
 
-/* Rows n_begin .. n_end-1 of W against all rows of X: groups of NR_DEC
- * rows of W, each against X in row groups of 4, then 2, then 1. */
-#define NR_DEC(mr) ((mr) == 1 ? 8 : (mr) == 2 ? 4 : 4)
+/* Rows n_begin .. n_end-1 of W against all rows of X: groups of nr rows
+ * of W (8 for one row of X, else 4), each against X in row groups of 4,
+ * then 2, then 1. Only the first pass over a group reads W from memory;
+ * so that memory stays busy during the others too, every pass asks for
+ * its share of the next group's rows (measured with m = 2..8 in
+ * `shmrt bench kernels`: 10 to 20 points of the read bandwidth for bf16 W;
+ * with m = 1, one pass, it cost f32 W 7 points and is not done). */
 static INLINE_T void IMPL(decode_dt)(const struct shmrt_matmul_args *a, int64_t n_begin, int64_t n_end,
 				     const float *xperm, enum shmrt_dtype dt)
 {
-	if (a->m == 1) {
-		for (int64_t n0 = n_begin; n0 < n_end; n0 += NR_DEC(1))
-			IMPL(dtile)(a, xperm, 0, 1, n0, NR_DEC(1), dt);
-		return;
-	}
-	for (int64_t n0 = n_begin; n0 < n_end; n0 += 4) {
-		int m0 = 0;
-		for (; m0 + 4 <= a->m; m0 += 4)
-			IMPL(dtile)(a, xperm, m0, 4, n0, NR_DEC(4), dt);
+	int nr = a->m == 1 ? 8 : 4;
+	int passes = a->m / 4 + (a->m % 4 >= 2) + (a->m % 2);
+	int64_t row_bytes = a->k * (int64_t)shmrt_dtype_size(dt);
+	for (int64_t n0 = n_begin; n0 < n_end; n0 += nr) {
+		int64_t next_rows = n_end - (n0 + nr) < nr ? n_end - (n0 + nr) : nr;
+		int64_t share = next_rows > 0 ? (next_rows * row_bytes + passes - 1) / passes : 0;
+		const char *next = (const char *)a->w + (n0 + nr) * row_bytes;
+		int m0 = 0, pass = 0;
+		if (nr == 8) { /* one pass: the hardware prefetchers keep up */
+			IMPL(dtile)(a, xperm, 0, 1, n0, 8, dt, NULL, 0);
+			continue;
+		}
+		for (; m0 + 4 <= a->m; m0 += 4, pass++)
+			IMPL(dtile)(a, xperm, m0, 4, n0, 4, dt, next + pass * share, share);
 		if (m0 + 2 <= a->m) {
-			IMPL(dtile)(a, xperm, m0, 2, n0, NR_DEC(2), dt);
-			m0 += 2;
+			IMPL(dtile)(a, xperm, m0, 2, n0, 4, dt, next + pass * share, share);
+			m0 += 2, pass++;
 		}
 		if (m0 < a->m)
-			IMPL(dtile)(a, xperm, m0, 1, n0, 4, dt);
+			IMPL(dtile)(a, xperm, m0, 1, n0, 4, dt, next + pass * share, share);
 	}
 }
 
@@ -292,5 +318,4 @@ static IMPL_TARGET void IMPL(prefill)(const struct shmrt_matmul_args *a, int64_t
 static const struct matmul_impl IMPL(impl) = {IMPL(decode), IMPL(prefill), IMPL(permute_x)};
 
 #undef INLINE_T
-#undef NR_DEC
 #undef DEC_MAX
