@@ -1,17 +1,29 @@
-/* shmrt bench xfer: all-reduce (sum, fp32, out of place) across W worker
- * processes through the shm transport, for sizes 4 KiB .. 64 MiB, beside
- * the limit measured in the same run: one thread's memcpy of the same
- * size. Where there are GPUs, NCCL's all_reduce (and the shm transport
- * on device buffers) with the same sizes. Issue 5, "shmrt bench xfer".
+/* shmrt bench xfer: all-reduce (sum, fp32) across W worker processes
+ * through the shm transport, for sizes 4 KiB .. 64 MiB, beside the limit
+ * measured in the same run: one thread's memcpy of the same size. Two
+ * ways: "shm", out of place between private buffers (copies through the
+ * staging), and "shm-buf", in place in each rank's shared buffer
+ * (shmrt_xfer_buffer: peers read it directly). Where there are GPUs,
+ * NCCL's all_reduce (and the shm transport on device buffers) with the
+ * same sizes. Issue 5, "shmrt bench xfer".
  *
  * Figures as nccl-tests reports them (nccl-tests, doc/PERFORMANCE.md):
  * time per operation, algbw = bytes / time, busbw = algbw * 2(W-1)/W for
  * all-reduce, the rate each rank's link would need for that time, so that
- * it compares with a copy's bandwidth whatever W. Time is the slowest
- * rank's: each rank times a run of calls between two barriers. */
+ * it compares with a copy's bandwidth whatever W. Each rank times every
+ * call; a call's time is the slowest rank's, and the figure is the median
+ * over a run of calls (the mean and the best are kept too): on a machine
+ * shared with other work a few calls wait for a preempted rank for whole
+ * scheduler slices, which a mean would charge to the transport. The memcpy
+ * figure is the best of its runs, before and after the transports, so
+ * that the ratio errs against the transport. A second limit: W processes
+ * pinned as the ranks each copying their own buffers of the size at once,
+ * the share of the machine's copy bandwidth (its caches and memory) one
+ * rank can have, since the W ranks run at once. */
 #include <errno.h>
 #include <getopt.h>
 #include <math.h>
+#include <pthread.h>
 #include <sched.h>
 #include <signal.h>
 #include <stdatomic.h>
@@ -36,14 +48,29 @@ struct budget {
 	int64_t per_size_ns; /* timed calls, per (transport, W, size) */
 	int64_t memcpy_ns;   /* per size */
 	int warmup;          /* calls before timing */
+	int rounds;          /* memcpy runs; the best counts */
 };
-static const struct budget full_budget = {300000000, 200000000, 3};
-static const struct budget quick_budget = {30000000, 30000000, 1};
+static const struct budget full_budget = {500000000, 200000000, 3, 3};
+static const struct budget quick_budget = {30000000, 20000000, 1, 1};
 
 /* Shared between the parent and one group of workers. */
+/* Calls timed one by one, at most. */
+#define MAX_CALLS 16384
+
 struct shared {
+	pthread_barrier_t start; /* concurrent memcpy: the processes start together */
+	double par_gbps[SHMRT_XFER_MAX_WORLD][XFER_MAX_SIZES];
 	_Atomic long iters[XFER_MAX_SIZES]; /* rank 0's choice, read after a barrier */
-	int64_t ns[SHMRT_XFER_MAX_WORLD][XFER_MAX_SIZES];
+	int64_t run_ns[SHMRT_XFER_MAX_WORLD][XFER_MAX_SIZES]; /* each rank's whole run */
+	int64_t median_ns[XFER_MAX_SIZES], best_ns[XFER_MAX_SIZES]; /* by rank 0 */
+	uint32_t call_ns[SHMRT_XFER_MAX_WORLD][MAX_CALLS]; /* the size being timed */
+};
+
+/* Where a group's buffers are. */
+enum buffers {
+	PRIVATE, /* malloc: the ranks' copies through the staging */
+	SHARED,  /* in place in shmrt_xfer_buffer: zero copy */
+	DEVICE,  /* cudaMalloc on GPU `rank` */
 };
 
 /* What one group runs. */
@@ -51,7 +78,7 @@ struct group {
 	const char *transport; /* as reported */
 	const char *backend;   /* as asked of shmrt_xfer_open */
 	int world;
-	bool gpu;
+	enum buffers buffers;
 	const size_t *sizes;
 	int n_sizes;
 	const struct budget *b;
@@ -70,68 +97,140 @@ static int pin_to_cpu(int cpu)
 	return sched_setaffinity(0, sizeof(set), &set) ? -errno : 0;
 }
 
-/* Times iters calls between barriers; rank 0 first picks iters from the
- * time of one call, so that the run lasts about the budget. */
+/* n all-reduces of size s. */
+static int calls(struct shmrt_xfer *x, struct group *g, int s, void *send, void *recv, long n)
+{
+	int rc = 0;
+	for (long i = 0; rc == 0 && i < n; i++)
+		rc = shmrt_xfer_all_reduce(x, send, recv, g->sizes[s] / sizeof(float), SHMRT_F32, NULL);
+	return rc;
+}
+
+/* How many calls a timed run makes: batches of 1, 2, 4, ... calls until one
+ * takes an eighth of the budget, timed by rank 0, which publishes its
+ * choice before the barrier that ends each batch (the barrier's release
+ * and acquire carry it). */
+static int calibrate(struct shmrt_xfer *x, struct group *g, int rank, int s, void *send, void *recv, long *iters)
+{
+	for (long n = 1;; n *= 2) {
+		int64_t t0 = shmrt_now_ns();
+		int rc = calls(x, g, s, send, recv, n);
+		if (rc == 0 && rank == 0) {
+			int64_t t = shmrt_now_ns() - t0;
+			if (t >= g->b->per_size_ns / 8 || n >= MAX_CALLS / 2) {
+				long want = n * g->b->per_size_ns / (t > 0 ? t : 1);
+				atomic_store(&g->sh->iters[s], want < 3 ? 3 : want > MAX_CALLS ? MAX_CALLS : want);
+			}
+		}
+		if (rc == 0)
+			rc = shmrt_xfer_barrier(x);
+		if (rc < 0)
+			return rc;
+		if ((*iters = atomic_load(&g->sh->iters[s])) > 0)
+			return 0;
+	}
+}
+
+static int cmp_i64(const void *a, const void *b)
+{
+	int64_t x = *(const int64_t *)a, y = *(const int64_t *)b;
+	return (x > y) - (x < y);
+}
+
+/* Rank 0: call i took the longest of the ranks' times for it; the median
+ * and the least of those over the run. */
+static int call_stats(struct group *g, int s, long iters)
+{
+	int64_t *t = malloc((size_t)iters * sizeof(*t));
+	if (!t)
+		return -ENOMEM;
+	for (long i = 0; i < iters; i++) {
+		t[i] = 0;
+		for (int r = 0; r < g->world; r++)
+			t[i] = g->sh->call_ns[r][i] > t[i] ? g->sh->call_ns[r][i] : t[i];
+	}
+	qsort(t, (size_t)iters, sizeof(*t), cmp_i64);
+	g->sh->median_ns[s] = t[iters / 2];
+	g->sh->best_ns[s] = t[0];
+	free(t);
+	return 0;
+}
+
+/* One timed run, each call timed on its own, between barriers; rank 0
+ * then reduces the call times while the others wait at a barrier. */
 static int time_size(struct shmrt_xfer *x, struct group *g, int rank, int s, void *send, void *recv)
 {
-	size_t count = g->sizes[s] / sizeof(float);
-	int rc = 0;
-	for (int i = 0; rc == 0 && i < g->b->warmup; i++)
-		rc = shmrt_xfer_all_reduce(x, send, recv, count, SHMRT_F32, NULL);
-	int64_t t0 = shmrt_now_ns();
+	long iters = 0;
+	int rc = calls(x, g, s, send, recv, g->b->warmup);
 	if (rc == 0)
-		rc = shmrt_xfer_all_reduce(x, send, recv, count, SHMRT_F32, NULL);
-	if (rc == 0 && rank == 0) {
-		int64_t one = shmrt_now_ns() - t0;
-		long n = (long)(g->b->per_size_ns / (one > 0 ? one : 1));
-		atomic_store(&g->sh->iters[s], n < 3 ? 3 : n > 100000 ? 100000 : n);
+		rc = calibrate(x, g, rank, s, send, recv, &iters);
+	int64_t start = shmrt_now_ns(), t0 = start;
+	for (long i = 0; rc == 0 && i < iters; i++) {
+		rc = calls(x, g, s, send, recv, 1);
+		int64_t t1 = shmrt_now_ns();
+		g->sh->call_ns[rank][i] = (uint32_t)(t1 - t0 < UINT32_MAX ? t1 - t0 : UINT32_MAX);
+		t0 = t1;
 	}
+	g->sh->run_ns[rank][s] = t0 - start;
 	if (rc == 0)
-		rc = shmrt_xfer_barrier(x); /* also publishes iters */
-	long iters = atomic_load(&g->sh->iters[s]);
-	t0 = shmrt_now_ns();
-	for (long i = 0; rc == 0 && i < iters; i++)
-		rc = shmrt_xfer_all_reduce(x, send, recv, count, SHMRT_F32, NULL);
-	g->sh->ns[rank][s] = shmrt_now_ns() - t0;
+		rc = shmrt_xfer_barrier(x);
+	if (rc == 0 && rank == 0)
+		rc = call_stats(g, s, iters);
 	return rc == 0 ? shmrt_xfer_barrier(x) : rc;
+}
+
+/* This rank's send and recv: in the shared buffer after open (SHARED). */
+static int buffers_get(struct group *g, int rank, struct shmrt_xfer *x, void **send, void **recv)
+{
+	size_t max = g->sizes[g->n_sizes - 1], cap;
+	if (g->buffers == DEVICE)
+		return xfer_gpu_alloc(rank, max, send, recv);
+	if (g->buffers == SHARED) {
+		int rc = shmrt_xfer_buffer(x, send, &cap);
+		if (rc == 0)
+			memset(*send, 0, max); /* zeros: in place, sums stay zero */
+		*recv = *send;
+		return rc;
+	}
+	*send = malloc(max);
+	*recv = malloc(max);
+	if (!*send || !*recv)
+		return -ENOMEM;
+	/* Fault the pages in. Zeros, as the shared buffer. */
+	memset(*send, 0, max);
+	memset(*recv, 0, max);
+	return 0;
+}
+
+static void buffers_put(struct group *g, void *send, void *recv)
+{
+	if (g->buffers == DEVICE)
+		xfer_gpu_free(send, recv);
+	else if (g->buffers == PRIVATE) {
+		free(send);
+		free(recv);
+	}
 }
 
 static int worker(struct group *g, int rank)
 {
 	int rc = pin_to_cpu(g->cpus[rank % g->n_cpus]);
-	size_t max = g->sizes[g->n_sizes - 1];
 	void *send = NULL, *recv = NULL;
-	if (rc == 0 && g->gpu)
-		rc = xfer_gpu_alloc(rank, max, &send, &recv);
-	else if (rc == 0) {
-		send = malloc(max);
-		recv = malloc(max);
-		rc = send && recv ? 0 : -ENOMEM;
-		if (rc == 0) {
-			/* Fault the pages in; small values, so sums stay finite. */
-			for (size_t i = 0; i < max / sizeof(float); i++)
-				((float *)send)[i] = (float)(i % 7);
-			memset(recv, 0, max);
-		}
-	}
 	struct shmrt_xfer_config cfg = {.rank = rank, .world = g->world, .region = g->region,
-					.region_size = g->region_size, .device = g->gpu ? rank : -1,
+					.region_size = g->region_size, .device = g->buffers == DEVICE ? rank : -1,
 					.timeout_ns = 60 * (int64_t)1000000000};
 	struct shmrt_xfer *x = NULL;
 	if (rc == 0)
 		rc = shmrt_xfer_open(&x, g->backend, &cfg);
+	if (rc == 0)
+		rc = buffers_get(g, rank, x, &send, &recv);
 	for (int s = 0; rc == 0 && s < g->n_sizes; s++)
 		rc = time_size(x, g, rank, s, send, recv);
 	if (rc < 0)
 		fprintf(stderr, "shmrt bench xfer: %s, W=%d, rank %d: %s\n", g->transport, g->world, rank,
 			*shmrt_last_error() ? shmrt_last_error() : strerror(-rc));
 	shmrt_xfer_close(x);
-	if (g->gpu)
-		xfer_gpu_free(send, recv);
-	else {
-		free(send);
-		free(recv);
-	}
+	buffers_put(g, send, recv);
 	return rc;
 }
 
@@ -139,7 +238,12 @@ static int worker(struct group *g, int rank)
 static int run_group(struct group *g)
 {
 	pid_t pids[SHMRT_XFER_MAX_WORLD], parent = getpid();
-	int rc = shmrt_xfer_format(g->region, g->region_size, g->world, 0);
+	size_t buffer = g->buffers == SHARED ? g->sizes[g->n_sizes - 1] : 0;
+	g->region_size = shmrt_xfer_footprint_buffers(g->world, 0, buffer);
+	g->region = mmap(NULL, g->region_size, PROT_READ | PROT_WRITE, MAP_SHARED | MAP_ANONYMOUS, -1, 0);
+	if (g->region == MAP_FAILED)
+		return -errno;
+	int rc = shmrt_xfer_format_buffers(g->region, g->region_size, g->world, 0, buffer);
 	memset(g->sh, 0, sizeof(*g->sh));
 	fflush(NULL);
 	int started = 0;
@@ -163,6 +267,7 @@ static int run_group(struct group *g)
 		if (waitpid(pids[r], &status, 0) != pids[r] || !WIFEXITED(status) || WEXITSTATUS(status))
 			rc = rc < 0 ? rc : -EPIPE;
 	}
+	munmap(g->region, g->region_size);
 	return rc;
 }
 
@@ -171,34 +276,26 @@ static void add_rows(struct xfer_report *rep, const struct group *g)
 	for (int s = 0; s < g->n_sizes; s++) {
 		int64_t worst = 0;
 		for (int r = 0; r < g->world; r++)
-			worst = g->sh->ns[r][s] > worst ? g->sh->ns[r][s] : worst;
+			worst = g->sh->run_ns[r][s] > worst ? g->sh->run_ns[r][s] : worst;
 		long iters = atomic_load(&g->sh->iters[s]);
-		double t = (double)worst / (double)iters, alg = (double)g->sizes[s] / t;
+		double t = (double)g->sh->median_ns[s], alg = (double)g->sizes[s] / t;
 		rep->rows[rep->n_rows++] = (struct xfer_row){
 			.transport = g->transport, .workers = g->world, .bytes = g->sizes[s], .iters = iters,
-			.time_us = t / 1e3, .algbw_gbps = alg,
+			.time_us = t / 1e3, .mean_us = (double)worst / (double)iters / 1e3,
+			.best_us = (double)g->sh->best_ns[s] / 1e3, .algbw_gbps = alg,
 			.busbw_gbps = alg * 2 * (g->world - 1) / g->world,
 		};
 	}
 }
 
-/* One thread copies size bytes from one buffer into another, again and
- * again: the same working set a rank's buffers have. GB/s. */
-static int measure_memcpy(struct xfer_report *rep, const struct budget *b)
+/* The best rate, GB/s, of copying n bytes from src to dst again and again,
+ * in `rounds` runs sharing budget_ns. */
+static double copy_rate(char *dst, const char *src, size_t n, const struct budget *b)
 {
-	size_t max = rep->sizes[rep->n_sizes - 1];
-	char *src = malloc(max), *dst = malloc(max);
-	if (!src || !dst) {
-		free(src);
-		free(dst);
-		return -ENOMEM;
-	}
-	memset(src, 1, max);
-	memset(dst, 2, max);
-	for (int s = 0; s < rep->n_sizes; s++) {
-		size_t n = rep->sizes[s];
+	double best = 0;
+	memcpy(dst, src, n); /* warm */
+	for (int k = 0; k < b->rounds; k++) {
 		uint64_t copied = 0;
-		memcpy(dst, src, n); /* warm */
 		int64_t t0 = shmrt_now_ns(), t1;
 		do {
 			memcpy(dst, src, n);
@@ -206,12 +303,102 @@ static int measure_memcpy(struct xfer_report *rep, const struct budget *b)
 			__asm__ volatile("" : : "r"(dst) : "memory");
 			copied += n;
 			t1 = shmrt_now_ns();
-		} while (t1 - t0 < b->memcpy_ns);
-		rep->memcpy_gbps[s] = (double)copied / (double)(t1 - t0);
+		} while (t1 - t0 < b->memcpy_ns / b->rounds);
+		double gbps = (double)copied / (double)(t1 - t0);
+		best = gbps > best ? gbps : best;
 	}
-	free(src);
-	free(dst);
+	return best;
+}
+
+/* Two buffers of max bytes, every page faulted in. */
+static int two_buffers(char **src, char **dst, size_t max)
+{
+	*src = malloc(max);
+	*dst = malloc(max);
+	if (!*src || !*dst) {
+		free(*src);
+		free(*dst);
+		return -ENOMEM;
+	}
+	memset(*src, 1, max);
+	memset(*dst, 2, max);
 	return 0;
+}
+
+/* One thread copies size bytes from one buffer into another, again and
+ * again: the same working set a rank's buffers have. Kept if better than
+ * what memcpy_gbps already holds. */
+static int measure_memcpy(struct xfer_report *rep, const struct budget *b)
+{
+	char *src, *dst;
+	int rc = two_buffers(&src, &dst, rep->sizes[rep->n_sizes - 1]);
+	for (int s = 0; rc == 0 && s < rep->n_sizes; s++) {
+		double gbps = copy_rate(dst, src, rep->sizes[s], b);
+		rep->memcpy_gbps[s] = gbps > rep->memcpy_gbps[s] ? gbps : rep->memcpy_gbps[s];
+	}
+	if (rc == 0) {
+		free(src);
+		free(dst);
+	}
+	return rc;
+}
+
+static int par_worker(struct group *g, int rank, const struct budget *b)
+{
+	char *src, *dst;
+	int rc = pin_to_cpu(g->cpus[rank % g->n_cpus]);
+	if (rc == 0)
+		rc = two_buffers(&src, &dst, g->sizes[g->n_sizes - 1]);
+	for (int s = 0; rc == 0 && s < g->n_sizes; s++) {
+		pthread_barrier_wait(&g->sh->start);
+		g->sh->par_gbps[rank][s] = copy_rate(dst, src, g->sizes[s], b);
+	}
+	if (rc == 0) {
+		free(src);
+		free(dst);
+	}
+	return rc;
+}
+
+/* W processes, pinned as the workers are, copy their own buffers at once:
+ * the share of the machine's copy bandwidth one rank of W can have. */
+static int measure_memcpy_par(struct xfer_report *rep, struct group *g, int wi, const struct budget *b)
+{
+	int world = rep->workers[wi], rc = 0, started = 0;
+	pid_t pids[SHMRT_XFER_MAX_WORLD];
+	pthread_barrierattr_t attr;
+	pthread_barrierattr_init(&attr);
+	pthread_barrierattr_setpshared(&attr, PTHREAD_PROCESS_SHARED);
+	pthread_barrier_init(&g->sh->start, &attr, (unsigned)world);
+	pthread_barrierattr_destroy(&attr);
+	fflush(NULL);
+	for (; started < world; started++) {
+		pid_t pid = fork();
+		if (pid < 0) {
+			rc = -errno;
+			break;
+		}
+		if (pid == 0) {
+			prctl(PR_SET_PDEATHSIG, SIGKILL);
+			_exit(par_worker(g, started, b) < 0);
+		}
+		pids[started] = pid;
+	}
+	for (int r = 0; r < started; r++) {
+		int status;
+		if (rc < 0) /* the others would wait at the barrier for the missing one */
+			kill(pids[r], SIGKILL);
+		if (waitpid(pids[r], &status, 0) != pids[r] || !WIFEXITED(status) || WEXITSTATUS(status))
+			rc = rc < 0 ? rc : -EPIPE;
+	}
+	pthread_barrier_destroy(&g->sh->start);
+	for (int s = 0; rc == 0 && s < rep->n_sizes; s++) {
+		double sum = 0;
+		for (int r = 0; r < world; r++)
+			sum += g->sh->par_gbps[r][s];
+		rep->memcpy_par_gbps[wi][s] = sum / world;
+	}
+	return rc;
 }
 
 static int parse_workers(const char *s, struct xfer_report *rep)
@@ -238,11 +425,11 @@ static void usage(FILE *f)
 
 /* The groups of one transport, one per W; a failed group stops the run. */
 static int run_transport(struct xfer_report *rep, struct group *g, const char *transport, const char *backend,
-			 bool gpu, int max_world)
+			 enum buffers buffers, int max_world)
 {
 	g->transport = transport;
 	g->backend = backend;
-	g->gpu = gpu;
+	g->buffers = buffers;
 	for (int i = 0; i < rep->n_workers; i++) {
 		if (rep->workers[i] > max_world)
 			continue;
@@ -270,23 +457,26 @@ static int measure_all(struct xfer_report *rep, const struct budget *b)
 		if (CPU_ISSET(c, &allowed))
 			g.cpus[g.n_cpus++] = c;
 	rep->cpus = g.n_cpus;
-	g.region_size = shmrt_xfer_footprint(max_world, 0);
-	g.region = mmap(NULL, g.region_size + sizeof(struct shared), PROT_READ | PROT_WRITE,
-			MAP_SHARED | MAP_ANONYMOUS, -1, 0);
-	if (g.region == MAP_FAILED)
+	g.sh = mmap(NULL, sizeof(struct shared), PROT_READ | PROT_WRITE, MAP_SHARED | MAP_ANONYMOUS, -1, 0);
+	if (g.sh == MAP_FAILED)
 		return -errno;
-	g.sh = (struct shared *)((char *)g.region + g.region_size);
 	int rc = measure_memcpy(rep, b);
+	for (int i = 0; rc == 0 && i < rep->n_workers; i++)
+		rc = measure_memcpy_par(rep, &g, i, b);
 	if (rc == 0)
-		rc = run_transport(rep, &g, "shm", "shm", false, max_world);
+		rc = run_transport(rep, &g, "shm", "shm", PRIVATE, max_world);
+	if (rc == 0)
+		rc = run_transport(rep, &g, "shm-buf", "shm", SHARED, max_world);
 	if (rc == 0 && rep->gpus > 0) {
 #if SHMRT_HAVE_NCCL
-		rc = run_transport(rep, &g, "nccl", "nccl", true, rep->gpus);
+		rc = run_transport(rep, &g, "nccl", "nccl", DEVICE, rep->gpus);
 #endif
 		if (rc == 0)
-			rc = run_transport(rep, &g, "shm-gpu", "shm", true, rep->gpus);
+			rc = run_transport(rep, &g, "shm-gpu", "shm", DEVICE, rep->gpus);
 	}
-	munmap(g.region, g.region_size + sizeof(struct shared));
+	if (rc == 0)
+		rc = measure_memcpy(rep, b);
+	munmap(g.sh, sizeof(struct shared));
 	return rc;
 }
 

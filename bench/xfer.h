@@ -16,15 +16,19 @@ struct xfer_row {
 	int workers;
 	size_t bytes;
 	long iters;
-	double time_us;              /* per all-reduce, slowest rank */
+	double time_us;              /* per call: median over the run of the slowest rank's time */
+	double mean_us, best_us;     /* the run's mean (slowest rank), its fastest call */
 	double algbw_gbps, busbw_gbps; /* 10^9 bytes/s */
 };
 
 struct xfer_report {
-	struct xfer_row rows[3 * XFER_MAX_GROUPS * XFER_MAX_SIZES];
+	struct xfer_row rows[4 * XFER_MAX_GROUPS * XFER_MAX_SIZES];
 	int n_rows;
 	size_t sizes[XFER_MAX_SIZES];
 	double memcpy_gbps[XFER_MAX_SIZES]; /* one thread, same size, same run */
+	/* W processes, pinned as the workers, each copying its own buffers of
+	 * that size at once: what one of them gets (the mean), for workers[i]. */
+	double memcpy_par_gbps[XFER_MAX_GROUPS][XFER_MAX_SIZES];
 	int n_sizes;
 	int workers[XFER_MAX_GROUPS];
 	int n_workers;

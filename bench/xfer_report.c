@@ -21,15 +21,37 @@ static double memcpy_at(const struct xfer_report *r, size_t bytes)
 	return NAN;
 }
 
-/* busbw / memcpy for host rows; NAN for device ones (another limit). */
+/* memcpy of W processes at once, per process, for a row of W workers. */
+static double memcpy_par_at(const struct xfer_report *r, int workers, size_t bytes)
+{
+	for (int i = 0; i < r->n_workers; i++)
+		for (int s = 0; s < r->n_sizes; s++)
+			if (r->workers[i] == workers && r->sizes[s] == bytes)
+				return r->memcpy_par_gbps[i][s];
+	return NAN;
+}
+
+/* Rows of host buffers (the others are on GPUs: another limit). */
+static bool host_row(const struct xfer_row *w)
+{
+	return !strcmp(w->transport, "shm") || !strcmp(w->transport, "shm-buf");
+}
+
+/* busbw / memcpy for host rows; NAN for device ones. */
 static double ratio(const struct xfer_report *r, const struct xfer_row *w)
 {
-	return strcmp(w->transport, "shm") ? NAN : w->busbw_gbps / memcpy_at(r, w->bytes);
+	return host_row(w) ? w->busbw_gbps / memcpy_at(r, w->bytes) : NAN;
+}
+
+/* busbw / memcpy of W processes at once (per process). */
+static double ratio_par(const struct xfer_report *r, const struct xfer_row *w)
+{
+	return host_row(w) ? w->busbw_gbps / memcpy_par_at(r, w->workers, w->bytes) : NAN;
 }
 
 static bool oversubscribed(const struct xfer_report *r, const struct xfer_row *w)
 {
-	return !strcmp(w->transport, "shm") && w->workers > r->cpus;
+	return host_row(w) && w->workers > r->cpus;
 }
 
 static const char *size_name(size_t bytes, char *out, size_t cap)
@@ -44,31 +66,37 @@ static const char *size_name(size_t bytes, char *out, size_t cap)
 void xfer_print_table(const struct xfer_report *r)
 {
 	char sz[24];
-	printf("shmrt bench xfer%s: all-reduce (sum, fp32, out of place) between W worker processes, %d CPU%s\n"
-	       "time: per call, slowest rank; algbw = bytes / time; busbw = algbw * 2(W-1)/W (nccl-tests,\n"
-	       "doc/PERFORMANCE.md); memcpy: one thread, same size, this run; GB/s = 10^9 bytes/s\n\n",
+	printf("shmrt bench xfer%s: all-reduce (sum, fp32) between W worker processes, %d CPU%s\n"
+	       "shm: out of place, private buffers; shm-buf: in place in the ranks' shared buffers\n"
+	       "time: per call (the slowest rank's), median over the run; mean: the run's mean\n"
+	       "algbw = bytes / time; busbw = algbw * 2(W-1)/W (nccl-tests, doc/PERFORMANCE.md)\n"
+	       "memcpy: one thread, same size, best in this run; memcpy xW: each of W processes copying\n"
+	       "at once (what one rank can have); GB/s = 10^9 bytes/s\n\n",
 	       r->quick ? " --quick" : "", r->cpus, r->cpus == 1 ? "" : "s");
-	printf("%-8s %3s %8s %10s %8s %11s %11s %8s %9s\n", "transport", "W", "size", "time us", "iters", "algbw GB/s",
-	       "busbw GB/s", "memcpy", "% memcpy");
+	printf("%-9s %3s %8s %10s %10s %7s %11s %11s %8s %9s %9s %6s\n", "transport", "W", "size", "time us",
+	       "mean us", "iters", "algbw GB/s", "busbw GB/s", "memcpy", "% memcpy", "memcpy xW", "% xW");
 	for (int i = 0; i < r->n_rows; i++) {
 		const struct xfer_row *w = &r->rows[i];
 		if (i && (w->workers != r->rows[i - 1].workers || strcmp(w->transport, r->rows[i - 1].transport)))
 			printf("\n");
-		double x = ratio(r, w), m = strcmp(w->transport, "shm") ? NAN : memcpy_at(r, w->bytes);
-		printf("%-8s %3d %8s %10.1f %8ld %11.2f %11.2f", w->transport, w->workers,
-		       size_name(w->bytes, sz, sizeof(sz)), w->time_us, w->iters, w->algbw_gbps, w->busbw_gbps);
+		double x = ratio(r, w), m = host_row(w) ? memcpy_at(r, w->bytes) : NAN;
+		printf("%-9s %3d %8s %10.1f %10.1f %7ld %11.2f %11.2f", w->transport, w->workers,
+		       size_name(w->bytes, sz, sizeof(sz)), w->time_us, w->mean_us, w->iters, w->algbw_gbps,
+		       w->busbw_gbps);
 		if (isnan(x))
-			printf(" %8s %9s\n", "-", "-");
+			printf(" %8s %9s %9s %6s\n", "-", "-", "-", "-");
 		else
-			printf(" %8.2f %8.0f%%%s\n", m, 100 * x, oversubscribed(r, w) ? "  (W > CPUs)" : "");
+			printf(" %8.2f %8.0f%% %9.2f %5.0f%%%s\n", m, 100 * x, memcpy_par_at(r, w->workers, w->bytes),
+			       100 * ratio_par(r, w), oversubscribed(r, w) ? "  (W > CPUs)" : "");
 	}
 	printf("\ntarget: shm busbw at 16 MiB >= %.0f%% of memcpy:\n", 100 * TARGET_RATIO);
 	for (int i = 0; i < r->n_rows; i++) {
 		const struct xfer_row *w = &r->rows[i];
-		if (strcmp(w->transport, "shm") || w->bytes != TARGET_BYTES)
+		if (!host_row(w) || w->bytes != TARGET_BYTES)
 			continue;
 		double x = ratio(r, w);
-		printf("  W=%d: %.0f%%: %s%s\n", w->workers, 100 * x, x >= TARGET_RATIO ? "met" : "NOT met",
+		printf("  %-7s W=%d: %.0f%%: %s (%.0f%% of memcpy xW)%s\n", w->transport, w->workers, 100 * x,
+		       x >= TARGET_RATIO ? "met" : "NOT met", 100 * ratio_par(r, w),
 		       oversubscribed(r, w) ? " (more workers than CPUs: they take turns on the cores)" : "");
 	}
 	if (r->nccl_note)
@@ -86,15 +114,24 @@ int xfer_print_json(const struct xfer_report *r)
 	for (int i = 0; i < r->n_rows; i++) {
 		const struct xfer_row *w = &r->rows[i];
 		json_array_append_new(results,
-				      json_pack("{s:s, s:i, s:I, s:I, s:f, s:f, s:f, s:o, s:b}", "transport", w->transport,
-						"workers", w->workers, "bytes", (json_int_t)w->bytes, "iters",
-						(json_int_t)w->iters, "time_us", w->time_us, "algbw_gbps", w->algbw_gbps,
+				      json_pack("{s:s, s:i, s:I, s:I, s:f, s:f, s:f, s:f, s:f, s:o, s:o, s:b}", "transport",
+						w->transport, "workers", w->workers, "bytes", (json_int_t)w->bytes, "iters",
+						(json_int_t)w->iters, "time_us", w->time_us, "mean_us", w->mean_us,
+						"best_us", w->best_us, "algbw_gbps", w->algbw_gbps,
 						"busbw_gbps", w->busbw_gbps, "busbw_over_memcpy", num_or_null(ratio(r, w)),
+						"busbw_over_memcpy_xw", num_or_null(ratio_par(r, w)),
 						"oversubscribed", oversubscribed(r, w)));
 	}
-	for (int s = 0; s < r->n_sizes; s++)
-		json_array_append_new(mc, json_pack("{s:I, s:f}", "bytes", (json_int_t)r->sizes[s], "gbps",
-						    r->memcpy_gbps[s]));
+	for (int s = 0; s < r->n_sizes; s++) {
+		json_t *par = json_object();
+		for (int i = 0; i < r->n_workers; i++) {
+			char w[16];
+			snprintf(w, sizeof(w), "%d", r->workers[i]);
+			json_object_set_new(par, w, json_real(r->memcpy_par_gbps[i][s]));
+		}
+		json_array_append_new(mc, json_pack("{s:I, s:f, s:o}", "bytes", (json_int_t)r->sizes[s], "gbps",
+						    r->memcpy_gbps[s], "concurrent_gbps", par));
+	}
 	if (r->nccl_note)
 		json_array_append_new(notes, json_string(r->nccl_note));
 	json_t *workers = json_array();
@@ -121,16 +158,18 @@ int xfer_write_csv(const struct xfer_report *r, const char *path)
 	FILE *f = fopen(path, "w");
 	if (!f)
 		return -errno;
-	fprintf(f, "transport,workers,bytes,iters,time_us,algbw_gbps,busbw_gbps,memcpy_gbps,busbw_over_memcpy\n");
+	fprintf(f, "transport,workers,bytes,iters,time_us,mean_us,best_us,algbw_gbps,busbw_gbps,memcpy_gbps,"
+		   "busbw_over_memcpy,memcpy_xw_gbps,busbw_over_memcpy_xw\n");
 	for (int i = 0; i < r->n_rows; i++) {
 		const struct xfer_row *w = &r->rows[i];
 		double x = ratio(r, w);
-		fprintf(f, "%s,%d,%zu,%ld,%.3f,%.4f,%.4f,", w->transport, w->workers, w->bytes, w->iters, w->time_us,
-			w->algbw_gbps, w->busbw_gbps);
+		fprintf(f, "%s,%d,%zu,%ld,%.3f,%.3f,%.3f,%.4f,%.4f,", w->transport, w->workers, w->bytes, w->iters,
+			w->time_us, w->mean_us, w->best_us, w->algbw_gbps, w->busbw_gbps);
 		if (isnan(x))
-			fprintf(f, ",\n");
+			fprintf(f, ",,,\n");
 		else
-			fprintf(f, "%.4f,%.4f\n", memcpy_at(r, w->bytes), x);
+			fprintf(f, "%.4f,%.4f,%.4f,%.4f\n", memcpy_at(r, w->bytes), x, memcpy_par_at(r, w->workers, w->bytes),
+				ratio_par(r, w));
 	}
 	return fclose(f) ? -errno : 0;
 }

@@ -49,13 +49,31 @@ static bool geometry_ok(int world, size_t chunk)
 	       chunk % XFER_LINE == 0;
 }
 
-size_t shmrt_xfer_footprint(int world, size_t chunk)
+size_t xfer_buffer_round(size_t bytes)
+{
+	return round_up(bytes, PAGE);
+}
+
+/* Where the shared buffers start, a page after the staging. */
+static size_t buffers_off(int world, size_t chunk)
+{
+	return round_up(fixed_bytes(world) + (size_t)world * xfer_staging_per_rank(world, chunk), PAGE);
+}
+
+size_t shmrt_xfer_footprint_buffers(int world, size_t chunk, size_t buffer_bytes)
 {
 	if (chunk == 0)
 		chunk = SHMRT_XFER_DEFAULT_CHUNK;
-	if (!geometry_ok(world, chunk))
+	if (!geometry_ok(world, chunk) || buffer_bytes > XFER_MAX_BUFFER)
 		return 0;
-	return fixed_bytes(world) + (size_t)world * xfer_staging_per_rank(world, chunk);
+	if (buffer_bytes == 0)
+		return fixed_bytes(world) + (size_t)world * xfer_staging_per_rank(world, chunk);
+	return buffers_off(world, chunk) + (size_t)world * xfer_buffer_round(buffer_bytes);
+}
+
+size_t shmrt_xfer_footprint(int world, size_t chunk)
+{
+	return shmrt_xfer_footprint_buffers(world, chunk, 0);
 }
 
 static size_t env_size(const char *name, size_t dflt)
@@ -70,13 +88,19 @@ static size_t env_size(const char *name, size_t dflt)
 
 int shmrt_xfer_format(void *mem, size_t size, int world, size_t chunk)
 {
+	return shmrt_xfer_format_buffers(mem, size, world, chunk, 0);
+}
+
+int shmrt_xfer_format_buffers(void *mem, size_t size, int world, size_t chunk, size_t buffer_bytes)
+{
 	shmrt_clear_error();
 	if (chunk == 0)
 		chunk = SHMRT_XFER_DEFAULT_CHUNK;
-	if (!geometry_ok(world, chunk))
+	if (!geometry_ok(world, chunk) || buffer_bytes > XFER_MAX_BUFFER)
 		return shmrt_fail(EINVAL, "xfer: bad geometry: world %d (1..%d), chunk %zu bytes (a multiple of "
-				  "64, at most 16 MiB)", world, SHMRT_XFER_MAX_WORLD, chunk);
-	size_t need = shmrt_xfer_footprint(world, chunk);
+				  "64, at most 16 MiB), buffers of %zu bytes (at most 1 TiB)", world,
+				  SHMRT_XFER_MAX_WORLD, chunk, buffer_bytes);
+	size_t need = shmrt_xfer_footprint_buffers(world, chunk, buffer_bytes);
 	if (!mem || (uintptr_t)mem % XFER_LINE)
 		return shmrt_fail(EINVAL, "xfer: the region must be 64-byte aligned");
 	if (size < need)
@@ -93,6 +117,8 @@ int shmrt_xfer_format(void *mem, size_t size, int world, size_t chunk)
 	h->slots = XFER_SLOTS;
 	h->oneshot_max = (uint32_t)env_size("SHMRT_XFER_ONESHOT_MAX", DEFAULT_ONESHOT_MAX);
 	h->staging_off = fixed_bytes(world);
+	h->buffer_bytes = xfer_buffer_round(buffer_bytes);
+	h->buffers_off = buffer_bytes ? buffers_off(world, chunk) : 0;
 	struct xfer_rank *ranks = (struct xfer_rank *)(h + 1);
 	for (int q = 0; q < world; q++)
 		ranks[q].device = -1;
@@ -115,10 +141,12 @@ int xfer_region_map(struct xfer_region *r, const struct shmrt_xfer_config *cfg)
 				  XFER_VERSION);
 	/* Read each field once: a peer could change them under us. */
 	uint32_t world = h->world;
-	uint64_t chunk = h->chunk, size = h->size, staging = h->staging_off;
+	uint64_t chunk = h->chunk, size = h->size, staging = h->staging_off, buf = h->buffer_bytes;
+	uint64_t bufs = h->buffers_off;
 	if (world != (uint32_t)cfg->world || !geometry_ok((int)world, chunk) || h->slots != XFER_SLOTS ||
-	    size != shmrt_xfer_footprint((int)world, chunk) || size > cfg->region_size ||
-	    staging != fixed_bytes((int)world))
+	    buf > XFER_MAX_BUFFER || buf % PAGE || size != shmrt_xfer_footprint_buffers((int)world, chunk, buf) ||
+	    size > cfg->region_size || staging != fixed_bytes((int)world) ||
+	    bufs != (buf ? buffers_off((int)world, chunk) : 0))
 		return shmrt_fail(EBADMSG, "xfer: region geometry (world %u, chunk %llu, %llu bytes) does not "
 				  "match this group (world %d, region of %zu bytes)", world,
 				  (unsigned long long)chunk, (unsigned long long)size, cfg->world, cfg->region_size);
@@ -128,6 +156,8 @@ int xfer_region_map(struct xfer_region *r, const struct shmrt_xfer_config *cfg)
 		.hdr = h,
 		.ranks = (struct xfer_rank *)(h + 1),
 		.staging = (unsigned char *)h + staging,
+		.buffers = buf ? (unsigned char *)h + bufs : NULL,
+		.buffer_bytes = buf,
 		.rank = cfg->rank,
 		.world = cfg->world,
 		.chunk = chunk,
@@ -333,6 +363,17 @@ int shmrt_xfer_barrier(struct shmrt_xfer *x)
 	shmrt_clear_error();
 	int rc = xfer_check_broken(&x->r);
 	return rc < 0 ? rc : after_call(x, x->t->barrier(x->state));
+}
+
+int shmrt_xfer_buffer(struct shmrt_xfer *x, void **ptr, size_t *bytes)
+{
+	shmrt_clear_error();
+	if (!x->r.buffers || x->t != &xfer_shm_transport)
+		return shmrt_fail(ENOENT, "xfer: no shared buffer (%s)", x->r.buffers ? "the nccl backend has none"
+						       : "the region was formatted without buffers");
+	*ptr = x->r.buffers + (size_t)x->r.rank * x->r.buffer_bytes;
+	*bytes = x->r.buffer_bytes;
+	return 0;
 }
 
 const char *shmrt_xfer_backend(const struct shmrt_xfer *x)

@@ -11,6 +11,8 @@
  *   staging       (shm) per rank r: XFER_SLOTS "in" slots of world * chunk
  *                 bytes, then XFER_SLOTS "out" slots of chunk bytes, from
  *                 a page boundary
+ *   buffers       per rank, buffer bytes (rounded up to a page), that rank's
+ *                 shared buffer (shmrt_xfer_buffer); none when 0
  *
  * Sequence words count steps since format and only grow (32 bits, compared
  * with wrap-around arithmetic). Geometry read from shared memory is checked
@@ -37,6 +39,7 @@
  * wait for readers in steady state. */
 #define XFER_SLOTS 4
 #define XFER_MAX_CHUNK ((size_t)16 << 20)
+#define XFER_MAX_BUFFER ((size_t)1 << 40)
 /* How often a waiting rank looks at its peers' liveness and the abort word. */
 #define XFER_CHECK_NS (50 * (int64_t)1000000)
 
@@ -55,6 +58,8 @@ struct xfer_hdr {
 	uint64_t size, chunk;
 	uint32_t slots, oneshot_max; /* all-reduces of at most oneshot_max bytes: one step */
 	uint64_t staging_off;        /* from the region's start, page aligned */
+	uint64_t buffer_bytes;       /* each rank's shared buffer, a page multiple */
+	uint64_t buffers_off;        /* from the region's start */
 	/* Rank 0's choice (enum xfer_backend_id), published once all joined. */
 	struct xfer_word backend;
 	/* 0, or 1 + the rank that found the group broken. */
@@ -79,13 +84,21 @@ struct xfer_rank {
 	struct xfer_word out_ready; /* out-steps whose "out" slot this rank has filled */
 	struct xfer_word done;     /* out-steps whose "out" slots of every peer this rank has read */
 	struct xfer_word barrier;  /* barriers this rank has entered */
+	/* The current all-reduce's send and recv as offsets in this rank's
+	 * shared buffer (XFER_PRIVATE: not there), written before the call's
+	 * first publish. */
+	alignas(XFER_LINE) _Atomic uint64_t send_off;
+	_Atomic uint64_t recv_off;
 };
+#define XFER_PRIVATE UINT64_MAX
 
 /* The region as one rank sees it, geometry copied out of shared memory. */
 struct xfer_region {
 	struct xfer_hdr *hdr;
 	struct xfer_rank *ranks; /* [world] */
 	unsigned char *staging;
+	unsigned char *buffers; /* rank q's at buffers + q * buffer_bytes */
+	size_t buffer_bytes;
 	int rank, world;
 	size_t chunk, oneshot_max;
 	int64_t timeout_ns; /* < 0: none */
@@ -100,6 +113,7 @@ struct xfer_region {
 int xfer_region_map(struct xfer_region *r, const struct shmrt_xfer_config *cfg);
 
 /* Bytes of one rank's staging, and where rank q's slots start. */
+size_t xfer_buffer_round(size_t bytes);
 size_t xfer_staging_per_rank(int world, size_t chunk);
 unsigned char *xfer_in_slot(const struct xfer_region *r, int q, uint32_t step);
 unsigned char *xfer_out_slot(const struct xfer_region *r, int q, uint32_t step);

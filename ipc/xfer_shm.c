@@ -15,6 +15,18 @@
  * XFER_SLOTS = 4 a slot's previous block is always read by the time it is
  * reused (the waits for consumed/done then return at once).
  *
+ * Shared buffers (shmrt_xfer_buffer): a rank whose send lies in its buffer
+ * skips copy-in, and its peers read its slices there; one whose recv does
+ * keeps its reduced slice only there, and its peers gather from it. Each
+ * rank says so in its send_off/recv_off before its first publish of the
+ * call, and the others read them after acquiring that publish (at their
+ * first reduce), when the rank cannot have moved on to a later call (it
+ * gathers from them first). A rank writes into its buffer only what no
+ * peer still reads: its own slice in reduce (peers read theirs), the
+ * others' in gather (after their reduce, which read them, published
+ * out_ready), and it returns once every peer has published done for the
+ * last block (they have gathered its slices).
+ *
  * Small all-reduces (at most oneshot_max bytes, one block) take one step:
  * each rank copies its whole buffer into its "in" slot and sums all of
  * them, which halves the synchronisations.
@@ -78,6 +90,10 @@ static struct block block_at(const struct shm_state *st, const struct shm_op *op
 static int copy_in(struct shm_state *st, const struct shm_op *op, const struct block *k)
 {
 	struct xfer_region *r = &st->r;
+	if (op->zc_in) { /* the peers read it where it is */
+		xfer_publish(&ME(r)->in_ready, k->in_step + 1);
+		return 0;
+	}
 	int rc = WAIT_OTHERS(r, consumed, k->in_step - XFER_SLOTS + 1);
 	if (rc < 0)
 		return rc;
@@ -96,28 +112,67 @@ static int copy_in(struct shm_state *st, const struct shm_op *op, const struct b
 	return 0;
 }
 
-static int reduce(struct shm_state *st, const struct shm_op *op, const struct block *k)
+/* Where a peer's shared buffer holds off + bytes, or NULL (XFER_PRIVATE);
+ * the offset comes from shared memory and is checked. */
+static int peer_buffer(struct xfer_region *r, int q, uint64_t off, size_t bytes, const unsigned char **out)
+{
+	*out = NULL;
+	if (off == XFER_PRIVATE)
+		return 0;
+	if (off > r->buffer_bytes || bytes > r->buffer_bytes - off)
+		return shmrt_fail(EBADMSG, "xfer shm: rank %d names %zu bytes at offset %llu of its %zu-byte "
+				  "buffer", q, bytes, (unsigned long long)off, r->buffer_bytes);
+	*out = r->buffers + (size_t)q * r->buffer_bytes + off;
+	return 0;
+}
+
+/* After the first in_ready of the call from every peer (acquire). */
+static int resolve_peers(struct shm_state *st, struct shm_op *op)
+{
+	struct xfer_region *r = &st->r;
+	for (int q = 0; q < r->world; q++) {
+		if (q == r->rank)
+			continue;
+		/* relaxed: ordered by the acquire of q's in_ready. */
+		uint64_t so = atomic_load_explicit(&r->ranks[q].send_off, memory_order_relaxed);
+		uint64_t ro = atomic_load_explicit(&r->ranks[q].recv_off, memory_order_relaxed);
+		int rc = peer_buffer(r, q, so, op->count * op->es, &op->peer_in[q]);
+		if (rc == 0)
+			rc = peer_buffer(r, q, ro, op->count * op->es, &op->peer_out[q]);
+		if (rc < 0)
+			return xfer_break(r, -rc);
+	}
+	op->resolved = true;
+	return 0;
+}
+
+static int reduce(struct shm_state *st, struct shm_op *op, const struct block *k)
 {
 	struct xfer_region *r = &st->r;
 	int rc = WAIT_OTHERS(r, in_ready, k->in_step + 1);
-	if (rc == 0)
+	if (rc == 0 && !op->zc_out)
 		rc = WAIT_OTHERS(r, done, k->out_step - XFER_SLOTS + 1);
+	if (rc == 0 && !op->resolved)
+		rc = resolve_peers(st, op);
 	if (rc < 0)
 		return rc;
 	size_t lo, hi;
 	slice_range(k, r->rank, &lo, &hi);
+	size_t at = (k->off + lo) * op->es, bytes = (hi - lo) * op->es;
 	const void *src[SHMRT_XFER_MAX_WORLD];
 	for (int q = 0; q < r->world; q++)
-		src[q] = xfer_in_slot(r, q, k->in_step) + (size_t)r->rank * r->chunk;
+		src[q] = op->peer_in[q] ? op->peer_in[q] + at
+					: xfer_in_slot(r, q, k->in_step) + (size_t)r->rank * r->chunk;
 	unsigned char *out = xfer_out_slot(r, r->rank, k->out_step);
-	size_t at = (k->off + lo) * op->es, bytes = (hi - lo) * op->es;
 	if (hi > lo) {
 		if ((rc = shm_own_slice(st, &src[r->rank], op->send + at, bytes, op->stream)) < 0)
 			return rc;
-		/* Host buffers: straight into the output too; device ones get
-		 * it from the out slot. */
-		xfer_reduce(out, st->device < 0 ? op->recv + at : NULL, src, r->world, hi - lo, op->dtype);
-		if (st->device >= 0 && (rc = shm_from_host(st, op->recv + at, out, bytes, op->stream)) < 0)
+		/* Host buffers: straight into the output too (only there when
+		 * it is shared); device ones get it from the out slot. */
+		if (st->device < 0)
+			xfer_reduce(op->recv + at, op->zc_out ? NULL : out, src, r->world, hi - lo, op->dtype);
+		else if ((xfer_reduce(out, NULL, src, r->world, hi - lo, op->dtype),
+			  rc = shm_from_host(st, op->recv + at, out, bytes, op->stream)) < 0)
 			return rc;
 	}
 	xfer_publish(&ME(r)->consumed, k->in_step + 1);
@@ -134,8 +189,10 @@ static int gather(struct shm_state *st, const struct shm_op *op, const struct bl
 		int rc = xfer_wait(r, &r->ranks[s].out_ready, k->out_step + 1, s);
 		size_t lo, hi;
 		slice_range(k, s, &lo, &hi);
+		size_t at = (k->off + lo) * op->es;
 		if (rc == 0 && hi > lo)
-			rc = shm_from_host(st, op->recv + (k->off + lo) * op->es, xfer_out_slot(r, s, k->out_step),
+			rc = shm_from_host(st, op->recv + at,
+					   op->peer_out[s] ? op->peer_out[s] + at : xfer_out_slot(r, s, k->out_step),
 					   (hi - lo) * op->es, op->stream);
 		if (rc < 0)
 			return rc;
@@ -148,7 +205,7 @@ static int gather(struct shm_state *st, const struct shm_op *op, const struct bl
 	return rc;
 }
 
-static int two_step(struct shm_state *st, const struct shm_op *op, size_t n_blocks)
+static int two_step(struct shm_state *st, struct shm_op *op, size_t n_blocks)
 {
 	int rc = 0;
 	struct block prev, cur = block_at(st, op, 0), next;
@@ -165,7 +222,21 @@ static int two_step(struct shm_state *st, const struct shm_op *op, size_t n_bloc
 		prev = cur;
 		cur = next;
 	}
-	return rc == 0 ? gather(st, op, &prev) : rc;
+	if (rc == 0)
+		rc = gather(st, op, &prev);
+	/* The peers read this rank's recv in their gathers: wait for them. */
+	if (rc == 0 && op->zc_out)
+		rc = WAIT_OTHERS(&st->r, done, prev.out_step + 1);
+	return rc;
+}
+
+/* Whether [p, p + bytes) lies in this rank's shared buffer; its offset. */
+static uint64_t buffer_offset(const struct xfer_region *r, const void *p, size_t bytes)
+{
+	const unsigned char *mine = r->buffers + (size_t)r->rank * r->buffer_bytes, *c = p;
+	if (!r->buffers || c < mine || c > mine + r->buffer_bytes || bytes > (size_t)(mine + r->buffer_bytes - c))
+		return XFER_PRIVATE;
+	return (uint64_t)(c - mine);
 }
 
 static int one_step(struct shm_state *st, const struct shm_op *op)
@@ -219,6 +290,13 @@ static int shm_all_reduce(void *state, const void *send, void *recv, size_t coun
 		size_t n_blocks = (count * es + block - 1) / block;
 		st->in_step += (uint32_t)n_blocks;
 		st->out_step += (uint32_t)n_blocks;
+		struct xfer_rank *me = ME(&st->r);
+		uint64_t so = buffer_offset(&st->r, send, count * es), ro = buffer_offset(&st->r, recv, count * es);
+		op.zc_in = so != XFER_PRIVATE;
+		op.zc_out = ro != XFER_PRIVATE;
+		/* relaxed: published by copy_in's in_ready (release). */
+		atomic_store_explicit(&me->send_off, so, memory_order_relaxed);
+		atomic_store_explicit(&me->recv_off, ro, memory_order_relaxed);
 		rc = two_step(st, &op, n_blocks);
 	}
 	return rc;

@@ -28,6 +28,11 @@ struct shm_op {
 	enum shmrt_dtype dtype;
 	void *stream;
 	uint32_t in0, out0; /* the call's first in-step and out-step */
+	/* Two-step all-reduce: send/recv in this rank's shared buffer, and
+	 * where the peers' are (NULL: in their slots), known from the first
+	 * reduce on. */
+	bool zc_in, zc_out, resolved;
+	const unsigned char *peer_in[SHMRT_XFER_MAX_WORLD], *peer_out[SHMRT_XFER_MAX_WORLD];
 };
 
 /* dst[i] = src[0][i] + src[1][i] + ... + src[n_src - 1][i], in that order,

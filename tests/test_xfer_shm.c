@@ -96,7 +96,10 @@ static void expected_sum(void *out, enum shmrt_dtype dt, uint64_t seed, int op, 
 
 /* ---- one operation of a sequence ---------------------------------------- */
 
-enum op_kind { OP_REDUCE, OP_REDUCE_INPLACE, OP_GATHER, OP_GATHER_INPLACE, OP_BARRIER };
+/* OP_REDUCE_SHARED: each rank picks, by a hash of (op, rank), private
+ * buffers, in place in its shared buffer, or only send or only recv
+ * there, at a random offset: ranks mix the ways in one call. */
+enum op_kind { OP_REDUCE, OP_REDUCE_INPLACE, OP_GATHER, OP_GATHER_INPLACE, OP_BARRIER, OP_REDUCE_SHARED };
 
 struct op {
 	enum op_kind kind;
@@ -107,7 +110,7 @@ struct op {
 static const char *kind_name(enum op_kind k)
 {
 	static const char *const names[] = {"all_reduce", "all_reduce in place", "all_gather",
-					    "all_gather in place", "barrier"};
+					    "all_gather in place", "barrier", "all_reduce in shared buffers"};
 	return names[k];
 }
 
@@ -133,6 +136,24 @@ static void run_op(struct shmrt_xfer *x, int rank, int world, uint64_t seed, int
 	memset(recv, 0xee, out_n * es);
 	fill(send, o->dt, seed, i, rank, n);
 	const unsigned char *src = send;
+	unsigned char *dst = recv;
+	if (o->kind == OP_REDUCE_SHARED) {
+		void *buf;
+		size_t cap;
+		CHECK_OK(shmrt_xfer_buffer(x, &buf, &cap));
+		uint64_t h = mix(seed ^ (uint64_t)i << 8 ^ (uint64_t)rank);
+		CHECK(n * es <= cap, "op %d: %zu bytes, buffer of %zu", i, n * es, cap);
+		unsigned char *at = (unsigned char *)buf + (h >> 8) % ((cap - n * es) / es + 1) * es;
+		int way = (int)(h % 4); /* 0 private, 1 in place, 2 send, 3 recv there */
+		if (way == 1 || way == 2) {
+			memcpy(at, send, n * es);
+			src = at;
+		}
+		if (way == 3)
+			memset(at, 0xee, n * es);
+		if (way == 1 || way == 3)
+			dst = at;
+	}
 	if (o->kind == OP_REDUCE_INPLACE || o->kind == OP_GATHER_INPLACE) {
 		unsigned char *at = recv + (o->kind == OP_GATHER_INPLACE ? (size_t)rank * n * es : 0);
 		memcpy(at, send, n * es);
@@ -143,10 +164,10 @@ static void run_op(struct shmrt_xfer *x, int rank, int world, uint64_t seed, int
 		for (int q = 0; q < world; q++)
 			fill(want + (size_t)q * n * es, o->dt, seed, i, q, n);
 	} else {
-		CHECK_OK(shmrt_xfer_all_reduce(x, src, recv, n, o->dt, NULL));
+		CHECK_OK(shmrt_xfer_all_reduce(x, src, dst, n, o->dt, NULL));
 		expected_sum(want, o->dt, seed, i, world, n, send);
 	}
-	size_t d = first_diff(recv, want, out_n, es);
+	size_t d = first_diff(dst, want, out_n, es);
 	CHECK(d == out_n, "rank %d/%d, op %d (%s, %s, %zu elements): element %zu differs", rank, world, i,
 	      kind_name(o->kind), shmrt_dtype_name(o->dt), n, d);
 	free(send);
@@ -164,17 +185,21 @@ struct group {
 	int64_t timeout_ns;
 };
 
+/* Each rank's shared buffer: room for the largest shared-buffer op. */
+#define BUFFER_BYTES ((size_t)4 << 20)
+
 static struct group group_new(int world, size_t chunk)
 {
 	static int serial;
 	char name[32];
 	snprintf(name, sizeof(name), "xfer-%d-%d", world, serial++);
 	struct group g = {.world = world, .timeout_ns = 20000 * MS};
-	struct shmrt_region_spec spec = {.name = "xfer", .size = shmrt_xfer_footprint(world, chunk), .numa_node = -1};
+	struct shmrt_region_spec spec = {.name = "xfer", .size = shmrt_xfer_footprint_buffers(world, chunk, BUFFER_BYTES),
+					 .numa_node = -1};
 	CHECK(spec.size > 0, "footprint(%d, %zu)", world, chunk);
 	CHECK_OK(shmrt_arena_create(&g.arena, name, &spec, 1));
 	CHECK_OK(shmrt_arena_region(g.arena, "xfer", &g.region, &g.size));
-	CHECK_OK(shmrt_xfer_format(g.region, g.size, world, chunk));
+	CHECK_OK(shmrt_xfer_format_buffers(g.region, g.size, world, chunk, BUFFER_BYTES));
 	return g;
 }
 
@@ -257,9 +282,14 @@ static int edge_ops(struct op *ops, int world, size_t chunk, bool big)
 			for (int delta = -1; delta <= 1; delta++)
 				ops[n++] = (struct op){OP_REDUCE, dtypes[d], edges[e] + (size_t)delta};
 	}
+	for (int d = 0; d < 3; d++) /* several blocks, shared buffers mixed with private ones */
+		for (int k = 0; k < 3; k++)
+			ops[n++] = (struct op){OP_REDUCE_SHARED, dtypes[d],
+					       3 * (size_t)world * chunk / shmrt_dtype_size(dtypes[d]) + (size_t)k};
 	if (!big)
 		return n;
 	ops[n++] = (struct op){OP_REDUCE, SHMRT_F32, (3 << 20) / 4 + 7};
+	ops[n++] = (struct op){OP_REDUCE_SHARED, SHMRT_F32, (3 << 20) / 4 + 5};
 	ops[n++] = (struct op){OP_REDUCE_INPLACE, SHMRT_BF16, (1 << 20) + 3};
 	ops[n++] = (struct op){OP_GATHER, SHMRT_F32, (1 << 20) / 4 + 1};
 	ops[n++] = (struct op){OP_BARRIER, SHMRT_F32, 0};
@@ -273,7 +303,7 @@ static void random_ops(struct op *ops, int n_ops, uint64_t seed, size_t max_n)
 		uint64_t h = mix(seed + (uint64_t)i);
 		double u = (double)(h >> 11) / 9007199254740992.0;
 		size_t n = (size_t)exp(u * log((double)max_n)) + (h & 3);
-		ops[i] = (struct op){(enum op_kind)((h >> 2) % 5), dtypes[(h >> 5) % 3], n};
+		ops[i] = (struct op){(enum op_kind)((h >> 2) % 6), dtypes[(h >> 5) % 3], n};
 	}
 }
 

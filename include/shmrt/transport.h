@@ -104,6 +104,11 @@ SHMRT_API size_t shmrt_xfer_footprint(int world, size_t chunk);
  * in it) before the group is started anew. */
 SHMRT_API int shmrt_xfer_format(void *mem, size_t size, int world, size_t chunk);
 
+/* The same with a shared buffer of buffer_bytes (rounded up to a page) per
+ * rank in the region (shmrt_xfer_buffer). 0: none, as above. */
+SHMRT_API size_t shmrt_xfer_footprint_buffers(int world, size_t chunk, size_t buffer_bytes);
+SHMRT_API int shmrt_xfer_format_buffers(void *mem, size_t size, int world, size_t chunk, size_t buffer_bytes);
+
 struct shmrt_xfer; /* a process-local handle on one rank of a group */
 
 /* Joins the group as cfg->rank, with backend name ("shm", "nccl", "auto"
@@ -125,6 +130,15 @@ SHMRT_API int shmrt_xfer_all_gather(struct shmrt_xfer *x, const void *send, void
 
 /* Returns once every rank has called it. */
 SHMRT_API int shmrt_xfer_barrier(struct shmrt_xfer *x);
+
+/* This rank's shared buffer in the region (shm backend, host memory; a
+ * region formatted with buffers), else -ENOENT. An all-reduce whose send
+ * and/or recv lie in it takes a shortcut: the peers read the rank's input
+ * and its reduced slices there, rather than through copies in the staging
+ * (zero copy, as NCCL's registered user buffers; in place on it is the
+ * fastest). Such a call returns once the peers are done with the buffer,
+ * which is then the caller's again. */
+SHMRT_API int shmrt_xfer_buffer(struct shmrt_xfer *x, void **ptr, size_t *bytes);
 
 /* The backend in use: "shm" or "nccl". */
 SHMRT_API const char *shmrt_xfer_backend(const struct shmrt_xfer *x);
