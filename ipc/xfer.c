@@ -16,11 +16,15 @@
 /* Spin before sleeping: a few microseconds cover a peer that is a chunk
  * behind; SHMRT_XFER_SPIN_NS overrides (tuning). */
 #define DEFAULT_SPIN_NS (50 * (int64_t)1000)
-/* All-reduces up to this size take one step (every rank sums the whole
- * buffer: W times the reads, half the synchronisations) rather than two
- * (reduce-scatter, all-gather). SHMRT_XFER_ONESHOT_MAX, read at format,
- * overrides (for tuning with `shmrt bench xfer`). */
-#define DEFAULT_ONESHOT_MAX ((size_t)32 << 10)
+/* All-reduces of at most this many bytes times W take one step (every
+ * rank reads and sums all W buffers) rather than two (reduce-scatter,
+ * all-gather): W times the reads, half the synchronisations. On this
+ * project's 2-vCPU VM (bench/RESULTS.md, `SHMRT_XFER_ONESHOT_MAX=0 shmrt
+ * bench xfer`) one step was faster up to 64 KiB with W = 2 (2.9 against
+ * 3.5 us at 64 KiB) and up to 16 KiB with W = 4, slower at 64 KiB with
+ * W = 4 (18 against 11 us): 128 KiB of reads in all. SHMRT_XFER_ONESHOT_MAX,
+ * read at format, overrides (0: always two steps). */
+#define DEFAULT_ONESHOT_MAX ((size_t)128 << 10)
 
 struct shmrt_xfer {
 	const struct shmrt_transport *t;
@@ -49,6 +53,23 @@ static bool geometry_ok(int world, size_t chunk)
 	       chunk % XFER_LINE == 0;
 }
 
+static size_t env_size(const char *name, size_t dflt)
+{
+	const char *v = getenv(name);
+	char *end;
+	if (!v || !*v)
+		return dflt;
+	unsigned long long x = strtoull(v, &end, 10);
+	return *end ? dflt : (size_t)x;
+}
+
+/* Chunk 0: SHMRT_XFER_DEFAULT_CHUNK, or SHMRT_XFER_CHUNK (for tuning with
+ * `shmrt bench xfer`; footprint and format read it alike). */
+static size_t default_chunk(void)
+{
+	return env_size("SHMRT_XFER_CHUNK", SHMRT_XFER_DEFAULT_CHUNK);
+}
+
 size_t xfer_buffer_round(size_t bytes)
 {
 	return round_up(bytes, PAGE);
@@ -63,7 +84,7 @@ static size_t buffers_off(int world, size_t chunk)
 size_t shmrt_xfer_footprint_buffers(int world, size_t chunk, size_t buffer_bytes)
 {
 	if (chunk == 0)
-		chunk = SHMRT_XFER_DEFAULT_CHUNK;
+		chunk = default_chunk();
 	if (!geometry_ok(world, chunk) || buffer_bytes > XFER_MAX_BUFFER)
 		return 0;
 	if (buffer_bytes == 0)
@@ -76,16 +97,6 @@ size_t shmrt_xfer_footprint(int world, size_t chunk)
 	return shmrt_xfer_footprint_buffers(world, chunk, 0);
 }
 
-static size_t env_size(const char *name, size_t dflt)
-{
-	const char *v = getenv(name);
-	char *end;
-	if (!v || !*v)
-		return dflt;
-	unsigned long long x = strtoull(v, &end, 10);
-	return *end ? dflt : (size_t)x;
-}
-
 int shmrt_xfer_format(void *mem, size_t size, int world, size_t chunk)
 {
 	return shmrt_xfer_format_buffers(mem, size, world, chunk, 0);
@@ -95,7 +106,7 @@ int shmrt_xfer_format_buffers(void *mem, size_t size, int world, size_t chunk, s
 {
 	shmrt_clear_error();
 	if (chunk == 0)
-		chunk = SHMRT_XFER_DEFAULT_CHUNK;
+		chunk = default_chunk();
 	if (!geometry_ok(world, chunk) || buffer_bytes > XFER_MAX_BUFFER)
 		return shmrt_fail(EINVAL, "xfer: bad geometry: world %d (1..%d), chunk %zu bytes (a multiple of "
 				  "64, at most 16 MiB), buffers of %zu bytes (at most 1 TiB)", world,

@@ -56,7 +56,7 @@ struct xfer_hdr {
 	alignas(XFER_LINE) uint64_t magic;
 	uint32_t version, world;
 	uint64_t size, chunk;
-	uint32_t slots, oneshot_max; /* all-reduces of at most oneshot_max bytes: one step */
+	uint32_t slots, oneshot_max; /* all-reduces of world * bytes <= oneshot_max: one step */
 	uint64_t staging_off;        /* from the region's start, page aligned */
 	uint64_t buffer_bytes;       /* each rank's shared buffer, a page multiple */
 	uint64_t buffers_off;        /* from the region's start */

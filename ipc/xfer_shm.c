@@ -27,7 +27,8 @@
  * out_ready), and it returns once every peer has published done for the
  * last block (they have gathered its slices).
  *
- * Small all-reduces (at most oneshot_max bytes, one block) take one step:
+ * Small all-reduces (W times their bytes at most oneshot_max, one block)
+ * take one step:
  * each rank copies its whole buffer into its "in" slot and sums all of
  * them, which halves the synchronisations.
  *
@@ -283,7 +284,7 @@ static int shm_all_reduce(void *state, const void *send, void *recv, size_t coun
 	if (count == 0)
 		return 0;
 	int rc;
-	if (count * es <= st->r.oneshot_max && count * es <= block) {
+	if (count * es * (size_t)st->r.world <= st->r.oneshot_max && count * es <= block) {
 		st->in_step++;
 		rc = one_step(st, &op);
 	} else {

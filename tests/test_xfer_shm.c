@@ -276,7 +276,7 @@ static int edge_ops(struct op *ops, int world, size_t chunk, bool big)
 		ops[n++] = (struct op){(enum op_kind)(i % 4), dtypes[i % 3], tiny[i]};
 	for (int d = 0; d < 3; d++) {
 		size_t es = shmrt_dtype_size(dtypes[d]);
-		size_t edges[] = {chunk / es, (size_t)world * chunk / es, (32 << 10) / es,
+		size_t edges[] = {chunk / es, (size_t)world * chunk / es, (128 << 10) / (size_t)world / es,
 				  3 * (size_t)world * chunk / es};
 		for (size_t e = 0; e < sizeof(edges) / sizeof(edges[0]); e++)
 			for (int delta = -1; delta <= 1; delta++)
