@@ -68,8 +68,12 @@ static int index_pass(struct tok_added_set *set, int pass)
 		order[k] = keys[k].idx;
 		first[keys[k].byte + 1]++;
 	}
-	for (int b = 0; b < 256; b++)
+	set->only_first[pass] = -1;
+	for (int b = 0; b < 256; b++) {
+		if (first[b + 1] == m && first[b] == 0 && m)
+			set->only_first[pass] = (int16_t)b;
 		first[b + 1] += first[b];
+	}
 	free(keys);
 	set->order[pass] = order;
 	return 0;
@@ -184,7 +188,15 @@ int tok_added_split(const struct tok_added_set *set, bool normalized, bool skip_
 	size_t text_from = 0, at = 0;
 	out->n = 0;
 	while (at < n && rc == 0) {
-		if (set->first[pass][(uint8_t)s[at]] == set->first[pass][(uint8_t)s[at] + 1]) {
+		if (set->first[pass][256] == 0)
+			break; /* no tokens to look for */
+		if (set->only_first[pass] >= 0) {
+			/* Usually so: special tokens all start with '<'. */
+			const char *next = memchr(s + at, set->only_first[pass], n - at);
+			if (!next)
+				break;
+			at = (size_t)(next - s);
+		} else if (set->first[pass][(uint8_t)s[at]] == set->first[pass][(uint8_t)s[at] + 1]) {
 			at++;
 			continue;
 		}

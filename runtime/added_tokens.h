@@ -26,6 +26,7 @@ struct tok_added_set {
 	 * pass by first byte, longest first: order[first[b] .. first[b+1]). */
 	uint32_t first[2][257];
 	uint32_t *order[2];
+	int16_t only_first[2];  /* the one first byte of a pass's tokens, or -1 (several, or none) */
 };
 
 /* A stretch of text, or an added token found there (id >= 0). */

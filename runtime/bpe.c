@@ -28,8 +28,10 @@ struct tok_bpe_heap {
 };
 
 /* Recent pieces and their ids, direct-mapped by hash: English text repeats
- * its words, and a hit skips the merging. Longer pieces are not kept. */
-#define CACHE_SLOTS 4096
+ * its words, and a hit skips the merging. Longer pieces are not kept.
+ * 16384 slots of 72 bytes (1.2 MB a handle) keep most words of code and
+ * prose; 4096 gave 5% more instructions on Python sources. */
+#define CACHE_SLOTS 16384
 #define CACHE_KEY 30
 #define CACHE_IDS 8
 
@@ -45,12 +47,20 @@ static uint64_t pair_key(int32_t left, int32_t right)
 	return (uint64_t)(uint32_t)left << 32 | (uint32_t)right;
 }
 
+/* The slot a pair hashes to: a multiply-xorshift mix of the 64-bit key,
+ * cheaper than hashing its bytes (this lookup is BPE's inner loop). */
+static size_t pair_hash(uint64_t key)
+{
+	key *= 0x9E3779B97F4A7C15ull;
+	return (size_t)(key ^ key >> 29);
+}
+
 static const struct tok_bpe_merge *find_merge(const struct tok_bpe *m, int32_t left, int32_t right)
 {
 	if (!m->merges)
 		return NULL;
 	uint64_t key = pair_key(left, right);
-	for (size_t i = tok_hash(&key, sizeof(key)) & m->merges_mask;; i = (i + 1) & m->merges_mask) {
+	for (size_t i = pair_hash(key) & m->merges_mask;; i = (i + 1) & m->merges_mask) {
 		if (m->merges[i].key == key)
 			return &m->merges[i];
 		if (m->merges[i].key == EMPTY_KEY)
@@ -60,7 +70,7 @@ static const struct tok_bpe_merge *find_merge(const struct tok_bpe *m, int32_t l
 
 static struct tok_bpe_merge *merge_slot(struct tok_bpe_merge *table, size_t mask, uint64_t key)
 {
-	size_t i = tok_hash(&key, sizeof(key)) & mask;
+	size_t i = pair_hash(key) & mask;
 	while (table[i].key != EMPTY_KEY && table[i].key != key)
 		i = (i + 1) & mask;
 	return &table[i];

@@ -13,6 +13,7 @@
 
 struct tok_regex {
 	pcre2_code *code;
+	bool jit;  /* JIT-compiled: pcre2_jit_match skips the interpreter's per-call checks */
 	pcre2_match_data *md;
 	pcre2_match_context *mctx;
 	pcre2_jit_stack *jit_stack;
@@ -53,6 +54,7 @@ int tok_regex_compile(const char *pattern, size_t len, unsigned flags, const cha
 	 * interpreter gives the same matches. Long runs of one class can need
 	 * more than the default 32 KiB JIT stack; past 1 MiB, see below. */
 	if (pcre2_jit_compile(code, PCRE2_JIT_COMPLETE) == 0) {
+		re->jit = true;
 		re->jit_stack = pcre2_jit_stack_create(32 * 1024, 1024 * 1024, NULL);
 		if (re->jit_stack)
 			pcre2_jit_stack_assign(re->mctx, NULL, re->jit_stack);
@@ -63,7 +65,8 @@ int tok_regex_compile(const char *pattern, size_t len, unsigned flags, const cha
 
 static int match_at(struct tok_regex *re, const char *s, size_t n, size_t start)
 {
-	int rc = pcre2_match(re->code, (PCRE2_SPTR)s, n, start, 0, re->md, re->mctx);
+	int rc = re->jit ? pcre2_jit_match(re->code, (PCRE2_SPTR)s, n, start, 0, re->md, re->mctx)
+			 : pcre2_match(re->code, (PCRE2_SPTR)s, n, start, 0, re->md, re->mctx);
 	/* A match too deep for the JIT stack: the interpreter keeps its
 	 * backtracking on the heap. */
 	if (rc == PCRE2_ERROR_JIT_STACKLIMIT)
