@@ -95,7 +95,7 @@ void xfer_print_table(const struct xfer_report *r)
 		if (!host_row(w) || w->bytes != TARGET_BYTES)
 			continue;
 		double x = ratio(r, w);
-		printf("  %-7s W=%d: %.0f%%: %s (%.0f%% of memcpy xW)%s\n", w->transport, w->workers, 100 * x,
+		printf("  %-7s W=%d: %.1f%%: %s (%.0f%% of memcpy xW)%s\n", w->transport, w->workers, 100 * x,
 		       x >= TARGET_RATIO ? "met" : "NOT met", 100 * ratio_par(r, w),
 		       oversubscribed(r, w) ? " (more workers than CPUs: they take turns on the cores)" : "");
 	}
