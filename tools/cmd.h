@@ -18,6 +18,10 @@ int cmd_mkmodel(int argc, char **argv);
 int cmd_logits(int argc, char **argv);
 int cmd_generate(int argc, char **argv);
 int cmd_size(int argc, char **argv);
+int cmd_start(int argc, char **argv);
+int cmd_child(int argc, char **argv);
+int cmd_probe(int argc, char **argv);
+int cmd_stat(int argc, char **argv);
 
 /* True when argv holds -h or --help (then print usage and exit 0). */
 int cmd_wants_help(int argc, char **argv);

@@ -12,10 +12,12 @@
 #include "shmrt/shmrt.h"
 #include "cmd.h"
 #include "token_list.h"
+#include "generate_name.h"
 
 static void usage(FILE *f)
 {
-	fprintf(f, "usage: shmrt generate --model DIR (--prompt TEXT | --tokens 1,2,3) [--max-tokens N]\n"
+	fprintf(f, "usage: shmrt generate (--model DIR | --name NAME) (--prompt TEXT | --tokens 1,2,3)\n"
+		   "                      [--max-tokens N]\n"
 		   "                      [--temperature T] [--top-p P] [--seed S] [--json]\n"
 		   "                      [--backend NAME] [--activations f32|bf16] [--ignore-eos]\n\n"
 		   "Generates a continuation of the prompt with the checkpoint in DIR and prints\n"
@@ -23,6 +25,8 @@ static void usage(FILE *f)
 		   "go to stderr. Stops at max-tokens or at an eos id of config.json.\n\n"
 		   "  --model DIR        a checkpoint directory (config.json, model.safetensors,\n"
 		   "                     tokenizer.json)\n"
+		   "  --name NAME        send the prompt to the running runtime NAME (shmrt start)\n"
+		   "                     instead of loading the model here\n"
 		   "  --prompt TEXT      encoded with DIR/tokenizer.json, with its bos token\n"
 		   "  --tokens IDS       the prompt as comma-separated token ids\n"
 		   "  --max-tokens N     new tokens at most (default 32)\n"
@@ -38,7 +42,7 @@ static void usage(FILE *f)
 }
 
 struct args {
-	const char *dir, *prompt, *tokens, *backend;
+	const char *dir, *prompt, *tokens, *backend, *name;
 	long max_tokens, seed;
 	double temperature, top_p;
 	int json, ignore_eos;
@@ -81,9 +85,10 @@ static int parse(int argc, char **argv, struct args *a)
 					      {"backend", required_argument, 0, 'b'},
 					      {"ignore-eos", no_argument, 0, 'e'},
 					      {"activations", required_argument, 0, 'a'},
+					      {"name", required_argument, 0, 'N'},
 					      {"help", no_argument, 0, 'h'},
 					      {0}};
-	for (int c; (c = getopt_long(argc, argv, "m:p:t:n:T:P:s:jb:ea:h", opts, NULL)) != -1;) {
+	for (int c; (c = getopt_long(argc, argv, "m:p:t:n:T:P:s:jb:ea:N:h", opts, NULL)) != -1;) {
 		int bad = 0;
 		switch (c) {
 		case 'm': a->dir = optarg; break;
@@ -97,6 +102,7 @@ static int parse(int argc, char **argv, struct args *a)
 		case 'b': a->backend = optarg; break;
 		case 'e': a->ignore_eos = 1; break;
 		case 'a': bad = parse_activations("generate", optarg, &a->activations); break;
+		case 'N': a->name = optarg; break;
 		case 'h': usage(stdout); return 0;
 		default: usage(stderr); return 2;
 		}
@@ -107,8 +113,9 @@ static int parse(int argc, char **argv, struct args *a)
 		fprintf(stderr, "shmrt generate: unexpected argument '%s'\n", argv[optind]);
 		return usage(stderr), 2;
 	}
-	if (!a->dir || !a->prompt == !a->tokens) {
-		fprintf(stderr, "shmrt generate: --model and one of --prompt or --tokens are required\n");
+	if (!a->dir == !a->name || !a->prompt == !a->tokens) {
+		fprintf(stderr, "shmrt generate: one of --model or --name, and one of --prompt or --tokens, "
+				"are required\n");
 		return usage(stderr), 2;
 	}
 	if (a->temperature < 0 || !(a->top_p > 0 && a->top_p <= 1)) {
@@ -227,6 +234,17 @@ int cmd_generate(int argc, char **argv)
 	struct shmrt_tokenizer *tok = NULL;
 	int32_t *prompt = NULL;
 	int n = -1;
+	if (a.name) {
+		if (a.tokens && (n = parse_token_list("generate", a.tokens, &prompt)) < 0)
+			return 2;
+		struct generate_remote g = {.name = a.name, .prompt = a.prompt, .tokens = prompt, .n_tokens = n,
+					    .max_tokens = (int)a.max_tokens, .ignore_eos = a.ignore_eos,
+					    .json = a.json, .temperature = a.temperature, .top_p = a.top_p,
+					    .seed = (uint64_t)a.seed};
+		rc = generate_by_name(&g);
+		free(prompt);
+		return rc;
+	}
 	if (load_tokenizer(a.dir, a.prompt != NULL, &tok) == 0)
 		n = a.prompt ? encode(tok, a.prompt, &prompt) : parse_token_list("generate", a.tokens, &prompt);
 	rc = n < 0 ? (a.tokens && !tok ? 2 : 1) : run(&a, tok, prompt, n);

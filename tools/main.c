@@ -15,6 +15,9 @@ static const struct shmrt_cmd commands[] = {
 	{"mkmodel", "write a deterministic synthetic checkpoint", cmd_mkmodel},
 	{"logits", "the logits of a token sequence, to a float32 file", cmd_logits},
 	{"generate", "generate text with a model (in this process)", cmd_generate},
+	{"start", "run the multi-process runtime (tokenizer, scheduler, workers)", cmd_start},
+	{"probe", "exit 0 when a runtime is ready (--ready) or alive (--live)", cmd_probe},
+	{"stat", "a runtime's processes, rings, queues, KV blocks, tokens/s", cmd_stat},
 };
 
 static void usage(FILE *f)
@@ -47,6 +50,8 @@ int main(int argc, char **argv)
 		printf("shmrt %s\n", shmrt_version());
 		return 0;
 	}
+	if (!strcmp(argv[1], "__child")) /* hidden: a process of `shmrt start` */
+		return cmd_child(argc - 1, argv + 1);
 	for (size_t i = 0; i < sizeof(commands) / sizeof(commands[0]); i++)
 		if (!strcmp(argv[1], commands[i].name))
 			return commands[i].run(argc - 1, argv + 1);

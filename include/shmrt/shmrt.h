@@ -16,5 +16,7 @@
 #include "checkpoint.h"
 #include "model.h"
 #include "mkmodel.h"
+#include "runtime.h"
+#include "client.h"
 
 #endif

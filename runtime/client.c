@@ -1,0 +1,394 @@
+/* The client API (client.h): a response ring of its own in the arena, a
+ * thread that reads it and hands each chunk to its request's queue. */
+#include <errno.h>
+#include <pthread.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "shmrt/error.h"
+#include "shmrt/client.h"
+#include "shmrt/ring.h"
+#include "fail.h"
+#include "proc.h"
+#include "rt_map.h"
+#include "rt_proto.h"
+
+struct chunk {
+	struct chunk *next;
+	struct rt_resp r;
+	char text[]; /* r.text_len bytes and a NUL */
+};
+
+struct pending {
+	uint64_t id;
+	uint32_t epoch;
+	int ended;              /* its last chunk is queued */
+	struct chunk *head, *tail;
+	int64_t t_submit, t_first;
+};
+
+struct shmrt_client {
+	struct shmrt_arena *arena;
+	struct rt_state *st;
+	unsigned slot;
+	struct shmrt_ring *submit, *resp;
+	pthread_t reader;
+	_Atomic int closing;
+	pthread_mutex_t mu;
+	pthread_cond_t cv;
+	struct rt_map reqs; /* id -> struct pending */
+	int dead;           /* the supervisor is gone */
+};
+
+static _Thread_local char *last_text; /* the text handed out by next */
+
+static void queue(struct pending *p, struct chunk *c)
+{
+	c->next = NULL;
+	if (p->tail)
+		p->tail->next = c;
+	else
+		p->head = c;
+	p->tail = c;
+	if (c->r.finish)
+		p->ended = 1;
+}
+
+/* Ends p with an error chunk of its own (the runtime cannot send it). */
+static void end_with(struct pending *p, int status)
+{
+	struct chunk *c = calloc(1, sizeof(*c) + 1);
+	if (!c)
+		return; /* next() reports the status without a chunk */
+	c->r = (struct rt_resp){.id = p->id, .token = -1, .finish = RT_FINISH_ERROR, .status = status};
+	queue(p, c);
+}
+
+/* Under mu: ends the pending requests of finished epochs (a child died,
+ * the runtime stopped), or all of them (status -EPIPE). */
+static void fail_stale(struct shmrt_client *c, int all, int status)
+{
+	uint32_t epoch = atomic_load_explicit(&c->st->epoch, memory_order_acquire);
+	for (size_t i = 0; i < c->reqs.cap; i++) {
+		struct pending *p = c->reqs.keys[i] ? c->reqs.vals[i] : NULL;
+		if (p && !p->ended && (all || p->epoch != epoch))
+			end_with(p, status);
+	}
+}
+
+static int64_t now(void)
+{
+	struct timespec ts;
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (int64_t)ts.tv_sec * 1000000000 + ts.tv_nsec;
+}
+
+static void deliver(struct shmrt_client *c, const void *rec, size_t len)
+{
+	const struct rt_resp *r = rec;
+	if (len < sizeof(*r) || r->text_len != len - sizeof(*r))
+		return;
+	struct chunk *ch = malloc(sizeof(*ch) + r->text_len + 1);
+	if (!ch)
+		return;
+	memcpy(&ch->r, r, sizeof(*r));
+	memcpy(ch->text, r + 1, r->text_len);
+	ch->text[r->text_len] = '\0';
+	pthread_mutex_lock(&c->mu);
+	struct pending *p = rt_map_get(&c->reqs, r->id);
+	if (p && !p->ended) {
+		if (!p->t_first && r->token >= 0)
+			p->t_first = now();
+		queue(p, ch);
+		ch = NULL;
+		pthread_cond_broadcast(&c->cv);
+	}
+	pthread_mutex_unlock(&c->mu);
+	free(ch); /* a request this client no longer waits for */
+}
+
+static void *read_responses(void *arg)
+{
+	struct shmrt_client *c = arg;
+	uint32_t seen = atomic_load(&c->st->epoch);
+	while (!atomic_load(&c->closing)) {
+		const void *rec;
+		size_t len;
+		int rc = shmrt_ring_peek(c->resp, &rec, &len, 20 * 1000000);
+		if (rc == 0) {
+			deliver(c, rec, len);
+			shmrt_ring_release(c->resp);
+		} else if (rc == -EOWNERDEAD) {
+			shmrt_ring_release(c->resp);
+		} else if (rc != -ETIMEDOUT) {
+			usleep(10000); /* no tokenizer now (-EPIPE): one may come back */
+		}
+		struct shmrt_arena_info info;
+		uint32_t epoch = atomic_load_explicit(&c->st->epoch, memory_order_acquire);
+		int gone = shmrt_arena_info(c->arena, &info) == 0 && !info.owner_alive;
+		if (epoch != seen || gone) {
+			pthread_mutex_lock(&c->mu);
+			c->dead |= gone;
+			fail_stale(c, gone, gone ? -EPIPE : -ECONNRESET);
+			pthread_cond_broadcast(&c->cv);
+			pthread_mutex_unlock(&c->mu);
+			seen = epoch;
+		}
+	}
+	return NULL;
+}
+
+/* Takes a free client slot (or one whose owner died). */
+static int take_slot(struct shmrt_client *c)
+{
+	struct shmrt_proc_id me;
+	int rc = shmrt_proc_identify(0, &me);
+	if (rc)
+		return shmrt_fail(-rc, "cannot read this process's identity");
+	for (unsigned i = 0; i < c->st->max_clients; i++) {
+		struct rt_client_slot *s = &c->st->clients[i];
+		uint64_t owner = atomic_load(&s->owner);
+		if (owner) {
+			struct shmrt_proc_id id = {.pid = (int32_t)owner, .start_time = s->owner_start};
+			if (shmrt_proc_alive(&id) || !atomic_compare_exchange_strong(&s->owner, &owner, 0))
+				continue;
+		}
+		uint64_t zero = 0;
+		if (!atomic_compare_exchange_strong(&s->owner, &zero, (uint64_t)me.pid))
+			continue;
+		s->owner_start = me.start_time;
+		/* a dead owner's ring: its consumer handle is gone, ours takes over */
+		if ((rc = rt_ring_open(c->arena, "responses", i, SHMRT_RING_CONSUMER, 0, &c->resp))) {
+			atomic_store(&s->owner, 0);
+			return rc;
+		}
+		c->slot = i;
+		return 0;
+	}
+	return shmrt_fail(EBUSY, "every client slot of the runtime (%u) is taken", c->st->max_clients);
+}
+
+int shmrt_client_attach(struct shmrt_client **out, const char *name)
+{
+	shmrt_clear_error();
+	*out = NULL;
+	struct shmrt_client *c = calloc(1, sizeof(*c));
+	if (!c)
+		return shmrt_fail(ENOMEM, "no memory");
+	c->slot = UINT32_MAX;
+	pthread_mutex_init(&c->mu, NULL);
+	pthread_cond_init(&c->cv, NULL);
+	int rc = shmrt_arena_attach(&c->arena, name);
+	if (!rc)
+		rc = rt_state_get(c->arena, &c->st);
+	if (!rc)
+		rc = rt_ring_open(c->arena, "submit", 0, SHMRT_RING_PRODUCER, 0, &c->submit);
+	if (!rc)
+		rc = take_slot(c);
+	if (!rc && (rc = -pthread_create(&c->reader, NULL, read_responses, c)))
+		shmrt_fail(-rc, "cannot start the client's thread");
+	if (rc) {
+		c->closing = 1;
+		shmrt_client_detach(c);
+		return rc;
+	}
+	*out = c;
+	return 0;
+}
+
+static void free_pending(struct pending *p)
+{
+	for (struct chunk *ch = p->head, *n; ch; ch = n) {
+		n = ch->next;
+		free(ch);
+	}
+	free(p);
+}
+
+void shmrt_client_detach(struct shmrt_client *c)
+{
+	if (!c)
+		return;
+	if (!atomic_exchange(&c->closing, 1))
+		pthread_join(c->reader, NULL);
+	for (size_t i = 0; i < c->reqs.cap; i++)
+		if (c->reqs.keys[i])
+			free_pending(c->reqs.vals[i]);
+	rt_map_free(&c->reqs);
+	if (c->resp)
+		shmrt_ring_close(c->resp);
+	if (c->submit)
+		shmrt_ring_close(c->submit);
+	if (c->slot != UINT32_MAX)
+		atomic_store(&c->st->clients[c->slot].owner, 0);
+	if (c->arena)
+		shmrt_arena_detach(c->arena);
+	pthread_mutex_destroy(&c->mu);
+	pthread_cond_destroy(&c->cv);
+	free(c);
+}
+
+int shmrt_client_health(const struct shmrt_client *c, unsigned *progress)
+{
+	return shmrt_arena_health(c->arena, progress);
+}
+
+static int check_request(const struct shmrt_request *r)
+{
+	if (!r || (!r->text == !r->tokens))
+		return shmrt_fail(EINVAL, "a request needs text or token ids (not both)");
+	if ((r->tokens && r->n_tokens < 1) || (r->text && r->text_len < 1))
+		return shmrt_fail(EINVAL, "an empty prompt");
+	if (r->max_tokens < 1)
+		return shmrt_fail(EINVAL, "max_tokens %d must be >= 1", r->max_tokens);
+	if (r->n_stop_ids < 0 || r->n_stop_ids > SHMRT_CLIENT_MAX_STOP_IDS || (r->n_stop_ids && !r->stop_ids))
+		return shmrt_fail(EINVAL, "stop ids: 0 .. %d of them", SHMRT_CLIENT_MAX_STOP_IDS);
+	if (!(r->temperature == r->temperature) || !(r->top_p == r->top_p))
+		return shmrt_fail(EINVAL, "temperature and top_p must be numbers");
+	return 0;
+}
+
+/* Writes the record; the request is registered before, so that a failure
+ * of the runtime in between still ends it. */
+static int send_request(struct shmrt_client *c, const struct shmrt_request *r, uint64_t id, uint32_t epoch)
+{
+	size_t payload = r->text ? r->text_len : (size_t)r->n_tokens * 4;
+	size_t len = sizeof(struct rt_req) + payload;
+	if (len > shmrt_ring_max_record(c->submit))
+		return shmrt_fail(E2BIG, "the prompt (%zu bytes) is larger than the submit ring takes (%zu)",
+				  payload, shmrt_ring_max_record(c->submit) - sizeof(struct rt_req));
+	struct rt_req h = {.kind = r->text ? RT_REQ_TEXT : RT_REQ_IDS,
+			   .flags = (r->add_special ? RT_REQ_ADD_SPECIAL : 0u) |
+				    (r->ignore_eos ? RT_REQ_IGNORE_EOS : 0u),
+			   .epoch = epoch, .id = id, .max_tokens = r->max_tokens, .top_k = r->top_k,
+			   .temperature = r->temperature, .top_p = r->top_p, .seed = r->seed,
+			   .n_stop = r->n_stop_ids, .payload_len = (uint32_t)payload};
+	if (r->n_stop_ids)
+		memcpy(h.stop_ids, r->stop_ids, sizeof(int32_t) * (size_t)r->n_stop_ids);
+	void *buf;
+	int rc = shmrt_ring_reserve(c->submit, len, &buf, (int64_t)5 * 1000000000);
+	if (rc)
+		return rc == -ETIMEDOUT ? shmrt_fail(EAGAIN, "the runtime's submit ring stays full") : rc;
+	memcpy(buf, &h, sizeof(h));
+	memcpy((char *)buf + sizeof(h), r->text ? (const void *)r->text : (const void *)r->tokens, payload);
+	return shmrt_ring_commit(c->submit, buf, len);
+}
+
+int shmrt_client_submit(struct shmrt_client *c, const struct shmrt_request *r, uint64_t *id)
+{
+	shmrt_clear_error();
+	int rc = check_request(r);
+	if (rc)
+		return rc;
+	uint32_t epoch = atomic_load_explicit(&c->st->epoch, memory_order_acquire);
+	if (!atomic_load(&c->st->accepting) || c->dead) {
+		int h = shmrt_arena_health(c->arena, NULL);
+		return shmrt_fail(EAGAIN, "the runtime is %s%s%s", c->dead ? "gone" : shmrt_health_name(h),
+				  c->st->reason[0] ? ": " : "", c->st->reason);
+	}
+	struct pending *p = calloc(1, sizeof(*p));
+	if (!p)
+		return shmrt_fail(ENOMEM, "no memory");
+	uint64_t seq = atomic_fetch_add(&c->st->clients[c->slot].next_seq, 1) + 1;
+	p->id = (uint64_t)c->slot << 48 | (seq & ((UINT64_C(1) << 48) - 1));
+	p->epoch = epoch;
+	p->t_submit = now();
+	pthread_mutex_lock(&c->mu);
+	rc = rt_map_put(&c->reqs, p->id, p) ? shmrt_fail(ENOMEM, "no memory") : 0;
+	pthread_mutex_unlock(&c->mu);
+	if (rc) {
+		free(p);
+		return rc;
+	}
+	atomic_fetch_add(&c->st->requests_in, 1);
+	if ((rc = send_request(c, r, p->id, epoch))) {
+		atomic_fetch_add(&c->st->requests_out, 1);
+		pthread_mutex_lock(&c->mu);
+		free_pending(rt_map_del(&c->reqs, p->id));
+		pthread_mutex_unlock(&c->mu);
+		return rc;
+	}
+	/* The runtime failed while we sent: the reader may have ended the
+	 * stale requests before this one was there to end. */
+	pthread_mutex_lock(&c->mu);
+	if (atomic_load_explicit(&c->st->epoch, memory_order_acquire) != epoch && !p->ended) {
+		end_with(p, -ECONNRESET);
+		pthread_cond_broadcast(&c->cv);
+	}
+	pthread_mutex_unlock(&c->mu);
+	*id = p->id;
+	return 0;
+}
+
+static int reason_of(struct shmrt_client *c, int status)
+{
+	if (status == -ECONNRESET || status == -EPIPE)
+		return shmrt_fail(-status, "%s", c->st->reason[0] ? c->st->reason : "the runtime is gone");
+	return status ? shmrt_fail(-status, "the request failed: %s", strerror(-status)) : 0;
+}
+
+int shmrt_client_next(struct shmrt_client *c, uint64_t id, struct shmrt_response *out, int64_t timeout_ns)
+{
+	shmrt_clear_error();
+	free(last_text);
+	last_text = NULL;
+	struct timespec dl;
+	clock_gettime(CLOCK_REALTIME, &dl);
+	int64_t ns = dl.tv_nsec + (timeout_ns < 0 ? 0 : timeout_ns % 1000000000);
+	dl.tv_sec += (timeout_ns < 0 ? 0 : timeout_ns / 1000000000) + ns / 1000000000;
+	dl.tv_nsec = ns % 1000000000;
+	pthread_mutex_lock(&c->mu);
+	struct pending *p = rt_map_get(&c->reqs, id);
+	int rc = 0;
+	while (p && !p->head && !rc) {
+		if (timeout_ns < 0)
+			pthread_cond_wait(&c->cv, &c->mu);
+		else
+			rc = pthread_cond_timedwait(&c->cv, &c->mu, &dl);
+	}
+	struct chunk *ch = p && p->head ? p->head : NULL;
+	if (ch) {
+		p->head = ch->next;
+		if (!p->head)
+			p->tail = NULL;
+		if (ch->r.finish)
+			rt_map_del(&c->reqs, id);
+	}
+	pthread_mutex_unlock(&c->mu);
+	if (!p)
+		return shmrt_fail(ENOENT, "no request %llu in flight", (unsigned long long)id);
+	if (!ch)
+		return shmrt_fail(ETIMEDOUT, "no news of request %llu in time", (unsigned long long)id);
+	const struct rt_resp *r = &ch->r;
+	*out = (struct shmrt_response){.id = id, .token = r->token, .text_len = r->text_len,
+				       .finish = (enum shmrt_client_finish)r->finish, .status = r->status,
+				       .n_prompt = r->n_prompt, .n_generated = r->n_generated};
+	memmove(ch, ch->text, out->text_len + 1); /* the chunk's memory becomes the text */
+	last_text = (char *)ch;
+	out->text = last_text;
+	if (out->finish) {
+		out->first_token_s = p->t_first ? (double)(p->t_first - p->t_submit) * 1e-9 : 0;
+		out->total_s = (double)(now() - p->t_submit) * 1e-9;
+		free(p);
+		if (out->status)
+			reason_of(c, out->status); /* the message, for the caller */
+	}
+	return 0;
+}
+
+int shmrt_client_cancel(struct shmrt_client *c, uint64_t id)
+{
+	shmrt_clear_error();
+	pthread_mutex_lock(&c->mu);
+	struct pending *p = rt_map_get(&c->reqs, id);
+	uint32_t epoch = p ? p->epoch : 0;
+	int ended = p && p->ended;
+	pthread_mutex_unlock(&c->mu);
+	if (!p)
+		return shmrt_fail(ENOENT, "no request %llu in flight", (unsigned long long)id);
+	if (ended)
+		return 0;
+	struct rt_req h = {.kind = RT_REQ_CANCEL, .epoch = epoch, .id = id};
+	return shmrt_ring_send(c->submit, &h, sizeof(h), (int64_t)5 * 1000000000);
+}

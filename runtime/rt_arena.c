@@ -1,0 +1,140 @@
+/* The runtime's arena: its state region and rings (rt_proto.h). */
+#include <errno.h>
+#include <string.h>
+
+#include "shmrt/ring.h"
+#include "fail.h"
+#include "ring_layout.h"
+#include "rt_proto.h"
+
+struct ring_def {
+	const char *name;
+	enum shmrt_ring_kind kind;
+	int internal; /* links children only: formatted again for a new family */
+};
+
+static const struct ring_def rings[] = {
+	{"submit", SHMRT_RING_MPSC, 0}, {"tokens", SHMRT_RING_SPSC, 1},	  {"step", SHMRT_RING_BROADCAST, 1},
+	{"sampled", SHMRT_RING_SPSC, 1}, {"events", SHMRT_RING_SPSC, 1}, {"responses", SHMRT_RING_SPSC, 0},
+};
+
+const char *rt_role_name(int i)
+{
+	return i == 0 ? "tokenizer" : i == 1 ? "scheduler" : "worker";
+}
+
+int rt_state_get(const struct shmrt_arena *a, struct rt_state **out)
+{
+	void *p = NULL;
+	size_t size = 0;
+	int rc = shmrt_arena_region(a, "state", &p, &size);
+	if (rc)
+		return rc;
+	struct rt_state *st = p;
+	if (size < sizeof(*st) || st->magic != RT_STATE_MAGIC || st->n_workers < 1 ||
+	    st->n_workers > RT_MAX_WORKERS || st->max_clients < 1 || st->max_clients > RT_MAX_CLIENTS)
+		return shmrt_fail(EBADMSG, "the arena's state region is not a runtime's (or it is still starting)");
+	*out = st;
+	return 0;
+}
+
+static const struct ring_def *find_def(const char *name)
+{
+	for (size_t i = 0; i < sizeof(rings) / sizeof(rings[0]); i++)
+		if (!strcmp(rings[i].name, name))
+			return &rings[i];
+	return NULL;
+}
+
+/* The memory of ring `index` in region `name`: responses hold n equal
+ * rings, the others one. */
+static int ring_mem(const struct shmrt_arena *a, const struct ring_def *d, unsigned index, unsigned n_copies,
+		    void **mem, size_t *size)
+{
+	void *p = NULL;
+	size_t total = 0;
+	int rc = shmrt_arena_region(a, d->name, &p, &total);
+	if (rc)
+		return rc;
+	size_t per = total / n_copies / 64 * 64;
+	if (index >= n_copies || per == 0)
+		return shmrt_fail(EINVAL, "ring %s[%u]: no such ring", d->name, index);
+	*mem = (char *)p + per * index;
+	*size = per;
+	return 0;
+}
+
+static unsigned copies(const struct rt_state *st, const struct ring_def *d)
+{
+	return !strcmp(d->name, "responses") ? st->max_clients : 1;
+}
+
+int rt_ring_open(const struct shmrt_arena *a, const char *name, unsigned index, int role, unsigned reader,
+		 struct shmrt_ring **out)
+{
+	struct rt_state *st = NULL;
+	const struct ring_def *d = find_def(name);
+	void *mem = NULL;
+	size_t size = 0;
+	int rc = rt_state_get(a, &st);
+	if (!rc && !d)
+		rc = shmrt_fail(EINVAL, "no ring %s", name);
+	if (!rc)
+		rc = ring_mem(a, d, index, copies(st, d), &mem, &size);
+	if (!rc)
+		rc = shmrt_ring_open(out, mem, size, (enum shmrt_ring_role)role, reader);
+	return rc;
+}
+
+int rt_rings_format(struct shmrt_arena *a, const struct rt_state *st, int all)
+{
+	for (size_t i = 0; i < sizeof(rings) / sizeof(rings[0]); i++) {
+		const struct ring_def *d = &rings[i];
+		if (!all && !d->internal)
+			continue;
+		unsigned readers = d->kind == SHMRT_RING_BROADCAST ? st->n_workers : 1;
+		for (unsigned k = 0; k < copies(st, d); k++) {
+			void *mem = NULL;
+			size_t size = 0;
+			int rc = ring_mem(a, d, k, copies(st, d), &mem, &size);
+			if (rc)
+				return rc;
+			/* the largest capacity that fits: sizing.c made the region so */
+			size_t cap = 4096;
+			while (shmrt_ring_footprint(d->kind, cap * 2, readers) &&
+			       shmrt_ring_footprint(d->kind, cap * 2, readers) <= size)
+				cap *= 2;
+			if ((rc = shmrt_ring_format(mem, size, d->kind, cap, readers)))
+				return rc;
+		}
+	}
+	return 0;
+}
+
+int rt_ring_usage(const struct shmrt_arena *a, const char *name, unsigned index, uint64_t *used, uint64_t *cap)
+{
+	struct rt_state *st = NULL;
+	const struct ring_def *d = find_def(name);
+	void *mem = NULL;
+	size_t size = 0;
+	int rc = rt_state_get(a, &st);
+	if (!rc && !d)
+		rc = -EINVAL;
+	if (!rc)
+		rc = ring_mem(a, d, index, copies(st, d), &mem, &size);
+	if (rc)
+		return rc;
+	const struct ring_shared *sh = mem;
+	uint32_t n = sh->n_readers;
+	if (n < 1 || n > SHMRT_RING_MAX_READERS || sizeof(*sh) + n * sizeof(sh->readers[0]) > size)
+		return -EBADMSG;
+	uint64_t head = atomic_load(&((struct ring_shared *)mem)->head), low = head;
+	for (uint32_t i = 0; i < n; i++) {
+		uint64_t pos = atomic_load(&((struct ring_shared *)mem)->readers[i].pos);
+		if ((int64_t)(pos - low) < 0)
+			low = pos;
+	}
+	*cap = sh->capacity;
+	*used = head - low < *cap ? head - low : *cap;
+	return 0;
+}

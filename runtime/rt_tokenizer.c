@@ -1,0 +1,254 @@
+/* The tokenizer process: requests from clients encoded for the scheduler
+ * (intake thread), and the scheduler's events detokenized, as streams,
+ * into each client's response ring (this thread). Two threads, each with
+ * its own tokenizer handle (tokenizer.h: one thread per handle). */
+#include <errno.h>
+#include <limits.h>
+#include <pthread.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "shmrt/error.h"
+#include "shmrt/ring.h"
+#include "shmrt/tokenizer.h"
+#include "fail.h"
+#include "rt_child.h"
+#include "rt_map.h"
+
+struct tok_proc {
+	struct shmrt_arena *a;
+	struct rt_state *st;
+	struct rt_proc *me;
+	struct shmrt_tokenizer *enc, *dec;
+	_Atomic int failed; /* the intake thread stopped on an error */
+	char intake_error[256];
+};
+
+static int load(const struct rt_state *st, struct shmrt_tokenizer **tok)
+{
+	char path[sizeof(st->model_dir) + 16];
+	snprintf(path, sizeof(path), "%s/tokenizer.json", st->model_dir);
+	return shmrt_tokenizer_load(path, NULL, tok);
+}
+
+/* One submit record to the tokens ring: ids encoded from text (or as
+ * they came), or the refusal, or a cancel as it is. */
+static int forward(struct tok_proc *t, struct shmrt_ring *out, const struct rt_req *rq, const void *payload,
+		   int32_t *ids, int cap)
+{
+	struct rt_req h = *rq;
+	int n = 0;
+	if (rq->kind == RT_REQ_TEXT) {
+		unsigned flags = (rq->flags & RT_REQ_ADD_SPECIAL ? SHMRT_ENCODE_ADD_SPECIAL : 0) |
+				 SHMRT_ENCODE_SPECIAL_AS_TEXT;
+		n = shmrt_tokenizer_encode(t->enc, payload, rq->payload_len, flags, ids, (size_t)cap);
+		if (n > cap)
+			h.status = -E2BIG;
+		else if (n == 0)
+			h.status = -EINVAL; /* an empty prompt */
+		else if (n < 0)
+			h.status = n;
+	} else if (rq->kind == RT_REQ_IDS) {
+		n = (int)(rq->payload_len / 4);
+		if (n > cap)
+			h.status = -E2BIG;
+		else
+			memcpy(ids, payload, (size_t)n * 4);
+	}
+	if (h.status || rq->kind == RT_REQ_CANCEL)
+		n = 0;
+	h.kind = rq->kind == RT_REQ_CANCEL ? RT_REQ_CANCEL : RT_REQ_IDS;
+	h.payload_len = (uint32_t)n * 4;
+	void *buf;
+	int rc = shmrt_ring_reserve(out, sizeof(h) + h.payload_len, &buf, SHMRT_WAIT_FOREVER);
+	if (rc)
+		return rc;
+	memcpy(buf, &h, sizeof(h));
+	memcpy((char *)buf + sizeof(h), ids, h.payload_len);
+	return shmrt_ring_commit(out, buf, sizeof(h) + h.payload_len);
+}
+
+static int intake(struct tok_proc *t, struct shmrt_ring *in, struct shmrt_ring *out)
+{
+	int cap = t->st->max_model_len + 1;
+	int32_t *ids = malloc((size_t)cap * sizeof(int32_t));
+	if (!ids)
+		return -ENOMEM;
+	int rc = 0;
+	while (!rc) {
+		const void *rec;
+		size_t len;
+		rc = shmrt_ring_peek(in, &rec, &len, RT_BEAT_NS);
+		if (rc == -ETIMEDOUT || rc == -EOWNERDEAD || rc == -EPIPE) {
+			if (rc == -EOWNERDEAD) /* a client died in mid-record */
+				shmrt_ring_release(in);
+			if (rc == -EPIPE) /* no client attached: the supervisor keeps one, so rare */
+				usleep(10000);
+			rc = 0;
+			continue;
+		}
+		if (rc)
+			break;
+		const struct rt_req *rq = rec;
+		/* a hostile or broken client: drop what does not parse */
+		if (len >= sizeof(*rq) && rq->payload_len == len - sizeof(*rq) &&
+		    rq->epoch == atomic_load_explicit(&t->st->epoch, memory_order_acquire) &&
+		    RT_ID_SLOT(rq->id) < t->st->max_clients && rq->kind >= RT_REQ_TEXT && rq->kind <= RT_REQ_CANCEL)
+			rc = forward(t, out, rq, rq + 1, ids, cap);
+		atomic_fetch_add_explicit(&t->me->work, 1, memory_order_relaxed);
+		if (!rc)
+			rc = shmrt_ring_release(in);
+	}
+	free(ids);
+	return rc;
+}
+
+static void *intake_thread(void *arg)
+{
+	struct tok_proc *t = arg;
+	struct shmrt_ring *in = NULL, *out = NULL;
+	int rc = rt_ring_open(t->a, "submit", 0, SHMRT_RING_CONSUMER, 0, &in);
+	if (!rc)
+		rc = rt_ring_open(t->a, "tokens", 0, SHMRT_RING_PRODUCER, 0, &out);
+	if (!rc)
+		rc = intake(t, in, out);
+	snprintf(t->intake_error, sizeof(t->intake_error), "intake: %s", shmrt_last_error());
+	if (in)
+		shmrt_ring_close(in);
+	if (out)
+		shmrt_ring_close(out);
+	atomic_store(&t->failed, rc ? rc : -EPIPE);
+	return NULL;
+}
+
+/* ---- output: events to text ------------------------------------------------ */
+
+struct output {
+	struct tok_proc *t;
+	struct shmrt_ring *resp[RT_MAX_CLIENTS]; /* opened on first use */
+	struct rt_map streams;                   /* id -> struct shmrt_detok_stream */
+	char *text;
+	size_t text_cap;
+};
+
+static int append(struct output *o, size_t *len, const char *s, int n)
+{
+	if (*len + (size_t)n + 1 > o->text_cap) {
+		size_t cap = (*len + (size_t)n + 1) * 2;
+		char *p = realloc(o->text, cap);
+		if (!p)
+			return -ENOMEM;
+		o->text = p;
+		o->text_cap = cap;
+	}
+	memcpy(o->text + *len, s, (size_t)n);
+	*len += (size_t)n;
+	return 0;
+}
+
+/* The response of one event: the text its token completes (and, at the
+ * end, what the stream held back). */
+static int respond(struct output *o, const struct rt_event *ev)
+{
+	unsigned slot = RT_ID_SLOT(ev->id);
+	if (slot >= o->t->st->max_clients)
+		return 0;
+	struct shmrt_detok_stream *s = rt_map_get(&o->streams, ev->id);
+	int rc = 0;
+	if (!s && (rc = shmrt_detok_stream_new(o->t->dec, SHMRT_DECODE_SKIP_SPECIAL, &s)) == 0 &&
+	    (rc = rt_map_put(&o->streams, ev->id, s)) != 0)
+		shmrt_detok_stream_free(s);
+	if (rc)
+		return rc;
+	size_t len = 0;
+	const char *piece;
+	int n;
+	if (ev->token >= 0 && (n = shmrt_detok_stream_push(s, ev->token, &piece)) > 0)
+		rc = append(o, &len, piece, n);
+	if (ev->finish) {
+		if (!rc && (n = shmrt_detok_stream_flush(s, &piece)) > 0)
+			rc = append(o, &len, piece, n);
+		shmrt_detok_stream_free(rt_map_del(&o->streams, ev->id));
+		atomic_fetch_add(&o->t->st->requests_out, 1);
+	}
+	if (rc)
+		return rc;
+	if (!o->resp[slot] && rt_ring_open(o->t->a, "responses", slot, SHMRT_RING_PRODUCER, 0, &o->resp[slot]))
+		return 0; /* the slot's ring is broken: nothing to tell that client */
+	struct rt_resp r = {.id = ev->id, .token = ev->token, .finish = ev->finish, .status = ev->status,
+			    .n_prompt = ev->n_prompt, .n_generated = ev->n_generated, .text_len = (uint32_t)len};
+	void *buf;
+	/* A client that does not read (or is gone) loses its chunks, and the
+	 * others go on: 1 s, against a 256 KiB ring of ~2,000 chunks. */
+	if (shmrt_ring_reserve(o->resp[slot], sizeof(r) + len, &buf, 1000000000) == 0) {
+		memcpy(buf, &r, sizeof(r));
+		memcpy((char *)buf + sizeof(r), o->text, len);
+		shmrt_ring_commit(o->resp[slot], buf, sizeof(r) + len);
+	}
+	return 0;
+}
+
+static int output(struct output *o, struct shmrt_ring *events)
+{
+	int rc = 0;
+	while (!rc && !atomic_load(&o->t->failed)) {
+		const void *rec;
+		size_t len;
+		rt_beat(o->t->me);
+		rc = shmrt_ring_peek(events, &rec, &len, RT_BEAT_NS);
+		if (rc == -ETIMEDOUT) {
+			rc = 0;
+			continue;
+		}
+		if (rc)
+			return rc; /* the scheduler is gone: the supervisor restarts us all */
+		const struct rt_events *h = rec;
+		const struct rt_event *ev = (const void *)(h + 1);
+		if (len < sizeof(*h) || h->n > (len - sizeof(*h)) / sizeof(*ev))
+			return shmrt_fail(EBADMSG, "a malformed events record (%zu bytes)", len);
+		for (uint32_t i = 0; i < h->n && !rc; i++)
+			rc = respond(o, &ev[i]);
+		if (!rc)
+			rc = shmrt_ring_release(events);
+	}
+	return rc ? rc : atomic_load(&o->t->failed);
+}
+
+int rt_tokenizer_run(struct shmrt_arena *a, struct rt_state *st)
+{
+	struct tok_proc t = {.a = a, .st = st, .me = &st->procs[0]};
+	struct output o = {.t = &t};
+	struct shmrt_ring *events = NULL;
+	atomic_store(&t.me->phase, RT_PHASE_LOADING);
+	int rc = load(st, &t.enc);
+	if (!rc)
+		rc = load(st, &t.dec);
+	if (!rc)
+		rc = rt_ring_open(a, "events", 0, SHMRT_RING_CONSUMER, 0, &events);
+	pthread_t th;
+	int started = 0;
+	if (!rc && !(rc = -pthread_create(&th, NULL, intake_thread, &t)))
+		started = 1;
+	if (!rc) {
+		atomic_store(&t.me->phase, RT_PHASE_READY);
+		rc = output(&o, events);
+	}
+	if (started) {
+		/* the intake thread blocks on its rings: the process exits instead */
+		if (atomic_load(&t.failed))
+			pthread_join(th, NULL);
+		char msg[256];
+		snprintf(msg, sizeof(msg), "%s", atomic_load(&t.failed) ? t.intake_error : shmrt_last_error());
+		return shmrt_fail(rc ? -rc : EPIPE, "%s", msg);
+	}
+	for (unsigned i = 0; i < RT_MAX_CLIENTS; i++)
+		if (o.resp[i])
+			shmrt_ring_close(o.resp[i]);
+	if (events)
+		shmrt_ring_close(events);
+	shmrt_tokenizer_free(t.enc);
+	shmrt_tokenizer_free(t.dec);
+	return rc;
+}

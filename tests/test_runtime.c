@@ -1,0 +1,381 @@
+/* The multi-process runtime (runtime.h, client.h) on the tiny synthetic
+ * model, through the shmrt program given as argv[1]:
+ *   - greedy outputs through the runtime equal shmrt_generate's in this
+ *     process (the single-process path), text and ids;
+ *   - concurrency: 16 client threads, N requests (argv[2], default 200;
+ *     1,000 runs in seconds too: `test_runtime SHMRT 1000`) of varied
+ *     prompts and lengths: each ends once, with its max_tokens tokens, equal
+ *     to the reference's first tokens; stop ids and cancellation;
+ *   - kill -9 of the tokenizer, the scheduler and the worker while requests
+ *     stream: health leaves READY within 1 s, every request in flight ends
+ *     with an error, submit is refused, and the runtime (restart on) is
+ *     READY again and serves; with restart off it FAILs;
+ *   - stop removes the arena and the children; SIGTERM to `shmrt start`
+ *     does the same, and `shmrt probe` / `shmrt stat` work on it. */
+#include <errno.h>
+#include <pthread.h>
+#include <signal.h>
+#include <stdatomic.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <sys/wait.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "shmrt/shmrt.h"
+#include "check.h"
+#include "shm_tmpdir.h"
+
+#define N_PROMPTS 16
+#define REF_TOKENS 16
+#define THREADS 16
+
+static const char *exe;
+static char model_dir[64];
+static int32_t prompts[N_PROMPTS][40];
+static int prompt_len[N_PROMPTS];
+static int32_t ref[N_PROMPTS][REF_TOKENS]; /* greedy, ignore_eos */
+
+static int64_t now_ns(void)
+{
+	struct timespec ts;
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (int64_t)ts.tv_sec * 1000000000 + ts.tv_nsec;
+}
+
+static void make_references(void)
+{
+	struct shmrt_model *m;
+	struct shmrt_model_options mo = {.backend = "cpu"};
+	CHECK_OK(shmrt_model_load(model_dir, &mo, &m));
+	int V = shmrt_model_config(m)->vocab_size;
+	unsigned seed = 7;
+	for (int p = 0; p < N_PROMPTS; p++) {
+		prompt_len[p] = 1 + p * 39 / (N_PROMPTS - 1); /* 1 .. 40 */
+		for (int i = 0; i < prompt_len[p]; i++)
+			prompts[p][i] = (int32_t)(rand_r(&seed) % (unsigned)(V - 1));
+		struct shmrt_gen_options go = {.max_tokens = REF_TOKENS, .temperature = 0, .ignore_eos = 1};
+		struct shmrt_gen_stats st;
+		CHECK(shmrt_generate(m, prompts[p], prompt_len[p], &go, ref[p], REF_TOKENS, &st) == REF_TOKENS,
+		      "reference %d", p);
+	}
+	shmrt_model_free(m);
+}
+
+static struct shmrt_runtime *start(const char *name, int restart)
+{
+	struct shmrt_runtime_options o = {.model_dir = model_dir, .name = name, .exe = exe, .restart = restart,
+					  .max_seqs = 32, .max_batch_tokens = 256, .kv_blocks = 256,
+					  .max_model_len = 128, .max_clients = 8};
+	struct shmrt_runtime *rt;
+	CHECK_OK(shmrt_runtime_start(&rt, &o));
+	CHECK_OK(shmrt_runtime_wait_ready(rt, (int64_t)60 * 1000000000));
+	return rt;
+}
+
+/* Reads request id to its end: tokens into out (up to cap), the last chunk into *last. */
+static int drain(struct shmrt_client *c, uint64_t id, int32_t *out, int cap, struct shmrt_response *last)
+{
+	int n = 0;
+	for (;;) {
+		CHECK_OK(shmrt_client_next(c, id, last, (int64_t)30 * 1000000000));
+		CHECK(last->id == id, "a chunk of request %llu came to %llu", (unsigned long long)last->id,
+		      (unsigned long long)id);
+		if (last->token >= 0) {
+			CHECK(n < cap, "request %llu: more tokens than asked for", (unsigned long long)id);
+			out[n++] = last->token;
+		}
+		if (last->finish)
+			return n;
+	}
+}
+
+static void test_greedy_text(struct shmrt_client *c)
+{
+	/* Text in, text out, as `shmrt generate` does it in one process. */
+	const char *text = "Hello shared memory";
+	struct shmrt_tokenizer *tok;
+	char path[128];
+	snprintf(path, sizeof(path), "%s/tokenizer.json", model_dir);
+	CHECK_OK(shmrt_tokenizer_load(path, NULL, &tok));
+	int32_t ids[64], want[24], got[24];
+	int n = shmrt_tokenizer_encode(tok, text, strlen(text), SHMRT_ENCODE_ADD_SPECIAL, ids, 64);
+	struct shmrt_model *m;
+	struct shmrt_model_options mo = {.backend = "cpu"};
+	CHECK_OK(shmrt_model_load(model_dir, &mo, &m));
+	struct shmrt_gen_options go = {.max_tokens = 24, .temperature = 0};
+	struct shmrt_gen_stats gs;
+	int nw = shmrt_generate(m, ids, n, &go, want, 24, &gs);
+	CHECK(nw > 0, "reference");
+	shmrt_model_free(m);
+	struct shmrt_request r = {.text = text, .text_len = strlen(text), .add_special = 1, .max_tokens = 24};
+	uint64_t id;
+	CHECK_OK(shmrt_client_submit(c, &r, &id));
+	char textout[1024] = "";
+	size_t tl = 0;
+	int ng = 0;
+	struct shmrt_response last;
+	for (;;) {
+		CHECK_OK(shmrt_client_next(c, id, &last, (int64_t)30 * 1000000000));
+		if (last.token >= 0)
+			got[ng++] = last.token;
+		CHECK(tl + last.text_len < sizeof(textout), "text too long");
+		memcpy(textout + tl, last.text, last.text_len);
+		tl += last.text_len;
+		if (last.finish)
+			break;
+	}
+	CHECK(ng == nw && !memcmp(got, want, (size_t)nw * 4), "text prompt: %d tokens against %d", ng, nw);
+	CHECK(last.n_prompt == n && last.n_generated == nw, "counts %d %d", last.n_prompt, last.n_generated);
+	CHECK(last.finish == (gs.stopped_by_eos ? SHMRT_CLIENT_STOP : SHMRT_CLIENT_LENGTH), "finish %d", last.finish);
+	char wtext[1024];
+	int wl = shmrt_tokenizer_decode(tok, want, (size_t)nw, SHMRT_DECODE_LOSSY | SHMRT_DECODE_SKIP_SPECIAL, wtext,
+					sizeof(wtext));
+	CHECK(wl == (int)tl && !memcmp(wtext, textout, tl), "streamed text differs from decode");
+	shmrt_tokenizer_free(tok);
+	CHECK(shmrt_client_next(c, id, &last, 0) == -ENOENT, "an ended request is forgotten");
+}
+
+/* ---- concurrency ---------------------------------------------------------- */
+
+struct load {
+	struct shmrt_client *c;
+	int n_requests;
+	_Atomic int next;
+	_Atomic int done;
+	_Atomic int tokens;
+};
+
+static void *load_thread(void *arg)
+{
+	struct load *L = arg;
+	for (int i; (i = atomic_fetch_add(&L->next, 1)) < L->n_requests;) {
+		int p = i % N_PROMPTS, max = 1 + (i * 7) % REF_TOKENS;
+		struct shmrt_request r = {.tokens = prompts[p], .n_tokens = prompt_len[p], .max_tokens = max,
+					  .ignore_eos = 1};
+		/* every 5th request stops at the reference's 4th token instead */
+		int stop_at = i % 5 == 0 && max > 4 ? 3 : -1;
+		if (stop_at >= 0) {
+			r.n_stop_ids = 1;
+			r.stop_ids = &ref[p][stop_at];
+			for (int k = 0; k < stop_at; k++)
+				if (ref[p][k] == ref[p][stop_at])
+					stop_at = k; /* the first occurrence stops it */
+		}
+		uint64_t id;
+		CHECK_OK(shmrt_client_submit(L->c, &r, &id));
+		int32_t got[REF_TOKENS];
+		struct shmrt_response last;
+		int n = drain(L->c, id, got, REF_TOKENS, &last);
+		int want = stop_at >= 0 ? stop_at + 1 : max;
+		CHECK(last.status == 0 && last.finish == (stop_at >= 0 ? SHMRT_CLIENT_STOP : SHMRT_CLIENT_LENGTH),
+		      "request %d: finish %d status %d", i, last.finish, last.status);
+		CHECK(n == want && last.n_generated == want && last.n_prompt == prompt_len[p],
+		      "request %d: %d tokens (%d generated), want %d", i, n, last.n_generated, want);
+		CHECK(!memcmp(got, ref[p], (size_t)n * 4), "request %d (prompt %d): tokens differ from the "
+							   "single-process path",
+		      i, p);
+		atomic_fetch_add(&L->done, 1);
+		atomic_fetch_add(&L->tokens, n);
+	}
+	return NULL;
+}
+
+static void test_concurrency(struct shmrt_client *c, int n)
+{
+	struct load L = {.c = c, .n_requests = n};
+	pthread_t th[THREADS];
+	int64_t t0 = now_ns();
+	for (int i = 0; i < THREADS; i++)
+		CHECK(pthread_create(&th[i], NULL, load_thread, &L) == 0, "thread");
+	for (int i = 0; i < THREADS; i++)
+		pthread_join(th[i], NULL);
+	double s = (double)(now_ns() - t0) * 1e-9;
+	CHECK(L.done == n, "%d of %d requests done", L.done, n);
+	fprintf(stderr, "concurrency: %d requests from %d threads, %d tokens in %.2f s (%.0f tokens/s)\n", n,
+		THREADS, L.tokens, s, L.tokens / s);
+}
+
+static void test_cancel(struct shmrt_client *c)
+{
+	struct shmrt_request r = {.tokens = prompts[3], .n_tokens = prompt_len[3], .max_tokens = 100,
+				  .ignore_eos = 1};
+	uint64_t id;
+	CHECK_OK(shmrt_client_submit(c, &r, &id));
+	struct shmrt_response x;
+	CHECK_OK(shmrt_client_next(c, id, &x, (int64_t)30 * 1000000000));
+	CHECK_OK(shmrt_client_cancel(c, id));
+	int32_t got[100];
+	int n = drain(c, id, got, 100, &x);
+	CHECK(x.finish == SHMRT_CLIENT_CANCELLED && n < 99, "cancelled after %d tokens (finish %d)", n, x.finish);
+	CHECK(shmrt_client_cancel(c, id) == -ENOENT, "cancel of an ended request");
+	/* bad requests are refused with a message */
+	struct shmrt_request bad = {.max_tokens = 4};
+	CHECK(shmrt_client_submit(c, &bad, &id) == -EINVAL, "no prompt");
+	int32_t big = 600; /* outside tiny's vocabulary of 512 */
+	struct shmrt_request oov = {.tokens = &big, .n_tokens = 1, .max_tokens = 4};
+	CHECK_OK(shmrt_client_submit(c, &oov, &id));
+	n = drain(c, id, got, 100, &x);
+	CHECK(n == 0 && x.finish == SHMRT_CLIENT_ERROR && x.status == -EINVAL, "out-of-vocabulary prompt: %d %d",
+	      x.finish, x.status);
+	int32_t longp[200] = {0};
+	struct shmrt_request tl = {.tokens = longp, .n_tokens = 120, .max_tokens = 20};
+	CHECK_OK(shmrt_client_submit(c, &tl, &id));
+	n = drain(c, id, got, 100, &x);
+	CHECK(x.finish == SHMRT_CLIENT_ERROR && x.status == -E2BIG, "past max_model_len: %d %d", x.finish, x.status);
+}
+
+/* ---- faults --------------------------------------------------------------- */
+
+struct streamer {
+	struct shmrt_client *c;
+	int status, finish, started;
+};
+
+static void *stream_thread(void *arg)
+{
+	struct streamer *s = arg;
+	struct shmrt_request r = {.tokens = prompts[5], .n_tokens = prompt_len[5], .max_tokens = 80,
+				  .ignore_eos = 1};
+	uint64_t id;
+	CHECK_OK(shmrt_client_submit(s->c, &r, &id));
+	struct shmrt_response x;
+	do {
+		CHECK_OK(shmrt_client_next(s->c, id, &x, (int64_t)30 * 1000000000));
+		s->started = 1;
+	} while (!x.finish);
+	s->status = x.status;
+	s->finish = x.finish;
+	return NULL;
+}
+
+static void kill_one(struct shmrt_runtime *rt, struct shmrt_client *c, int victim, int restart)
+{
+	struct streamer s[4];
+	pthread_t th[4];
+	for (int i = 0; i < 4; i++) {
+		s[i] = (struct streamer){.c = c};
+		CHECK(pthread_create(&th[i], NULL, stream_thread, &s[i]) == 0, "thread");
+	}
+	for (int i = 0; i < 4; i++)
+		while (!s[i].started)
+			usleep(1000);
+	int pid = shmrt_runtime_child_pid(rt, victim);
+	CHECK(pid > 0, "child %d", victim);
+	int64_t t0 = now_ns();
+	CHECK(kill(pid, SIGKILL) == 0, "kill");
+	while (shmrt_runtime_health(rt, NULL) == SHMRT_HEALTH_READY)
+		CHECK(now_ns() - t0 < 1000000000, "child %d killed: still READY after 1 s", victim);
+	double seen_ms = (double)(now_ns() - t0) * 1e-6;
+	for (int i = 0; i < 4; i++) {
+		pthread_join(th[i], NULL);
+		CHECK(s[i].finish == SHMRT_CLIENT_ERROR && s[i].status == -ECONNRESET, "stream %d: finish %d status %d",
+		      i, s[i].finish, s[i].status);
+	}
+	double ended_ms = (double)(now_ns() - t0) * 1e-6;
+	struct shmrt_request r = {.tokens = prompts[1], .n_tokens = prompt_len[1], .max_tokens = 4, .ignore_eos = 1};
+	uint64_t id;
+	int h = shmrt_runtime_health(rt, NULL);
+	if (h != SHMRT_HEALTH_READY) {
+		int rc = shmrt_client_submit(c, &r, &id);
+		CHECK(rc == -EAGAIN && strstr(shmrt_last_error(), "killed by signal 9"),
+		      "submit while unhealthy: %d (%s)", rc, shmrt_last_error());
+	}
+	fprintf(stderr, "killed the %s: seen in %.1f ms, requests ended in %.1f ms\n", victim == 0 ? "tokenizer"
+		: victim == 1 ? "scheduler" : "worker", seen_ms, ended_ms);
+	if (!restart) {
+		CHECK(shmrt_runtime_wait_ready(rt, (int64_t)5 * 1000000000) == -EPIPE, "FAILED without restart");
+		return;
+	}
+	CHECK_OK(shmrt_runtime_wait_ready(rt, (int64_t)60 * 1000000000));
+	CHECK_OK(shmrt_client_submit(c, &r, &id));
+	int32_t got[4];
+	struct shmrt_response x;
+	CHECK(drain(c, id, got, 4, &x) == 4 && !memcmp(got, ref[1], 16), "after the restart");
+}
+
+static int count_arenas(const char *dir)
+{
+	char cmd[160];
+	snprintf(cmd, sizeof(cmd), "ls -A %s | grep -c shmrt- >/dev/null", dir);
+	return system(cmd) == 0;
+}
+
+static void test_shmrt_start(const char *dir)
+{
+	pid_t pid = fork();
+	CHECK(pid >= 0, "fork");
+	if (pid == 0) {
+		execl(exe, exe, "start", "--model", model_dir, "--name", "cli", "--kv-blocks", "64", "--max-seqs", "8",
+		      "--max-model-len", "128", (char *)NULL);
+		_exit(127);
+	}
+	char cmd[512];
+	snprintf(cmd, sizeof(cmd), "%s probe --name cli --ready 2>/dev/null", exe);
+	int64_t t0 = now_ns();
+	while (system(cmd) != 0)
+		CHECK(now_ns() - t0 < (int64_t)60 * 1000000000, "shmrt start never got ready");
+	snprintf(cmd, sizeof(cmd), "%s probe --name cli --live", exe);
+	CHECK(system(cmd) == 0, "probe --live");
+	snprintf(cmd, sizeof(cmd), "%s stat --name cli --json | grep -q '\"role\": \"worker\"'", exe);
+	CHECK(system(cmd) == 0, "stat --json names the worker");
+	snprintf(cmd, sizeof(cmd), "%s generate --name cli --tokens 1,2,3 --max-tokens 5 --temperature 0 --json "
+				   "| grep -q '\"new_tokens\": 5'",
+		 exe);
+	CHECK(system(cmd) == 0, "generate --name");
+	CHECK(kill(pid, SIGTERM) == 0, "SIGTERM");
+	int status;
+	CHECK(waitpid(pid, &status, 0) == pid && WIFEXITED(status) && WEXITSTATUS(status) == 0,
+	      "shmrt start after SIGTERM: status %d", status);
+	CHECK(!count_arenas(dir), "shmrt start left its arena behind");
+	snprintf(cmd, sizeof(cmd), "%s probe --name cli --ready 2>/dev/null", exe);
+	CHECK(system(cmd) != 0, "probe of a stopped runtime");
+}
+
+int main(int argc, char **argv)
+{
+	CHECK(argc >= 2, "usage: test_runtime SHMRT [N_REQUESTS]");
+	exe = argv[1];
+	int n = argc > 2 ? atoi(argv[2]) : 200;
+	const char *dir = shm_tmpdir();
+	snprintf(model_dir, sizeof(model_dir), "/tmp/test-runtime-XXXXXX");
+	CHECK(mkdtemp(model_dir), "mkdtemp");
+	CHECK_OK(shmrt_mkmodel("tiny", 1, model_dir));
+	make_references();
+
+	struct shmrt_runtime *rt = start("rt", 1);
+	struct shmrt_client *c;
+	CHECK_OK(shmrt_client_attach(&c, "rt"));
+	test_greedy_text(c);
+	test_concurrency(c, n);
+	test_cancel(c);
+	for (int victim = 0; victim < 3; victim++)
+		kill_one(rt, c, victim, 1);
+	int pids[3];
+	for (int i = 0; i < 3; i++)
+		pids[i] = shmrt_runtime_child_pid(rt, i);
+	CHECK_OK(shmrt_runtime_stop(rt, 1000000000));
+	for (int i = 0; i < 3; i++)
+		CHECK(kill(pids[i], 0) != 0, "child %d (pid %d) outlives stop", i, pids[i]);
+	CHECK(!count_arenas(dir), "stop left the arena behind");
+	struct shmrt_request r = {.tokens = prompts[0], .n_tokens = 1, .max_tokens = 2};
+	uint64_t id;
+	CHECK(shmrt_client_submit(c, &r, &id) == -EAGAIN, "submit to a stopped runtime");
+	shmrt_client_detach(c);
+
+	rt = start("rt2", 0);
+	CHECK_OK(shmrt_client_attach(&c, "rt2"));
+	kill_one(rt, c, 2, 0);
+	CHECK(shmrt_client_submit(c, &r, &id) == -EAGAIN && strstr(shmrt_last_error(), "failed"),
+	      "submit to a FAILED runtime: %s", shmrt_last_error());
+	shmrt_client_detach(c);
+	CHECK_OK(shmrt_runtime_stop(rt, 0));
+
+	test_shmrt_start(dir);
+	char cmd[128];
+	snprintf(cmd, sizeof(cmd), "rm -rf %s", model_dir);
+	CHECK(system(cmd) == 0, "rm");
+	return 0;
+}

@@ -1,0 +1,89 @@
+/* shmrt probe: exit 0 when the runtime NAME is ready (--ready) or alive
+ * (--live); a container's startup and liveness probe. */
+#include <getopt.h>
+#include <stdio.h>
+#include <string.h>
+
+#include "shmrt/shmrt.h"
+#include "cmd.h"
+#include "futex.h"
+#include "rt_proto.h"
+
+/* A process whose heartbeat is older than this is hung (children beat at
+ * least every 100 ms while idle; a step of a large model may take longer). */
+#define STALE_NS ((int64_t)30 * 1000000000)
+
+static void usage(FILE *f)
+{
+	fprintf(f, "usage: shmrt probe --name NAME (--ready | --live)\n\n"
+		   "  --ready   exit 0 once every worker has loaded its weights and run a\n"
+		   "            warm-up step (health READY): a startup or readiness probe\n"
+		   "  --live    exit 0 while the supervisor lives, the runtime has not FAILED\n"
+		   "            and every process has beaten its heart in the last 30 s\n"
+		   "Exit 1 otherwise, with the reason on stderr.\n");
+}
+
+static int live(const struct shmrt_arena *a, const struct shmrt_arena_info *info, int h, char *why, size_t cap)
+{
+	struct rt_state *st;
+	if (!info->owner_alive)
+		return snprintf(why, cap, "the supervisor (pid %d) is gone", info->owner_pid), 0;
+	if (h == SHMRT_HEALTH_FAILED)
+		return snprintf(why, cap, "failed"), 0;
+	if (rt_state_get(a, &st))
+		return snprintf(why, cap, "%s", shmrt_last_error()), 0;
+	int64_t now = shmrt_now_ns();
+	for (unsigned i = 0; i < RT_PROC_WORKER0 + st->n_workers; i++) {
+		struct rt_proc *p = &st->procs[i];
+		int pid = atomic_load(&p->pid);
+		if (h == SHMRT_HEALTH_READY && pid && now - atomic_load(&p->heartbeat_ns) > STALE_NS)
+			return snprintf(why, cap, "the %s (pid %d) has not beaten its heart for %.1f s",
+					rt_role_name((int)i), pid,
+					(double)(now - atomic_load(&p->heartbeat_ns)) * 1e-9),
+			       0;
+	}
+	return 1;
+}
+
+int cmd_probe(int argc, char **argv)
+{
+	static const struct option opts[] = {{"name", required_argument, 0, 'n'}, {"ready", no_argument, 0, 'r'},
+					      {"live", no_argument, 0, 'l'},	    {"help", no_argument, 0, 'h'},
+					      {0}};
+	const char *name = NULL;
+	int ready = 0, alive = 0;
+	for (int c; (c = getopt_long(argc, argv, "n:rlh", opts, NULL)) != -1;) {
+		switch (c) {
+		case 'n': name = optarg; break;
+		case 'r': ready = 1; break;
+		case 'l': alive = 1; break;
+		case 'h': usage(stdout); return 0;
+		default: usage(stderr); return 2;
+		}
+	}
+	if (!name || ready == alive || optind < argc) {
+		fprintf(stderr, "shmrt probe: --name and one of --ready or --live are required\n");
+		return usage(stderr), 2;
+	}
+	struct shmrt_arena *a;
+	if (shmrt_arena_attach(&a, name) < 0) {
+		fprintf(stderr, "shmrt probe: %s\n", shmrt_last_error());
+		return 1;
+	}
+	struct shmrt_arena_info info;
+	char why[RT_REASON_MAX + 64] = "";
+	int ok = 0;
+	if (shmrt_arena_info(a, &info) < 0) {
+		snprintf(why, sizeof(why), "%s", shmrt_last_error());
+	} else if (alive) {
+		ok = live(a, &info, (int)info.health, why, sizeof(why));
+	} else {
+		ok = info.owner_alive && info.health == SHMRT_HEALTH_READY;
+		snprintf(why, sizeof(why), "%s (%u/%u)", info.owner_alive ? shmrt_health_name(info.health) : "no supervisor",
+			 info.progress, SHMRT_HEALTH_PROGRESS_MAX);
+	}
+	if (!ok)
+		fprintf(stderr, "shmrt probe: '%s' is not %s: %s\n", name, alive ? "alive" : "ready", why);
+	shmrt_arena_detach(a);
+	return ok ? 0 : 1;
+}
