@@ -6,9 +6,8 @@
  * for each, the page cache of the files is dropped (posix_fadvise
  * DONTNEED per file, else /proc/sys/vm/drop_caches where writable; checked
  * with mincore) and the files are read cold; then they are read into the
- * page cache (untimed: the loader's O_DIRECT reads leave them out of it)
- * and read again warm. The loader runs in its default page cache mode
- * (auto: O_DIRECT for files mostly not cached; --cache to choose). Every load is checked against what read() got (a hash
+ * page cache (untimed: O_DIRECT loads leave them out of it) and read again
+ * warm. The loader reads through the page cache unless --cache direct. Every load is checked against what read() got (a hash
  * of the tensor bytes; the buffer is overwritten before each load). The
  * figures are bytes / wall time over all rounds; GB = 10^9 bytes.
  *
@@ -42,7 +41,7 @@ enum method { M_READ, M_URING, M_PREAD, N_METHODS };
 static const char *const method_names[N_METHODS] = {"read", "io_uring", "pread"};
 enum cache { COLD, WARM, N_CACHES };
 /* enum shmrt_load_cache's names, as --cache takes them. */
-static const char *const cache_mode_names[] = {"auto", "direct", "buffered"};
+static const char *const cache_mode_names[] = {"buffered", "direct"};
 
 /* TinyLlama-1.1B's shapes with 16 of its 22 layers: 1.56 GiB of bf16. */
 static const struct load_synth full_model = {2048, 5632, 16, 32, 4, 32000, 2};
@@ -492,7 +491,7 @@ static void usage(FILE *f)
 {
 	fprintf(f,
 		"usage: shmrt bench load [--model DIR] [--quick] [--json] [--csv FILE] [--rounds N]\n"
-		"                        [--queue-depth N] [--block-kib N] [--cache auto|direct|buffered]\n"
+		"                        [--queue-depth N] [--block-kib N] [--cache buffered|direct]\n"
 		"                        [--tmpdir DIR]\n\n"
 		"Loads every tensor of a checkpoint with io_uring and with pread (shmrt's\n"
 		"loader) and reads the same files with plain read() into memory, the three\n"
@@ -504,10 +503,10 @@ static void usage(FILE *f)
 		"  --json             one JSON document on stdout\n"
 		"  --csv FILE         also write the rows to FILE\n"
 		"  --rounds N         rounds (default 3; 1 with --quick)\n"
-		"  --queue-depth N    io_uring reads in flight (default: the loader's, 16)\n"
-		"  --block-kib N      size of one read (default: the loader's, 2048)\n"
-		"  --cache MODE       the loader's page cache mode (checkpoint.h; default auto:\n"
-		"                     O_DIRECT for a file mostly not in the cache)\n"
+		"  --queue-depth N    io_uring reads in flight (default: the loader's, 4)\n"
+		"  --block-kib N      size of one read (default: the loader's, 8192)\n"
+		"  --cache MODE       buffered (default) or direct: the loader's reads through\n"
+		"                     the page cache or with O_DIRECT (checkpoint.h)\n"
 		"  --tmpdir DIR       where the synthetic checkpoint goes (default /var/tmp;\n"
 		"                     not /dev/shm: a disk, so that cold means cold)\n");
 }
@@ -523,7 +522,7 @@ struct args {
 
 static bool cache_mode(const char *name, enum shmrt_load_cache *out)
 {
-	for (int i = 0; i < 3; i++)
+	for (int i = 0; i < 2; i++)
 		if (!strcmp(name, cache_mode_names[i]))
 			return *out = (enum shmrt_load_cache)i, true;
 	return false;

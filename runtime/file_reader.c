@@ -8,8 +8,6 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/mman.h>
-#include <sys/stat.h>
 #include <unistd.h>
 
 #include "shmrt_config.h"
@@ -27,11 +25,6 @@
 /* O_DIRECT wants offsets, lengths and buffers aligned to the logical
  * block size: 512 or 4096 on the devices we meet; 4096 serves both. */
 #define DIRECT_ALIGN ((uint64_t)4096)
-/* SHMRT_CACHE_AUTO reads a file through the cache from this share of its
- * pages resident. */
-#define AUTO_CACHED_SHARE 0.5
-/* mincore looks at this much of a file at a time (a 256 KiB vector). */
-#define MINCORE_WINDOW ((uint64_t)1 << 30)
 
 /* A file of the requests: the caller's fd, and one opened with O_DIRECT
  * (-1 when it is read through the cache). */
@@ -408,33 +401,9 @@ static int apply_options(struct reader *r, const struct shmrt_load_options *opt)
 		return shmrt_fail(EINVAL, "block_bytes %zu is outside [%zu, %zu]", r->block, MIN_BLOCK, MAX_BLOCK);
 	if (opt && (unsigned)opt->method > SHMRT_IO_PREAD)
 		return shmrt_fail(EINVAL, "unknown I/O method %d", (int)opt->method);
-	if (opt && (unsigned)opt->cache > SHMRT_CACHE_BUFFERED)
+	if (opt && (unsigned)opt->cache > SHMRT_CACHE_DIRECT)
 		return shmrt_fail(EINVAL, "unknown cache mode %d", (int)opt->cache);
 	return 0;
-}
-
-/* The share of fd's pages in the page cache (mincore on a mapping; 0 when
- * that cannot be told). */
-static double cached_share(int fd)
-{
-	struct stat st;
-	if (fstat(fd, &st) < 0 || st.st_size <= 0)
-		return 0;
-	size_t page = (size_t)sysconf(_SC_PAGESIZE);
-	uint64_t size = (uint64_t)st.st_size, in = 0;
-	unsigned char *vec = malloc(MINCORE_WINDOW / page);
-	for (uint64_t off = 0; vec && off < size; off += MINCORE_WINDOW) {
-		size_t len = (size_t)(size - off < MINCORE_WINDOW ? size - off : MINCORE_WINDOW);
-		void *p = mmap(NULL, len, PROT_READ, MAP_SHARED, fd, (off_t)off);
-		if (p == MAP_FAILED)
-			break;
-		if (mincore(p, len, vec) == 0)
-			for (size_t i = 0; i < (len + page - 1) / page; i++)
-				in += vec[i] & 1;
-		munmap(p, len);
-	}
-	free(vec);
-	return (double)in * (double)page / (double)size;
 }
 
 /* The same file opened again with O_DIRECT, or -1 where it cannot be. */
@@ -457,7 +426,7 @@ static int open_files(struct reader *r, enum shmrt_load_cache cache)
 			continue;
 		struct rfile *f = &r->files[r->nfiles++];
 		*f = (struct rfile){.fd = fd, .dfd = -1};
-		if (cache == SHMRT_CACHE_DIRECT || (cache == SHMRT_CACHE_AUTO && cached_share(fd) < AUTO_CACHED_SHARE))
+		if (cache == SHMRT_CACHE_DIRECT)
 			f->dfd = open_direct(fd);
 		r->any_direct |= f->dfd >= 0;
 	}
@@ -495,7 +464,7 @@ int shmrt_read_files(const struct shmrt_read_req *reqs, size_t n, const struct s
 	if (rc < 0 || (rc = start_backend(&r, opt ? opt->method : SHMRT_IO_AUTO, &be)) < 0)
 		return rc;
 	int64_t t0 = shmrt_now_ns();
-	rc = open_files(&r, opt ? opt->cache : SHMRT_CACHE_AUTO);
+	rc = open_files(&r, opt ? opt->cache : SHMRT_CACHE_BUFFERED);
 	if (rc == 0)
 		rc = alloc_slots(&r, be->method == SHMRT_IO_URING ? r.depth : 1);
 	if (rc == 0)

@@ -8,7 +8,7 @@
  * an error naming the file and offset. On an error, reads already in flight
  * are waited for before returning (the destinations are the caller's).
  *
- * Files read with O_DIRECT (checkpoint.h says when) are reopened through
+ * Files read with O_DIRECT (SHMRT_CACHE_DIRECT) are reopened through
  * /proc/self/fd (the same inode) with O_DIRECT; each read then widens to
  * 4 KiB boundaries into a staging slot, and the wanted bytes are copied
  * out. A direct read the file system refuses (EINVAL) is read again

@@ -16,15 +16,16 @@
  * EPERM under some container seccomp profiles; SHMRT_NO_IO_URING=1 in the
  * environment makes SHMRT_IO_AUTO use pread as well.
  *
- * A file the page cache does not hold (most of) is read with O_DIRECT, in
- * 4 KiB-aligned reads into aligned staging buffers copied out to the
- * destinations: buffered io_uring reads that miss the cache are handed to
- * kernel worker threads one blocking read each, while O_DIRECT reads are
- * asynchronous to the disk and skip the page cache's bookkeeping (1.6-4x
- * the GB/s of buffered io_uring reads in fio runs on this project's 2-vCPU
- * VM; bench/RESULTS.md, "shmrt bench load"). A file mostly in the cache
- * (mincore) is read through it. File systems without O_DIRECT (tmpfs before Linux 6.6) are read
- * through the cache.
+ * Reads go through the page cache unless the options ask for O_DIRECT
+ * (SHMRT_CACHE_DIRECT): 4 KiB-aligned reads into aligned staging buffers
+ * copied out to the destinations, asynchronous to the disk, with no page
+ * cache to fill. Which is faster depends on the machine. On this
+ * project's 2-vCPU VM (bench/RESULTS.md, "shmrt bench load"), with the
+ * CPUs to the load, buffered reads came to 55-100% of read()'s GB/s and
+ * O_DIRECT to 30-50%; with the CPUs taken by other jobs, O_DIRECT was
+ * 4-10x read(), as it needs far less CPU. `shmrt bench load --cache
+ * direct` measures it. File systems without O_DIRECT (tmpfs before Linux
+ * 6.6) are read through the cache either way.
  *
  * A checkpoint may be loaded from several threads at once (each load sets
  * up its own reader). */
@@ -78,21 +79,22 @@ enum shmrt_io_method {
 /* "auto", "io_uring", "pread". */
 SHMRT_API const char *shmrt_io_method_name(enum shmrt_io_method m);
 
-/* How loads use the page cache. */
+/* How loads use the page cache (see above). */
 enum shmrt_load_cache {
-	SHMRT_CACHE_AUTO = 0,     /* O_DIRECT unless the cache holds half of the file or more */
+	SHMRT_CACHE_BUFFERED = 0, /* through the page cache */
 	SHMRT_CACHE_DIRECT = 1,   /* O_DIRECT wherever the file system has it */
-	SHMRT_CACHE_BUFFERED = 2, /* through the page cache */
 };
 
-#define SHMRT_LOAD_DEFAULT_QUEUE_DEPTH 16u
-#define SHMRT_LOAD_DEFAULT_BLOCK_BYTES ((size_t)2 << 20)
+/* Four 8 MiB reads in flight: the best of the shapes tried with `shmrt
+ * bench load` on the 2-vCPU VM (2 MiB x 16, 4 MiB x 8, 16 MiB x 4). */
+#define SHMRT_LOAD_DEFAULT_QUEUE_DEPTH 4u
+#define SHMRT_LOAD_DEFAULT_BLOCK_BYTES ((size_t)8 << 20)
 
 /* Zeroed fields take the defaults. */
 struct shmrt_load_options {
 	enum shmrt_io_method method;
-	unsigned queue_depth; /* reads in flight (io_uring): default 16, at most 256 */
-	size_t block_bytes;   /* size of one read: default 2 MiB, at least 4 KiB, at most 1 GiB */
+	unsigned queue_depth; /* reads in flight (io_uring): default 4, at most 256 */
+	size_t block_bytes;   /* size of one read: default 8 MiB, at least 4 KiB, at most 1 GiB */
 	enum shmrt_load_cache cache;
 };
 
