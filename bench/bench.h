@@ -16,6 +16,7 @@ extern const struct shmrt_bench shmrt_benches[];
 int bench_ipc(int argc, char **argv);
 int bench_kernels(int argc, char **argv);
 int bench_load(int argc, char **argv);
+int bench_e2e(int argc, char **argv);
 int bench_xfer(int argc, char **argv);
 int bench_tokenize(int argc, char **argv);
 

@@ -53,6 +53,12 @@ struct kb_row *kb_add(struct kb_report *r, const char *kernel, const char *backe
 /* Median of n values (reorders v). */
 double kb_median(double *v, int n);
 
+/* Read bandwidth on the CPU kernels' thread pool (the threads a decode
+ * uses) over a buffer of `bytes` (rounded down to 256) that the call
+ * allocates and faults in: the median GB/s of passes over it for about
+ * budget_ns (at least 3). 0 or -ENOMEM. */
+int kb_cpu_mem_read(size_t bytes, int64_t budget_ns, double *gb_per_s);
+
 /* The largest CPU cache in bytes (sysfs; 32 MiB when unknown). */
 size_t kb_llc_bytes(void);
 

@@ -1,0 +1,370 @@
+/* shmrt bench e2e: decode tokens/s of one process at batch 1, 8 and 32 on
+ * the `small` preset, beside the memory-bandwidth ceiling measured in the
+ * same run and llama.cpp on the same weights. Issue 4, "Forward pass and
+ * generation".
+ *
+ * A turn at batch B: B sequences of the same prompt length are prefilled
+ * in one step, then `steps` decode steps each feed every sequence its last
+ * greedy token and sample the next (sampling included, as in serving);
+ * only the decode steps are timed. Rounds take turns: a bandwidth sample,
+ * then each batch, then llama.cpp at batch 1, so that the host's load on
+ * this shared machine falls on all of them alike.
+ *
+ * llama.cpp runs twice a round: as it comes (its OpenMP threads spin
+ * between operations) and with OMP_WAIT_POLICY=passive (they sleep). On a
+ * machine whose cores other jobs share, a spinning thread whose partner
+ * was preempted burns its time slice at every barrier: on the 2-vCPU build
+ * VM that made the default 15-20x slower than passive (bench/RESULTS.md).
+ * The target is against the faster of the two.
+ *
+ * The ceiling: a decode step reads every weight once (model.h's
+ * shmrt_model_step_weight_bytes) and each sequence's K/V cache (f32), so
+ * at batch B it cannot beat B x bandwidth / (weight bytes + B x KV bytes
+ * of the mean context) tokens/s. The bandwidth is bench kernels' read
+ * bandwidth on the CPU kernels' thread pool (kb_cpu_mem_read), over a
+ * buffer the size of the weights (at least 4x the last-level cache). */
+#include <errno.h>
+#include <getopt.h>
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "shmrt/shmrt.h"
+#include "shmrt/mkmodel.h"
+#include "shmrt/model.h"
+#include "cpu_pool.h"
+#include "futex.h"
+#include "bench.h"
+#include "e2e.h"
+#include "kernels.h"
+
+struct args {
+	const char *model, *preset, *csv, *tmpdir;
+	bool quick, json, no_peer;
+	int batches[E2E_MAX_BATCHES], n_batches;
+	int prompt, steps, rounds;
+};
+
+/* The prompt of sequence s: ids spread over the vocabulary, clear of the
+ * special tokens mkmodel puts last. */
+static int32_t prompt_token(int vocab, int s, int i)
+{
+	return (int32_t)((1000 + 37 * s + 11 * i) % (vocab - 2));
+}
+
+struct run {
+	struct shmrt_model *m;
+	const struct args *a;
+	int vocab;
+	int32_t first_tokens[E2E_MAX_STEPS]; /* batch 1's greedy tokens, sequence 0 */
+	int n_first;
+};
+
+/* One turn at batch B: adds the decoded tokens and the time to *row. */
+static int decode_turn(struct run *r, int B, struct e2e_row *row)
+{
+	const struct args *a = r->a;
+	int bs = 16, per_seq = (a->prompt + a->steps + bs) / bs;
+	struct shmrt_kv_pool *pool = NULL;
+	struct shmrt_kv_seq *seqs = calloc((size_t)B, sizeof(*seqs));
+	struct shmrt_seq_input *in = calloc((size_t)B, sizeof(*in));
+	struct shmrt_sample_params *sp = calloc((size_t)B, sizeof(*sp));
+	int32_t *prompts = malloc((size_t)B * (size_t)a->prompt * sizeof(int32_t));
+	int32_t *next = calloc((size_t)B, sizeof(int32_t));
+	int rc = seqs && in && sp && prompts && next ? 0 : -ENOMEM;
+	if (rc == 0)
+		rc = shmrt_kv_pool_new(r->m, B * per_seq, bs, &pool);
+	for (int s = 0; rc == 0 && s < B; s++) {
+		for (int i = 0; i < a->prompt; i++)
+			prompts[s * a->prompt + i] = prompt_token(r->vocab, s, i);
+		in[s] = (struct shmrt_seq_input){&seqs[s], prompts + s * a->prompt, a->prompt};
+		sp[s] = (struct shmrt_sample_params){.temperature = 0, .top_p = 1, .seq_id = (uint64_t)s};
+	}
+	if (rc == 0 && (rc = shmrt_model_step(r->m, pool, in, B, SHMRT_LOGITS_LAST, NULL)) >= 0)
+		rc = shmrt_model_sample(r->m, sp, B, next);
+	int64_t t0 = shmrt_now_ns();
+	for (int step = 0; rc >= 0 && step < a->steps; step++) {
+		if (B == 1) {
+			r->first_tokens[step] = next[0];
+			r->n_first = step + 1;
+		}
+		for (int s = 0; s < B; s++)
+			in[s] = (struct shmrt_seq_input){&seqs[s], &next[s], 1};
+		if ((rc = shmrt_model_step(r->m, pool, in, B, SHMRT_LOGITS_LAST, NULL)) >= 0)
+			rc = shmrt_model_sample(r->m, sp, B, next);
+	}
+	int64_t t1 = shmrt_now_ns();
+	if (rc < 0)
+		fprintf(stderr, "shmrt bench e2e: batch %d: %s\n", B, shmrt_last_error());
+	else {
+		row->tokens += (double)B * a->steps;
+		row->ns += (double)(t1 - t0);
+	}
+	for (int s = 0; pool && s < B; s++)
+		shmrt_kv_seq_reset(pool, &seqs[s]);
+	shmrt_kv_pool_free(pool);
+	free(seqs);
+	free(in);
+	free(sp);
+	free(prompts);
+	free(next);
+	return rc < 0 ? rc : 0;
+}
+
+/* llama.cpp at batch 1 on the same prompt as our sequence 0. A failure
+ * turns its rows off with a note, not the benchmark. */
+static void peer_turn(struct run *r, struct e2e_peer *peer, struct e2e_report *rep, struct e2e_row *row)
+{
+	const struct args *a = r->a;
+	int32_t prompt[4096], tokens[E2E_MAX_STEPS];
+	for (int i = 0; i < a->prompt; i++)
+		prompt[i] = prompt_token(r->vocab, 0, i);
+	double ns;
+	if (e2e_peer_decode(peer, row->env, prompt, a->prompt, a->steps, &ns, tokens, rep->peer_version,
+			    sizeof(rep->peer_version), rep->peer_note, sizeof(rep->peer_note)) < 0)
+		return;
+	row->tokens += a->steps;
+	row->ns += ns;
+	int n = a->steps < r->n_first ? a->steps : r->n_first, same = 0;
+	while (same < n && tokens[same] == r->first_tokens[same])
+		same++;
+	rep->greedy_same = same;
+	rep->greedy_compared = n;
+}
+
+static int cmp_double(const void *x, const void *y)
+{
+	double a = *(const double *)x, b = *(const double *)y;
+	return (a > b) - (a < b);
+}
+
+/* The ceiling of each row from the bandwidth and the bytes of a step. */
+static void set_ceilings(struct e2e_report *rep)
+{
+	double mean_ctx = rep->prompt + (rep->steps + 1) / 2.0;
+	for (int i = 0; i < rep->n_rows; i++) {
+		double B = rep->rows[i].batch;
+		rep->rows[i].ceiling_tok_s =
+			B * rep->mem_gb_s * 1e9 / (rep->weight_bytes + B * rep->kv_token_bytes * mean_ctx);
+	}
+}
+
+static int measure(struct run *r, struct e2e_report *rep, struct e2e_peer *peer, bool have_peer)
+{
+	const struct args *a = r->a;
+	double bw[64];
+	int rc = 0, peer_row = -1, n_bw = 0;
+	for (int b = 0; b < a->n_batches; b++)
+		rep->rows[rep->n_rows++] = (struct e2e_row){"shmrt", "", a->batches[b], 0, 0, NAN};
+	if (have_peer) { /* see PEER_ENVS */
+		peer_row = rep->n_rows;
+		rep->rows[rep->n_rows++] = (struct e2e_row){"llama.cpp", "", 1, 0, 0, NAN};
+		rep->rows[rep->n_rows++] = (struct e2e_row){"llama.cpp-omp-passive", "OMP_WAIT_POLICY=passive", 1, 0, 0, NAN};
+	}
+	/* Over the weights' size, but never within the caches (tiny's weights
+	 * fit in L3). */
+	size_t bw_bytes = (size_t)rep->weight_bytes, llc4 = 4 * kb_llc_bytes();
+	bw_bytes = bw_bytes > llc4 ? bw_bytes : llc4;
+	for (int round = 0; rc == 0 && round < a->rounds; round++) {
+		if ((rc = kb_cpu_mem_read(bw_bytes, a->quick ? 20000000 : 200000000, &bw[n_bw++])) < 0) {
+			fprintf(stderr, "shmrt bench e2e: bandwidth: %s\n", strerror(-rc));
+			break;
+		}
+		for (int b = 0; rc == 0 && b < a->n_batches; b++)
+			rc = decode_turn(r, a->batches[b], &rep->rows[b]);
+		for (int i = peer_row; rc == 0 && i >= 0 && i < rep->n_rows && !rep->peer_note[0]; i++)
+			peer_turn(r, peer, rep, &rep->rows[i]);
+	}
+	if (peer_row >= 0 && rep->peer_note[0])
+		rep->n_rows = peer_row; /* the peer failed: its note says why */
+	if (rc < 0)
+		return rc;
+	qsort(bw, (size_t)n_bw, sizeof(double), cmp_double);
+	rep->mem_gb_s = bw[(n_bw - 1) / 2];
+	set_ceilings(rep);
+	return 0;
+}
+
+/* ---- the command ---- */
+
+static void usage(FILE *f)
+{
+	fprintf(f,
+		"usage: shmrt bench e2e [--model DIR | --preset NAME] [--batch 1,8,32] [--quick] [--json]\n"
+		"                       [--csv FILE] [--prompt N] [--steps N] [--rounds N] [--no-peer]\n"
+		"                       [--tmpdir DIR]\n\n"
+		"Decode tokens/s of one process on the CPU backend at each batch size, the\n"
+		"memory-bandwidth ceiling beside it (weight + KV bytes of a decode step against\n"
+		"read bandwidth measured in the same run), and llama.cpp at batch 1 on the same\n"
+		"weights and threads (llama-cpp-python and gguf from PyPI, when python3 has\n"
+		"them; bench/llama_cpp_peer.py, weights converted by bench/to_gguf.py), as it\n"
+		"comes and with OMP_WAIT_POLICY=passive. Target: shmrt >= the faster llama.cpp\n"
+		"at batch 1.\n\n"
+		"  --model DIR     a checkpoint (default: `shmrt mkmodel --preset small` written\n"
+		"                  under --tmpdir and removed afterwards)\n"
+		"  --preset NAME   the mkmodel preset to make instead (default small; tiny with\n"
+		"                  --quick)\n"
+		"  --batch LIST    batch sizes, comma separated (default 1,8,32; 1,8 with --quick)\n"
+		"  --prompt N      prompt tokens per sequence before decoding (default 16)\n"
+		"  --steps N       decode steps per turn (default 32; 4 with --quick)\n"
+		"  --rounds N      turns of every batch and the peer (default 3; 1 with --quick)\n"
+		"  --no-peer       leave llama.cpp out\n"
+		"  --quick         a short run (tiny preset), for tests\n"
+		"  --json          one JSON document on stdout\n"
+		"  --csv FILE      also write the rows to FILE\n"
+		"  --tmpdir DIR    where a made checkpoint goes (default /var/tmp)\n"
+		"Threads: the CPU kernels' ($SHMRT_CPU_THREADS, else every CPU this process may\n"
+		"use); llama.cpp gets the same number.\n");
+}
+
+static int parse_batches(const char *s, struct args *a)
+{
+	a->n_batches = 0;
+	for (const char *p = s; *p;) {
+		char *end;
+		long v = strtol(p, &end, 10);
+		if (end == p || v < 1 || v > 256 || a->n_batches == E2E_MAX_BATCHES || (*end && *end != ','))
+			return -EINVAL;
+		a->batches[a->n_batches++] = (int)v;
+		p = *end ? end + 1 : end;
+	}
+	return a->n_batches ? 0 : -EINVAL;
+}
+
+static bool positive(const char *s, int max, int *out)
+{
+	char end;
+	int v;
+	if (sscanf(s, "%d%c", &v, &end) != 1 || v < 1 || v > max)
+		return false;
+	*out = v;
+	return true;
+}
+
+/* 0 to run, or the exit status (usage). */
+static int parse_args(int argc, char **argv, struct args *a)
+{
+	static const struct option opts[] = {
+		{"model", required_argument, 0, 'm'},  {"preset", required_argument, 0, 'P'},
+		{"batch", required_argument, 0, 'B'},  {"quick", no_argument, 0, 'q'},
+		{"json", no_argument, 0, 'j'},         {"csv", required_argument, 0, 'c'},
+		{"prompt", required_argument, 0, 'p'}, {"steps", required_argument, 0, 's'},
+		{"rounds", required_argument, 0, 'r'}, {"no-peer", no_argument, 0, 'n'},
+		{"tmpdir", required_argument, 0, 't'}, {"help", no_argument, 0, 'h'},
+		{0},
+	};
+	*a = (struct args){.tmpdir = "/var/tmp"};
+	const char *batches = NULL;
+	optind = 1;
+	for (int c; (c = getopt_long(argc, argv, "m:P:B:qjc:p:s:r:nt:h", opts, NULL)) != -1;) {
+		if (c == 'm')
+			a->model = optarg;
+		else if (c == 'P')
+			a->preset = optarg;
+		else if (c == 'B')
+			batches = optarg;
+		else if (c == 'q')
+			a->quick = true;
+		else if (c == 'j')
+			a->json = true;
+		else if (c == 'c')
+			a->csv = optarg;
+		else if (c == 'n')
+			a->no_peer = true;
+		else if (c == 't')
+			a->tmpdir = optarg;
+		else if ((c == 'p' && positive(optarg, 4096, &a->prompt)) ||
+			 (c == 's' && positive(optarg, E2E_MAX_STEPS, &a->steps)) ||
+			 (c == 'r' && positive(optarg, 64, &a->rounds)))
+			continue;
+		else if (c == 'h')
+			return usage(stdout), 1;
+		else
+			return usage(stderr), 2;
+	}
+	if (optind < argc || (a->model && a->preset) || parse_batches(batches ? batches : a->quick ? "1,8" : "1,8,32", a))
+		return usage(stderr), 2;
+	if (!a->model && !a->preset)
+		a->preset = a->quick ? "tiny" : "small";
+	a->prompt = a->prompt ? a->prompt : 16;
+	a->steps = a->steps ? a->steps : a->quick ? 4 : 32;
+	a->rounds = a->rounds ? a->rounds : a->quick ? 1 : 3;
+	return 0;
+}
+
+static const char *dtype_name(enum shmrt_dtype d)
+{
+	return d == SHMRT_BF16 ? "bf16" : d == SHMRT_F16 ? "f16" : d == SHMRT_F32 ? "f32" : "?";
+}
+
+static int run(const struct args *a, const char *dir)
+{
+	struct shmrt_model *m;
+	if (shmrt_model_load(dir, &(struct shmrt_model_options){.backend = "cpu"}, &m) < 0) {
+		fprintf(stderr, "shmrt bench e2e: %s\n", shmrt_last_error());
+		return -EINVAL;
+	}
+	const struct shmrt_model_config *cfg = shmrt_model_config(m);
+	struct e2e_report rep = {.model = dir, .preset = a->model ? NULL : a->preset, .dtype = dtype_name(cfg->dtype),
+				 .threads = shmrt_pool_threads(), .prompt = a->prompt, .steps = a->steps,
+				 .rounds = a->rounds, .quick = a->quick,
+				 .weight_bytes = (double)shmrt_model_step_weight_bytes(m),
+				 .kv_token_bytes = (double)shmrt_kv_block_bytes(cfg, 16) / 16};
+	struct e2e_peer peer = {.model = dir, .tmpdir = a->tmpdir, .threads = rep.threads};
+	bool have_peer = false;
+	if (a->no_peer)
+		snprintf(rep.peer_note, sizeof(rep.peer_note), "llama.cpp: left out (--no-peer)");
+	else
+		have_peer = e2e_peer_probe(&peer, rep.peer_note, sizeof(rep.peer_note)) == 0;
+	struct run r = {.m = m, .a = a, .vocab = cfg->vocab_size};
+	int rc = measure(&r, &rep, &peer, have_peer);
+	if (peer.gguf[0])
+		unlink(peer.gguf);
+	if (rc == 0)
+		rc = a->json ? e2e_print_json(&rep) : (e2e_print_table(&rep), 0);
+	if (rc == 0 && a->csv && (rc = e2e_write_csv(&rep, a->csv)) < 0)
+		fprintf(stderr, "shmrt bench e2e: %s: %s\n", a->csv, strerror(-rc));
+	shmrt_model_free(m);
+	return rc;
+}
+
+/* Removes a directory mkmodel wrote: its three files, then itself. */
+static void remove_model(const char *dir)
+{
+	static const char *const files[] = {"config.json", "model.safetensors", "tokenizer.json"};
+	char p[4200];
+	for (size_t i = 0; i < sizeof(files) / sizeof(files[0]); i++) {
+		snprintf(p, sizeof(p), "%s/%s", dir, files[i]);
+		unlink(p);
+	}
+	rmdir(dir);
+}
+
+int bench_e2e(int argc, char **argv)
+{
+	struct args a;
+	int rc = parse_args(argc, argv, &a);
+	if (rc)
+		return rc == 1 ? 0 : rc;
+	char dir[4096];
+	if (a.model) {
+		snprintf(dir, sizeof(dir), "%s", a.model);
+	} else {
+		snprintf(dir, sizeof(dir), "%s/shmrt-bench-e2e-XXXXXX", a.tmpdir);
+		if (!mkdtemp(dir)) {
+			fprintf(stderr, "shmrt bench e2e: mkdtemp %s: %s\n", dir, strerror(errno));
+			return 1;
+		}
+		if (shmrt_mkmodel(a.preset, 0, dir) < 0) {
+			fprintf(stderr, "shmrt bench e2e: mkmodel %s: %s\n", a.preset, shmrt_last_error());
+			remove_model(dir);
+			return 1;
+		}
+	}
+	rc = run(&a, dir);
+	if (!a.model)
+		remove_model(dir);
+	return rc < 0;
+}

@@ -1,0 +1,150 @@
+/* shmrt bench e2e's output: the table with ratios and the target, the
+ * JSON document, the CSV rows. */
+#include <errno.h>
+#include <jansson.h>
+#include <math.h>
+#include <stdio.h>
+#include <string.h>
+
+#include "e2e.h"
+
+static double tok_s(const struct e2e_row *w)
+{
+	return w->ns > 0 ? w->tokens / w->ns * 1e9 : NAN;
+}
+
+/* Milliseconds per decode step (a step decodes `batch` tokens). */
+static double ms_per_step(const struct e2e_row *w)
+{
+	return w->tokens > 0 ? w->ns / (w->tokens / w->batch) / 1e6 : NAN;
+}
+
+static const struct e2e_row *find(const struct e2e_report *r, const char *engine, int batch)
+{
+	for (int i = 0; i < r->n_rows; i++)
+		if (r->rows[i].batch == batch && !strcmp(r->rows[i].engine, engine))
+			return &r->rows[i];
+	return NULL;
+}
+
+/* The faster llama.cpp row at this batch, or NULL. */
+static const struct e2e_row *best_peer(const struct e2e_report *r, int batch)
+{
+	const struct e2e_row *best = NULL;
+	for (int i = 0; i < r->n_rows; i++)
+		if (r->rows[i].batch == batch && !strncmp(r->rows[i].engine, "llama.cpp", 9) &&
+		    (!best || tok_s(&r->rows[i]) > tok_s(best)))
+			best = &r->rows[i];
+	return best;
+}
+
+/* tokens/s over the faster llama.cpp's at the same batch; NAN without it. */
+static double vs_peer(const struct e2e_report *r, const struct e2e_row *w)
+{
+	const struct e2e_row *p = best_peer(r, w->batch);
+	return p ? tok_s(w) / tok_s(p) : NAN;
+}
+
+static void put(double x, int width, int precision, const char *suffix)
+{
+	if (isnan(x))
+		printf(" %*s%s", width, "-", *suffix ? " " : "");
+	else
+		printf(" %*.*f%s", width, precision, x, suffix);
+}
+
+void e2e_print_table(const struct e2e_report *r)
+{
+	char what[128] = "";
+	if (r->preset)
+		snprintf(what, sizeof(what), "preset %s, ", r->preset);
+	printf("shmrt bench e2e%s: %s (%s%.1f MB of weights read per decode step), cpu backend, %d thread%s\n"
+	       "prompt %d tokens, %d decode steps per turn (greedy, sampling included), %d round%s taking turns\n",
+	       r->quick ? " --quick" : "", r->model, what, r->weight_bytes / 1e6, r->threads, r->threads > 1 ? "s" : "",
+	       r->prompt, r->steps, r->rounds, r->rounds > 1 ? "s" : "");
+	printf("weights %s; memory read bandwidth %.2f GB/s (bench kernels' mem_read on the kernels' threads,\n"
+	       "median of the rounds); ceiling = batch x bandwidth / (weight bytes + batch x KV bytes of the mean context)\n\n",
+	       r->dtype, r->mem_gb_s);
+	printf("%-21s %6s %10s %9s %13s %10s %12s\n", "engine", "batch", "tokens/s", "ms/step", "ceiling tok/s",
+	       "% ceiling", "x llama.cpp");
+	for (int i = 0; i < r->n_rows; i++) {
+		const struct e2e_row *w = &r->rows[i];
+		printf("%-21s %6d", w->engine, w->batch);
+		put(tok_s(w), 10, 2, "");
+		put(ms_per_step(w), 9, 1, "");
+		put(w->ceiling_tok_s, 13, 1, "");
+		put(100 * tok_s(w) / w->ceiling_tok_s, 9, 0, "%");
+		put(vs_peer(r, w), 12, 2, "");
+		printf("\n");
+	}
+	const struct e2e_row *ours = find(r, "shmrt", 1), *peer = best_peer(r, 1);
+	if (ours && peer) {
+		double x = tok_s(ours) / tok_s(peer);
+		printf("\ntarget: shmrt at batch 1 = %.2f x %s %s (>= 1, same threads, %s weights): %s\n", x,
+		       peer->engine, r->peer_version, r->dtype, x >= 1 ? "met" : "NOT met");
+		printf("greedy tokens at batch 1: the first %d of %d the same as llama.cpp's\n", r->greedy_same,
+		       r->greedy_compared);
+	}
+	if (r->peer_note[0])
+		printf("\n%s\n", r->peer_note);
+}
+
+static json_t *num_or_null(double x)
+{
+	return isnan(x) ? json_null() : json_real(x);
+}
+
+int e2e_print_json(const struct e2e_report *r)
+{
+	json_t *rows = json_array(), *notes = json_array();
+	for (int i = 0; i < r->n_rows; i++) {
+		const struct e2e_row *w = &r->rows[i];
+		json_array_append_new(rows, json_pack("{s:s, s:i, s:o, s:o, s:o, s:o, s:o}", "engine", w->engine, "batch",
+						      w->batch, "tokens_per_s", num_or_null(tok_s(w)), "ms_per_step",
+						      num_or_null(ms_per_step(w)), "ceiling_tokens_per_s",
+						      num_or_null(w->ceiling_tok_s), "fraction_of_ceiling",
+						      num_or_null(tok_s(w) / w->ceiling_tok_s), "ratio_to_llama_cpp",
+						      num_or_null(vs_peer(r, w))));
+	}
+	if (r->peer_note[0])
+		json_array_append_new(notes, json_string(r->peer_note));
+	json_t *doc = json_pack("{s:s, s:o, s:s, s:i, s:i, s:i, s:i, s:b, s:f, s:f, s:f, s:o, s:o}", "model", r->model,
+				"preset", r->preset ? json_string(r->preset) : json_null(), "dtype", r->dtype, "threads",
+				r->threads, "prompt_tokens", r->prompt, "decode_steps", r->steps, "rounds", r->rounds,
+				"quick", r->quick, "weight_bytes_per_step", r->weight_bytes, "kv_bytes_per_token",
+				r->kv_token_bytes, "mem_read_gb_per_s", r->mem_gb_s, "results", rows, "notes", notes);
+	const struct e2e_row *ours = find(r, "shmrt", 1), *peer = best_peer(r, 1);
+	if (ours && peer) {
+		double x = tok_s(ours) / tok_s(peer);
+		json_object_set_new(doc, "target", json_pack("{s:s, s:s, s:f, s:f, s:b}", "what",
+							     "shmrt tokens/s at batch 1 / the faster llama.cpp's",
+							     "peer", peer->engine, "ratio", x, "min", 1.0, "met", x >= 1));
+		json_object_set_new(doc, "llama_cpp", json_pack("{s:s, s:i, s:i}", "version", r->peer_version,
+								"greedy_same", r->greedy_same, "greedy_compared",
+								r->greedy_compared));
+	}
+	int rc = json_dumpf(doc, stdout, JSON_INDENT(1) | JSON_REAL_PRECISION(6));
+	printf("\n");
+	json_decref(doc);
+	return rc ? -EIO : 0;
+}
+
+int e2e_write_csv(const struct e2e_report *r, const char *path)
+{
+	FILE *f = fopen(path, "w");
+	if (!f)
+		return -errno;
+	fprintf(f, "engine,batch,tokens_per_s,ms_per_step,ceiling_tokens_per_s,ratio_to_llama_cpp\n");
+	for (int i = 0; i < r->n_rows; i++) {
+		const struct e2e_row *w = &r->rows[i];
+		double v[4] = {tok_s(w), ms_per_step(w), w->ceiling_tok_s, vs_peer(r, w)};
+		fprintf(f, "%s,%d", w->engine, w->batch);
+		for (int k = 0; k < 4; k++)
+			if (isnan(v[k]))
+				fprintf(f, ",");
+			else
+				fprintf(f, ",%.4f", v[k]);
+		fprintf(f, "\n");
+	}
+	return fclose(f) ? -errno : 0;
+}
