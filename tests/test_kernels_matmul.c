@@ -63,6 +63,9 @@ int main(int argc, char **argv)
 		/* several 128-row tiles, odd n, k a multiple of 8 but not of
 		 * the 32 a tensor-core tile steps by */
 		{150, 97, 264},
+		/* prefill (m >= 32) with k over two of the CPU's 1024-wide K
+		 * slices: partial sums carried in y from slice to slice */
+		{40, 33, 2100},
 	};
 	int ran = 0, skipped = 0;
 	for (size_t s = 0; s < sizeof(shapes) / sizeof(shapes[0]); s++)

@@ -23,7 +23,7 @@
  * `shmrt bench kernels`: below it the extra passes over Y cost more than
  * converting W once per MR rows). */
 #define PREFILL_MIN_M 32
-#define KC 256 /* prefill: K slice; MC x KC fp32 of X is 128 KiB, in L2 */
+#define KC 1024 /* prefill: K slice; MC x KC fp32 of X is 512 KiB, in L2 */
 #define MC 128
 
 struct matmul_impl {
