@@ -62,7 +62,7 @@ struct rt_client_slot {
 struct rt_sched_figures {
 	alignas(64) _Atomic int32_t n_waiting, n_running, blocks_used, blocks_free;
 	_Atomic uint64_t steps, tokens, preemptions, finished;
-	_Atomic int64_t last_step_ns;   /* plan sent to tokens back */
+	_Atomic int64_t last_step_ns;   /* plan made .. its events sent: scheduling, rings, workers */
 	_Atomic int64_t step_ns_sum;    /* over all steps, for the mean */
 };
 

@@ -108,10 +108,10 @@ static void publish(struct sched_proc *p, int64_t step_ns, int n_samples)
 /* One plan: to the workers, and its sampled tokens back. */
 static int run_step(struct sched_proc *p)
 {
+	int64_t t0 = shmrt_now_ns(); /* a step's time: scheduling, rings, workers */
 	int n = shmrt_sched_step(p->s, &p->plan);
 	if (n <= 0)
 		return n;
-	int64_t t0 = shmrt_now_ns();
 	size_t len = shmrt_step_plan_record_size(&p->plan);
 	void *buf;
 	int rc = shmrt_ring_reserve(p->step, len, &buf, SHMRT_WAIT_FOREVER);
@@ -132,9 +132,10 @@ static int run_step(struct sched_proc *p)
 	int m = shmrt_sched_apply(p->s, p->toks, p->plan.n_samples, p->ev, p->plan.n_seqs);
 	if (m < 0)
 		return m;
+	rc = send_events(p, p->ev, m, 0);
 	publish(p, shmrt_now_ns() - t0, p->plan.n_samples);
 	atomic_fetch_add_explicit(&p->me->work, 1, memory_order_relaxed);
-	return send_events(p, p->ev, m, 0);
+	return rc;
 }
 
 static int loop(struct sched_proc *p)

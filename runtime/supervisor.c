@@ -213,6 +213,36 @@ static void update_health(struct shmrt_runtime *rt)
 	}
 }
 
+/* A death takes its peers along within milliseconds (they see the rings'
+ * peer gone and exit with status 1): collect them all, and name as the
+ * cause the one killed by a signal, if any, rather than the first seen. */
+static void check_deaths(struct shmrt_runtime *rt, const char *name)
+{
+	int status[RT_MAX_PROCS], dead[RT_MAX_PROCS] = {0}, any = 0, signaled = 0;
+	/* A killed process may take a while to become waitable (its memory is
+	 * torn down first) while its peers already saw it gone: up to 200 ms
+	 * for a signaled one when only exits are seen. */
+	for (int pass = 0; pass < 10 && !signaled; pass++) {
+		for (int i = 0; i < rt->n_procs; i++)
+			if (rt->kids[i].pid && !dead[i] && waitpid(rt->kids[i].pid, &status[i], WNOHANG) == rt->kids[i].pid) {
+				dead[i] = any = 1;
+				signaled |= WIFSIGNALED(status[i]);
+			}
+		if (!any)
+			return;
+		if (!signaled)
+			usleep(20000);
+	}
+	int root = -1;
+	for (int i = 0; i < rt->n_procs; i++)
+		if (dead[i] && (root < 0 || (WIFSIGNALED(status[i]) && !WIFSIGNALED(status[root]))))
+			root = i;
+	for (int i = 0; i < rt->n_procs; i++)
+		if (dead[i] && i != root)
+			reap(rt, i);
+	on_death(rt, root, status[root], name);
+}
+
 static void *watch(void *arg)
 {
 	struct shmrt_runtime *rt = arg;
@@ -239,11 +269,8 @@ static void *watch(void *arg)
 				pf[n++] = (struct pollfd){.fd = rt->kids[i].pidfd, .events = POLLIN};
 		/* 50 ms: a stop request, and children without a pidfd */
 		poll(pf, (nfds_t)n, 50);
-		for (int i = 0; i < rt->n_procs && !atomic_load(&rt->stopping); i++) {
-			int status;
-			if (rt->kids[i].pid && waitpid(rt->kids[i].pid, &status, WNOHANG) == rt->kids[i].pid)
-				on_death(rt, i, status, info.name);
-		}
+		if (!atomic_load(&rt->stopping))
+			check_deaths(rt, info.name);
 		update_health(rt);
 	}
 	stop_all(rt, (int64_t)2 * 1000000000);

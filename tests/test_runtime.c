@@ -27,6 +27,8 @@
 #include "shmrt/shmrt.h"
 #include "check.h"
 #include "shm_tmpdir.h"
+#include "proc.h"
+#include "rt_proto.h"
 
 #define N_PROMPTS 16
 #define REF_TOKENS 16
@@ -325,13 +327,73 @@ static void test_shmrt_start(const char *dir)
 				   "| grep -q '\"new_tokens\": 5'",
 		 exe);
 	CHECK(system(cmd) == 0, "generate --name");
+	/* SIGTERM drains: a request in flight still ends well. */
+	struct shmrt_client *c;
+	CHECK_OK(shmrt_client_attach(&c, "cli"));
+	struct shmrt_request r = {.tokens = prompts[2], .n_tokens = prompt_len[2], .max_tokens = REF_TOKENS,
+				  .ignore_eos = 1};
+	uint64_t id;
+	CHECK_OK(shmrt_client_submit(c, &r, &id));
 	CHECK(kill(pid, SIGTERM) == 0, "SIGTERM");
+	int32_t got[REF_TOKENS];
+	struct shmrt_response x;
+	CHECK(drain(c, id, got, REF_TOKENS, &x) == REF_TOKENS && x.status == 0 && !memcmp(got, ref[2], sizeof(got)),
+	      "drained request: finish %d status %d", x.finish, x.status);
+	shmrt_client_detach(c);
 	int status;
 	CHECK(waitpid(pid, &status, 0) == pid && WIFEXITED(status) && WEXITSTATUS(status) == 0,
 	      "shmrt start after SIGTERM: status %d", status);
 	CHECK(!count_arenas(dir), "shmrt start left its arena behind");
 	snprintf(cmd, sizeof(cmd), "%s probe --name cli --ready 2>/dev/null", exe);
 	CHECK(system(cmd) != 0, "probe of a stopped runtime");
+}
+
+/* kill -9 of `shmrt start` itself: its children follow it, clients' requests
+ * end with -EPIPE, and the arena left behind is stale (cleaned). */
+static void test_supervisor_death(void)
+{
+	pid_t pid = fork();
+	CHECK(pid >= 0, "fork");
+	if (pid == 0) {
+		execl(exe, exe, "start", "--model", model_dir, "--name", "sup", "--kv-blocks", "64", "--max-seqs", "8",
+		      "--max-model-len", "128", (char *)NULL);
+		_exit(127);
+	}
+	struct shmrt_client *c;
+	int64_t t0 = now_ns();
+	while (shmrt_client_attach(&c, "sup") < 0 || shmrt_client_health(c, NULL) != SHMRT_HEALTH_READY) {
+		if (c)
+			shmrt_client_detach(c);
+		c = NULL;
+		CHECK(now_ns() - t0 < (int64_t)60 * 1000000000, "shmrt start never got ready");
+		usleep(10000);
+	}
+	struct shmrt_arena *a;
+	struct rt_state *st;
+	CHECK_OK(shmrt_arena_attach(&a, "sup"));
+	CHECK_OK(rt_state_get(a, &st));
+	struct shmrt_proc_id kids[3];
+	for (int i = 0; i < 3; i++)
+		CHECK_OK(shmrt_proc_identify(atomic_load(&st->procs[i].pid), &kids[i]));
+	struct streamer s = {.c = c};
+	pthread_t th;
+	CHECK(pthread_create(&th, NULL, stream_thread, &s) == 0, "thread");
+	while (!s.started)
+		usleep(1000);
+	CHECK(kill(pid, SIGKILL) == 0, "kill");
+	CHECK(waitpid(pid, NULL, 0) == pid, "wait");
+	t0 = now_ns();
+	pthread_join(th, NULL);
+	CHECK(s.finish == SHMRT_CLIENT_ERROR && s.status == -EPIPE, "request after the supervisor's death: %d %d",
+	      s.finish, s.status);
+	for (int i = 0; i < 3; i++)
+		while (shmrt_proc_alive(&kids[i]))
+			CHECK(now_ns() - t0 < 1000000000, "child %d outlives the supervisor by 1 s", i);
+	fprintf(stderr, "killed shmrt start: request ended and children gone in %.1f ms\n",
+		(double)(now_ns() - t0) * 1e-6);
+	shmrt_arena_detach(a);
+	shmrt_client_detach(c);
+	CHECK(shmrt_arena_clean("sup", NULL, NULL) == 1, "the stale arena is removed");
 }
 
 int main(int argc, char **argv)
@@ -374,6 +436,7 @@ int main(int argc, char **argv)
 	CHECK_OK(shmrt_runtime_stop(rt, 0));
 
 	test_shmrt_start(dir);
+	test_supervisor_death();
 	char cmd[128];
 	snprintf(cmd, sizeof(cmd), "rm -rf %s", model_dir);
 	CHECK(system(cmd) == 0, "rm");
