@@ -182,6 +182,12 @@ static int load_ranks(struct shmrt_tokenizer *tok, const char *text, size_t n)
 	if (more < 0 || max < 0)
 		return shmrt_fail(EINVAL, "%s: %s", tok->path,
 				  more < 0 ? "a line without \"BASE64-TOKEN RANK\"" : "no ranks in the file");
+	/* tiktoken's files rank their n tokens 0..n-1, and Meta's special
+	 * tokens follow at n; a gap would put them elsewhere (and a lone rank
+	 * of 16 million would size every table for nothing). */
+	if ((size_t)max + 1 != lineno)
+		return shmrt_fail(EINVAL, "%s: %zu tokens ranked up to %d: the ranks must be 0..%zu without gaps",
+				  tok->path, lineno, max, lineno - 1);
 	unsigned char *bytes = malloc(longest + 4);
 	int rc = bytes ? tok_vocab_init(&tok->bpe.vocab, max + 1) : shmrt_fail(ENOMEM, "%s: out of memory", tok->path);
 	p = text;

@@ -11,9 +11,10 @@
  * is not UTF-8 is encoded, not refused: byte-level models give each stray
  * byte its byte token, byte-fallback models its <0xNN> token.
  *
- * A handle may be used by one thread at a time for encode and decode (they
- * keep scratch space and a cache in it); the lookups are read-only. Load one
- * handle per thread to encode in parallel. */
+ * Encoding uses scratch space and a cache in the handle: one thread at a
+ * time per handle (load one handle per thread to encode in parallel).
+ * Decoding, streams and lookups only read the handle: any number of threads
+ * may do them at once, also while one thread encodes. */
 #ifndef SHMRT_TOKENIZER_H
 #define SHMRT_TOKENIZER_H
 
@@ -41,8 +42,9 @@ enum {
 	/* The text HF's decode returns: what is not UTF-8 becomes U+FFFD
 	 * (per broken sequence for byte-level models; per <0xNN> token of a
 	 * run that is not UTF-8 with ByteFallback, as HF does). Without it,
-	 * decode gives the exact bytes (for byte-level models and tiktoken,
-	 * decode(encode(text)) is text, byte for byte). */
+	 * decode gives the exact bytes: for tiktoken and for a byte-level
+	 * tokenizer.json without a normalizer or added tokens that strip
+	 * spaces (Llama 3's), decode(encode(text)) is text, byte for byte. */
 	SHMRT_DECODE_LOSSY = 1u << 1,
 };
 
