@@ -21,8 +21,8 @@
  * copied out to the destinations, asynchronous to the disk, with no page
  * cache to fill. Which is faster depends on the machine. On this
  * project's 2-vCPU VM (bench/RESULTS.md, "shmrt bench load"), with the
- * CPUs to the load, buffered reads came to 55-100% of read()'s GB/s and
- * O_DIRECT to 30-50%; with the CPUs taken by other jobs, O_DIRECT was
+ * CPUs to the load, buffered reads came to 54-104% of read()'s GB/s and
+ * O_DIRECT to 30-50% in most runs; with the CPUs taken by other jobs, it was
  * 4-10x read(), as it needs far less CPU. `shmrt bench load --cache
  * direct` measures it. File systems without O_DIRECT (tmpfs before Linux
  * 6.6) are read through the cache either way.
@@ -85,8 +85,9 @@ enum shmrt_load_cache {
 	SHMRT_CACHE_DIRECT = 1,   /* O_DIRECT wherever the file system has it */
 };
 
-/* Four 8 MiB reads in flight: the best of the shapes tried with `shmrt
- * bench load` on the 2-vCPU VM (2 MiB x 16, 4 MiB x 8, 16 MiB x 4). */
+/* Four 8 MiB reads in flight: of the shapes tried with `shmrt bench load`
+ * on the 2-vCPU VM (2 MiB x 16, 4 MiB x 8, 8 MiB x 4, 16 MiB x 4) none
+ * stood out beyond the noise; this one was among the best cold and warm. */
 #define SHMRT_LOAD_DEFAULT_QUEUE_DEPTH 4u
 #define SHMRT_LOAD_DEFAULT_BLOCK_BYTES ((size_t)8 << 20)
 
