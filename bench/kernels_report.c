@@ -121,8 +121,8 @@ void kb_print_table(const struct kb_report *r)
 	else if (r->gpu_note[0])
 		printf("GPU: none (%s)\n", r->gpu_note);
 	printf("GB/s: 10^9 bytes/s (matmul: weight bytes; attention_decode: K and V bytes read)\n"
-	       "%% limit: fraction of the limit or peer named in \"of\"; on the CPU the median over calls of\n"
-	       "the call's rate / the limit measured just before it (same bytes, same threads)\n\n");
+	       "%% limit: fraction of the limit or peer named in \"of\"; of cpu_mem: the median over calls\n"
+	       "of the call's rate / the read bandwidth measured just before it (same bytes, same threads)\n\n");
 	printf("%-17s %-7s %9s %9s %8s %-8s %s\n", "kernel", "backend", "GB/s", "GFLOP/s", "% limit", "of", "shape");
 	for (int i = 0; i < r->n_rows; i++) {
 		const struct kb_row *w = &r->rows[i];
