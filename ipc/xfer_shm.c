@@ -170,11 +170,13 @@ static int reduce(struct shm_state *st, struct shm_op *op, const struct block *k
 			return rc;
 		/* Host buffers: straight into the output too (only there when
 		 * it is shared); device ones get it from the out slot. */
-		if (st->device < 0)
+		if (st->device < 0) {
 			xfer_reduce(op->recv + at, op->zc_out ? NULL : out, src, r->world, hi - lo, op->dtype);
-		else if ((xfer_reduce(out, NULL, src, r->world, hi - lo, op->dtype),
-			  rc = shm_from_host(st, op->recv + at, out, bytes, op->stream)) < 0)
-			return rc;
+		} else {
+			xfer_reduce(out, NULL, src, r->world, hi - lo, op->dtype);
+			if ((rc = shm_from_host(st, op->recv + at, out, bytes, op->stream)) < 0)
+				return rc;
+		}
 	}
 	xfer_publish(&ME(r)->consumed, k->in_step + 1);
 	xfer_publish(&ME(r)->out_ready, k->out_step + 1);
@@ -263,10 +265,10 @@ static int one_step(struct shm_state *st, const struct shm_op *op)
 		src[r->rank] = op->send; /* the same bytes, warmer in this cache */
 		xfer_reduce(op->recv, NULL, src, r->world, op->count, op->dtype);
 	} else {
-		/* The sum goes to this rank's own "in" slot (read only by
-		 * this rank once everyone's copy is in), then to the GPU. */
-		xfer_reduce(mine, NULL, src, r->world, op->count, op->dtype);
-		if ((rc = shm_from_host(st, op->recv, mine, bytes, op->stream)) < 0 ||
+		/* The sum goes to the private bounce buffer (the peers are
+		 * still reading this rank's slot), then to the GPU. */
+		xfer_reduce(st->bounce, NULL, src, r->world, op->count, op->dtype);
+		if ((rc = shm_from_host(st, op->recv, st->bounce, bytes, op->stream)) < 0 ||
 		    (rc = shm_flush(st, op->stream)) < 0)
 			return rc;
 	}

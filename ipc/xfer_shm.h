@@ -18,6 +18,7 @@ struct shm_state {
 	uint32_t in_step, out_step, barrier_step; /* next steps, the same on every rank */
 	int device;                               /* -1: host buffers */
 	struct shm_cuda *cuda;
+	unsigned char *bounce; /* device buffers: pinned, world * chunk bytes, private */
 };
 
 /* One call's arguments. */
@@ -116,7 +117,7 @@ static inline int shm_flush(struct shm_state *st, void *stream)
 }
 
 /* This rank's own slice as host memory for the reduction: the buffer
- * itself, or a device slice copied to a pinned bounce buffer. */
+ * itself, or a device slice copied to the pinned bounce buffer. */
 static inline int shm_own_slice(struct shm_state *st, const void **src, const void *buf, size_t n, void *stream)
 {
 	if (st->device < 0) {

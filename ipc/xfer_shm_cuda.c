@@ -15,7 +15,6 @@
 
 struct shm_cuda {
 	void *registered; /* the staging, when this handle registered it */
-	void *bounce;     /* pinned, one chunk: this rank's own slice */
 };
 
 _Static_assert((int)SHM_D2H == (int)cudaMemcpyDeviceToHost && (int)SHM_H2D == (int)cudaMemcpyHostToDevice &&
@@ -44,8 +43,10 @@ int shm_cuda_init(struct shm_state *st, const struct shmrt_xfer_config *cfg)
 		goto fail;
 	else
 		cudaGetLastError();
-	if ((e = cudaMallocHost(&c->bounce, st->r.chunk)) != cudaSuccess)
+	void *bounce;
+	if ((e = cudaMallocHost(&bounce, (size_t)st->r.world * st->r.chunk)) != cudaSuccess)
 		goto fail;
+	st->bounce = bounce;
 	st->cuda = c;
 	return 0;
 fail:
@@ -60,7 +61,8 @@ void shm_cuda_destroy(struct shm_state *st)
 	struct shm_cuda *c = st->cuda;
 	if (!c)
 		return;
-	cudaFreeHost(c->bounce);
+	cudaFreeHost(st->bounce);
+	st->bounce = NULL;
 	if (c->registered)
 		cudaHostUnregister(c->registered);
 	free(c);
@@ -83,9 +85,9 @@ int shm_cuda_sync(struct shm_state *st, void *stream)
 
 int shm_cuda_own_slice(struct shm_state *st, const void **src, const void *dev, size_t n, void *stream)
 {
-	int rc = shm_cuda_copy(st, st->cuda->bounce, dev, n, SHM_D2H, stream);
+	int rc = shm_cuda_copy(st, st->bounce, dev, n, SHM_D2H, stream);
 	if (rc == 0)
 		rc = shm_cuda_sync(st, stream);
-	*src = st->cuda->bounce;
+	*src = st->bounce;
 	return rc;
 }

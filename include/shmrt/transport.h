@@ -15,14 +15,17 @@
  * the region so that every rank takes the same backend: `nccl` when NCCL is
  * built, every rank has a GPU and every pair of the ranks' GPUs can access
  * each other as peers (cudaDeviceCanAccessPeer: NVLink or PCIe P2P); `shm`
- * otherwise. The rule has no crossover size: with P2P, NCCL moves each
- * byte over the GPU link once, while the shm path copies it over PCIe to
- * the host and back, and pays a host synchronisation per chunk on top
- * (latency of tens of microseconds against NCCL's few for small messages),
- * so shm never wins there; without P2P NCCL falls back to staging through
- * host memory too (its own SHM transport), and ours is taken so that
- * CPU workers and GPU workers share one tested path. `shmrt bench xfer`
- * prints both where a GPU is present, for revisiting the rule with figures.
+ * otherwise. The rule has no crossover size, by argument rather than
+ * measurement (no GPU was lent to this work): with P2P, NCCL's P2P
+ * transport reads peer memory directly over NVLink or PCIe (NCCL user
+ * guide, Environment Variables, NCCL_P2P_DISABLE), each byte crossing the
+ * link once, while the shm path copies it over PCIe to the host and back
+ * and synchronises the host per chunk (tens of microseconds for a small
+ * message), so shm cannot win at any size; without P2P, NCCL itself stages
+ * through host memory ("SHM is used between devices when peer-to-peer
+ * cannot happen", ibid., NCCL_SHM_DISABLE), and ours is taken so that CPU
+ * and GPU workers share one tested path. `shmrt bench xfer` prints both
+ * on a machine with GPUs, to revisit the rule with figures.
  * The environment variable SHMRT_TRANSPORT ("shm", "nccl", "auto")
  * overrides the name given to shmrt_xfer_open in every process.
  *
