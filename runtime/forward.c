@@ -7,7 +7,9 @@
  *
  * then the rows that want logits are gathered (the embedding kernel is a
  * row gather: "vocabulary" = the token rows), normed and multiplied by
- * lm_head. Activations and the cache are in m->act (f32 or bf16), logits
+ * lm_head. With tensor parallelism (model.h) a rank runs its heads and
+ * MLP columns, and the outputs of o_proj and down_proj are all-reduced
+ * before the residual adds. Activations and the cache are in m->act (f32 or bf16), logits
  * in f32. The step's int32 metadata goes to the device in one copy. */
 #include <errno.h>
 #include <math.h>
@@ -76,7 +78,7 @@ static int reserve_meta(struct shmrt_model *m, size_t entries)
 int shmrt_scratch_reserve(struct shmrt_model *m, int n_tokens, size_t meta_entries)
 {
 	struct shmrt_scratch *s = &m->s;
-	const struct shmrt_model_config *c = &m->cfg;
+	const struct shmrt_model_config *c = &m->local;
 	int rc = reserve_meta(m, meta_entries);
 	if (rc < 0 || n_tokens <= s->cap_tokens)
 		return rc;
@@ -134,7 +136,7 @@ struct step_shape {
 static int fill_meta(struct shmrt_model *m, const struct shmrt_kv_pool *p, const struct shmrt_step *st,
 		     const struct meta_layout *l, struct step_shape *sh)
 {
-	const struct shmrt_model_config *c = &m->cfg;
+	const struct shmrt_model_config *c = &m->local;
 	int32_t *h = m->host_meta;
 	int bs = p->block_size, cu = 0;
 	*sh = (struct step_shape){0};
@@ -198,6 +200,20 @@ static int rmsnorm(const struct shmrt_model *m, int rows, const void *x, struct 
 	return m->b->rmsnorm(NULL, &a);
 }
 
+/* Tensor parallel: h holds this rank's partial sum of a row-parallel
+ * projection (o_proj, down_proj over its heads / MLP columns); the
+ * all-reduce makes it the whole product on every rank. */
+static int reduce(const struct shmrt_model *m, int T, void *h)
+{
+	if (m->world == 1)
+		return 0;
+	/* the transport reads h: the kernels that wrote it must be done */
+	int rc = m->b->synchronize(NULL);
+	if (rc < 0)
+		return rc;
+	return shmrt_xfer_all_reduce(m->xfer, h, h, (size_t)T * m->local.hidden_size, m->act, NULL);
+}
+
 static int residual_add(const struct shmrt_model *m, int T, void *x, const void *h)
 {
 	struct shmrt_add_args a = {.n = (int64_t)T * m->cfg.hidden_size, .a = x, .b = h, .dtype = m->act,
@@ -209,7 +225,7 @@ static int residual_add(const struct shmrt_model *m, int T, void *x, const void 
 static int attention_block(struct shmrt_model *m, const struct shmrt_kv_pool *p, int l, const struct shmrt_step *st,
 			   const struct meta_layout *ml, const struct step_shape *sh)
 {
-	const struct shmrt_model_config *c = &m->cfg;
+	const struct shmrt_model_config *c = &m->local;
 	const struct shmrt_layer *w = &m->layers[l];
 	struct shmrt_scratch *s = &m->s;
 	const struct shmrt_backend *b = m->b;
@@ -238,7 +254,7 @@ static int attention_block(struct shmrt_model *m, const struct shmrt_kv_pool *p,
 		.block_table_stride = st->block_table_stride, .q = qkv, .q_stride = QKV, .dtype = m->act,
 		.out = s->attn, .cache = cache};
 	if ((rc = b->attention(NULL, &aa)) < 0 ||
-	    (rc = linear(m, T, s->attn, w->o, w->o_bias, H, (int)q_dim, s->h)) < 0)
+	    (rc = linear(m, T, s->attn, w->o, w->o_bias, H, (int)q_dim, s->h)) < 0 || (rc = reduce(m, T, s->h)) < 0)
 		return rc;
 	return residual_add(m, T, s->x, s->h);
 }
@@ -248,14 +264,15 @@ static int mlp_block(struct shmrt_model *m, int l, int T)
 {
 	const struct shmrt_layer *w = &m->layers[l];
 	struct shmrt_scratch *s = &m->s;
-	int H = m->cfg.hidden_size, I = m->cfg.intermediate_size, rc;
+	int H = m->local.hidden_size, I = m->local.intermediate_size, rc;
 	struct shmrt_weight none = {0};
 	if ((rc = rmsnorm(m, T, s->x, w->ln2, s->h)) < 0 ||
 	    (rc = linear(m, T, s->h, w->gate_up, none, 2 * I, H, s->gu)) < 0)
 		return rc;
 	struct shmrt_swiglu_args sw = {.rows = T, .dim = I, .gate = s->gu, .up = (uint8_t *)s->gu + acts(m, I),
 				       .in_stride = 2 * I, .dtype = m->act, .out = s->act};
-	if ((rc = m->b->swiglu(NULL, &sw)) < 0 || (rc = linear(m, T, s->act, w->down, none, H, I, s->h)) < 0)
+	if ((rc = m->b->swiglu(NULL, &sw)) < 0 || (rc = linear(m, T, s->act, w->down, none, H, I, s->h)) < 0 ||
+	    (rc = reduce(m, T, s->h)) < 0)
 		return rc;
 	return residual_add(m, T, s->x, s->h);
 }
@@ -302,7 +319,7 @@ int shmrt_model_forward(struct shmrt_model *m, struct shmrt_kv_pool *p, const st
 		return rc;
 	if (st->n_tokens == 0)
 		return 0;
-	const struct shmrt_model_config *c = &m->cfg;
+	const struct shmrt_model_config *c = &m->local;
 	struct shmrt_scratch *s = &m->s;
 	if ((rc = m->b->copy_to_device(NULL, s->meta, m->host_meta, ml.total * sizeof(int32_t))) < 0)
 		return rc;

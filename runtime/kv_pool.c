@@ -26,7 +26,7 @@ size_t shmrt_model_kv_block_bytes(const struct shmrt_model *m, int block_size)
 {
 	if (block_size <= 0)
 		block_size = DEFAULT_BLOCK_SIZE;
-	return 2 * (size_t)m->cfg.num_layers * layer_block_bytes(&m->cfg, block_size, m->act);
+	return 2 * (size_t)m->cfg.num_layers * layer_block_bytes(&m->local, block_size, m->act);
 }
 
 /* Zeroes the cache: attention reads whole blocks on some backends and
@@ -67,7 +67,7 @@ int shmrt_kv_pool_new(struct shmrt_model *m, int num_blocks, int block_size, str
 	p->m = m;
 	p->num_blocks = num_blocks;
 	p->block_size = block_size;
-	p->layer_bytes = (size_t)num_blocks * layer_block_bytes(&m->cfg, block_size, m->act);
+	p->layer_bytes = (size_t)num_blocks * layer_block_bytes(&m->local, block_size, m->act);
 	size_t bytes = 2 * (size_t)m->cfg.num_layers * p->layer_bytes;
 	int rc = m->b->alloc(&p->mem, bytes);
 	if (rc == 0 && (rc = zero(m->b, p->mem, bytes)) < 0)
@@ -131,7 +131,7 @@ struct shmrt_kv_cache shmrt_kv_pool_layer(const struct shmrt_kv_pool *p, int lay
 	uint8_t *base = (uint8_t *)p->mem + 2 * (size_t)layer * p->layer_bytes;
 	return (struct shmrt_kv_cache){.k = base, .v = base + p->layer_bytes, .dtype = p->m->act,
 				       .num_blocks = p->num_blocks, .block_size = p->block_size,
-				       .n_kv_heads = p->m->cfg.num_kv_heads, .head_dim = p->m->cfg.head_dim};
+				       .n_kv_heads = p->m->local.num_kv_heads, .head_dim = p->m->cfg.head_dim};
 }
 
 int shmrt_kv_seq_reserve(struct shmrt_kv_pool *p, struct shmrt_kv_seq *s, int len)

@@ -13,6 +13,7 @@
 
 #include "fail.h"
 #include "model_impl.h"
+#include "shmrt/shard_plan.h"
 
 #define ALIGN 256
 /* Host staging for backends whose memory the CPU cannot write. */
@@ -20,11 +21,14 @@
 
 struct place {
 	const struct shmrt_tensor_info *t;
+	struct shmrt_tensor_slice slice; /* this rank's part (count 0: the whole tensor) */
+	size_t bytes;                    /* of that part */
 	size_t off;
 };
 
 struct plan {
 	struct shmrt_checkpoint *ck;
+	const struct shmrt_shard_plan *shards; /* tensor parallel (world > 1), else NULL */
 	struct place *items;
 	size_t n, cap;
 	size_t total;
@@ -68,6 +72,15 @@ static int plan_tensor(struct plan *pl, const char *name, int64_t rows, int64_t 
 	if (s->present && s->dtype != t->dtype)
 		return shmrt_fail(ENOTSUP, "%s: tensor '%s' is %s but the tensors fused with it are %s", t->file, name,
 				  shmrt_dtype_name(t->dtype), shmrt_dtype_name(s->dtype));
+	struct place it = {.t = t, .bytes = t->size, .off = pl->total};
+	if (pl->shards) {
+		const struct shmrt_shard *sh;
+		int rc = shmrt_shard_plan_find(pl->shards, name, &sh);
+		if (rc < 0)
+			return rc;
+		it.slice = sh->slice;
+		it.bytes = sh->bytes;
+	}
 	if (pl->n == pl->cap) {
 		size_t cap = pl->cap ? 2 * pl->cap : 64;
 		struct place *p = realloc(pl->items, cap * sizeof(*p));
@@ -78,8 +91,8 @@ static int plan_tensor(struct plan *pl, const char *name, int64_t rows, int64_t 
 	}
 	if (!s->present)
 		*s = (struct slot){.off = pl->total, .dtype = t->dtype, .present = true};
-	pl->items[pl->n++] = (struct place){.t = t, .off = pl->total};
-	pl->total += t->size;
+	pl->items[pl->n++] = it;
+	pl->total += it.bytes;
 	return 0;
 }
 
@@ -161,8 +174,8 @@ static int load_staged(struct shmrt_model *m, struct shmrt_checkpoint *ck, const
 {
 	size_t cap = STAGING_BYTES;
 	for (size_t i = 0; i < pl->n; i++)
-		if (pl->items[i].t->size > cap)
-			cap = pl->items[i].t->size;
+		if (pl->items[i].bytes > cap)
+			cap = pl->items[i].bytes;
 	uint8_t *stage = malloc(cap);
 	struct shmrt_load_item *items = calloc(pl->n ? pl->n : 1, sizeof(*items));
 	int rc = 0;
@@ -170,12 +183,13 @@ static int load_staged(struct shmrt_model *m, struct shmrt_checkpoint *ck, const
 		rc = shmrt_fail(ENOMEM, "no memory for %zu MiB of load staging", cap >> 20);
 	for (size_t i = 0; !rc && i < pl->n;) {
 		size_t j = i, used = 0;
-		for (; j < pl->n && used + pl->items[j].t->size <= cap; used += pl->items[j++].t->size)
-			items[j - i] = (struct shmrt_load_item){.tensor = pl->items[j].t, .dst = stage + used};
+		for (; j < pl->n && used + pl->items[j].bytes <= cap; used += pl->items[j++].bytes)
+			items[j - i] = (struct shmrt_load_item){.tensor = pl->items[j].t, .slice = pl->items[j].slice,
+								.dst = stage + used};
 		rc = shmrt_checkpoint_load(ck, items, j - i, lo, &m->load_stats);
-		for (size_t k = i, at = 0; !rc && k < j; at += pl->items[k++].t->size)
+		for (size_t k = i, at = 0; !rc && k < j; at += pl->items[k++].bytes)
 			rc = m->b->copy_to_device(NULL, (uint8_t *)m->weights + pl->items[k].off, stage + at,
-						  pl->items[k].t->size);
+						  pl->items[k].bytes);
 		if (!rc)
 			rc = m->b->synchronize(NULL);
 		i = j;
@@ -198,7 +212,7 @@ static int load_weights(struct shmrt_model *m, struct shmrt_checkpoint *ck, cons
 	if (!items)
 		return shmrt_fail(ENOMEM, "no memory for the load list");
 	for (size_t i = 0; i < pl->n; i++)
-		items[i] = (struct shmrt_load_item){.tensor = pl->items[i].t,
+		items[i] = (struct shmrt_load_item){.tensor = pl->items[i].t, .slice = pl->items[i].slice,
 						    .dst = (uint8_t *)m->weights + pl->items[i].off};
 	rc = shmrt_checkpoint_load(ck, items, pl->n, lo, &m->load_stats);
 	free(items);
@@ -212,10 +226,11 @@ static struct shmrt_weight weight(const struct shmrt_model *m, const struct slot
 	return (struct shmrt_weight){.p = (const uint8_t *)m->weights + s->off, .dtype = s->dtype};
 }
 
-static int place(struct shmrt_model *m, struct shmrt_checkpoint *ck, const struct shmrt_load_options *lo)
+static int place(struct shmrt_model *m, struct shmrt_checkpoint *ck, const struct shmrt_shard_plan *shards,
+		 const struct shmrt_load_options *lo)
 {
 	const struct shmrt_model_config *c = &m->cfg;
-	struct plan pl = {.ck = ck};
+	struct plan pl = {.ck = ck, .shards = shards};
 	struct slot embed, norm, lm_head = {0};
 	struct layer_slots *ls = calloc((size_t)c->num_layers, sizeof(*ls));
 	m->layers = calloc((size_t)c->num_layers, sizeof(*m->layers));
@@ -248,19 +263,39 @@ static int place(struct shmrt_model *m, struct shmrt_checkpoint *ck, const struc
 				.qkv_bias = weight(m, &s->qkv_bias), .o = weight(m, &s->o),
 				.o_bias = weight(m, &s->o_bias), .ln2 = weight(m, &s->ln2),
 				.gate_up = weight(m, &s->gate_up), .down = weight(m, &s->down)};
+			/* o_proj's bias goes into the partial sums of rank 0
+			 * only, so that the all-reduce adds it once */
+			if (m->rank)
+				m->layers[l].o_bias = (struct shmrt_weight){0};
 		}
 		/* everything once but the embedding table, which decode only
 		 * gathers a row of; lm_head once, tied or not */
 		uint64_t embed_bytes = (uint64_t)V * H * shmrt_dtype_size(embed.dtype);
 		m->step_weight_bytes = 0;
 		for (size_t i = 0; i < pl.n; i++)
-			m->step_weight_bytes += pl.items[i].t->size;
+			m->step_weight_bytes += pl.items[i].bytes;
 		if (!c->tie_word_embeddings)
 			m->step_weight_bytes -= embed_bytes;
 	}
 	free(pl.items);
 	free(ls);
 	return rc;
+}
+
+/* The tensor-parallel fields of the options; the shard plan checks that
+ * the heads and the MLP split evenly. */
+static int tp_options(struct shmrt_model *m, const struct shmrt_model_options *opt)
+{
+	m->world = opt->world ? opt->world : 1;
+	m->rank = opt->rank;
+	m->xfer = opt->xfer;
+	if (m->world < 1 || m->world > SHMRT_XFER_MAX_WORLD || m->rank < 0 || m->rank >= m->world)
+		return shmrt_fail(EINVAL, "model: rank %d of world %d: need 0 <= rank < world <= %d", opt->rank,
+				  opt->world, SHMRT_XFER_MAX_WORLD);
+	if (m->world > 1 && !m->xfer)
+		return shmrt_fail(EINVAL, "model: world %d needs a transport handle (options.xfer) for its all-reduces",
+				  m->world);
+	return 0;
 }
 
 int shmrt_model_load(const char *dir, const struct shmrt_model_options *opt, struct shmrt_model **out)
@@ -277,13 +312,25 @@ int shmrt_model_load(const char *dir, const struct shmrt_model_options *opt, str
 	m->act = opt->activations;
 	if (!rc && m->act != SHMRT_F32 && m->act != SHMRT_BF16)
 		rc = shmrt_fail(EINVAL, "model: activations must be f32 or bf16, not %s", shmrt_dtype_name(m->act));
+	if (!rc)
+		rc = tp_options(m, opt);
 	struct shmrt_checkpoint *ck = NULL;
+	struct shmrt_shard_plan *shards = NULL;
 	if (!rc)
 		rc = shmrt_checkpoint_open(dir, &ck);
 	if (!rc) {
 		m->cfg = *shmrt_checkpoint_config(ck);
-		rc = place(m, ck, &opt->load);
+		if (m->world > 1)
+			rc = shmrt_shard_plan_create(ck, m->rank, m->world, &shards);
 	}
+	if (!rc) {
+		m->local = m->cfg;
+		m->local.num_heads /= m->world;
+		m->local.num_kv_heads /= m->world;
+		m->local.intermediate_size /= m->world;
+		rc = place(m, ck, shards, &opt->load);
+	}
+	shmrt_shard_plan_destroy(shards);
 	shmrt_checkpoint_close(ck);
 	if (rc < 0) {
 		shmrt_model_free(m);

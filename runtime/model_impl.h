@@ -32,7 +32,12 @@ struct shmrt_scratch {
 };
 
 struct shmrt_model {
-	struct shmrt_model_config cfg;
+	struct shmrt_model_config cfg;   /* the checkpoint's */
+	/* This rank's part, what the step and the KV pool use: cfg with the
+	 * heads, KV heads and intermediate size divided by world. */
+	struct shmrt_model_config local;
+	int rank, world;
+	struct shmrt_xfer *xfer; /* world > 1: the all-reduces of the step */
 	const struct shmrt_backend *b;
 	enum shmrt_dtype act; /* of activations and the KV cache */
 	void *weights; /* one device allocation holding every tensor */

@@ -42,6 +42,7 @@
 #include "backend.h"
 #include "checkpoint.h"
 #include "model_config.h"
+#include "transport.h"
 
 struct shmrt_model;
 struct shmrt_kv_pool;
@@ -54,6 +55,21 @@ struct shmrt_model_options {
 	 * backend runs) or SHMRT_BF16 (half the cache, and the tensor-core
 	 * kernels of "cuda"; "cpu-ref" runs it too). Logits are f32 either way. */
 	enum shmrt_dtype activations;
+	/* Tensor parallelism: this process is rank `rank` of `world` (0 or 1:
+	 * one rank, the whole model). Rank r loads only its shard of each
+	 * weight (shard_plan.h: its heads of q/k/v and o_proj, its columns of
+	 * the MLP; the rest replicated), its KV pool holds its KV heads only,
+	 * and every step all-reduces the attention output projection and the
+	 * MLP down projection through xfer, a handle on the group's transport
+	 * (transport.h) that the caller opened as this rank and keeps open
+	 * while the model is used. num_attention_heads, num_key_value_heads and
+	 * intermediate_size must be multiples of world (-EINVAL otherwise).
+	 * Every rank runs the same steps with the same inputs (the calls are
+	 * collective) and gets the whole logits: lm_head is replicated (see
+	 * shard_plan.h for why). Logits differ from one rank's by rounding
+	 * only: the sums are made in another order. */
+	int rank, world;
+	struct shmrt_xfer *xfer;
 };
 
 /* Opens the checkpoint in dir (config.json, model.safetensors or an index
@@ -82,7 +98,8 @@ SHMRT_API int shmrt_kv_pool_new(struct shmrt_model *m, int num_blocks, int block
 SHMRT_API void shmrt_kv_pool_free(struct shmrt_kv_pool *p);
 
 /* Device bytes of one block across all layers (K and V), for sizing: of
- * an f32 cache (the default), and of the model's own cache dtype. */
+ * an f32 cache (the default), and of the model's own cache dtype and its
+ * rank's KV heads (1/world of them). */
 SHMRT_API size_t shmrt_kv_block_bytes(const struct shmrt_model_config *cfg, int block_size);
 SHMRT_API size_t shmrt_model_kv_block_bytes(const struct shmrt_model *m, int block_size);
 
