@@ -41,7 +41,23 @@ struct shmrt_client {
 	int dead;           /* the supervisor is gone */
 };
 
-static _Thread_local char *last_text; /* the text handed out by next */
+/* The text handed out by next, per thread, freed at the next call or when
+ * the thread exits (a key's destructor: a _Thread_local pointer would leak
+ * the last one). */
+static pthread_key_t text_key;
+static pthread_once_t text_once = PTHREAD_ONCE_INIT;
+
+static void make_text_key(void)
+{
+	pthread_key_create(&text_key, free);
+}
+
+static void set_text(char *text)
+{
+	pthread_once(&text_once, make_text_key);
+	free(pthread_getspecific(text_key));
+	pthread_setspecific(text_key, text);
+}
 
 static void queue(struct pending *p, struct chunk *c)
 {
@@ -210,6 +226,7 @@ void shmrt_client_detach(struct shmrt_client *c)
 {
 	if (!c)
 		return;
+	set_text(NULL);
 	if (!atomic_exchange(&c->closing, 1))
 		pthread_join(c->reader, NULL);
 	for (size_t i = 0; i < c->reqs.cap; i++)
@@ -331,8 +348,7 @@ static int reason_of(struct shmrt_client *c, int status)
 int shmrt_client_next(struct shmrt_client *c, uint64_t id, struct shmrt_response *out, int64_t timeout_ns)
 {
 	shmrt_clear_error();
-	free(last_text);
-	last_text = NULL;
+	set_text(NULL);
 	struct timespec dl;
 	clock_gettime(CLOCK_REALTIME, &dl);
 	int64_t ns = dl.tv_nsec + (timeout_ns < 0 ? 0 : timeout_ns % 1000000000);
@@ -365,8 +381,8 @@ int shmrt_client_next(struct shmrt_client *c, uint64_t id, struct shmrt_response
 				       .finish = (enum shmrt_client_finish)r->finish, .status = r->status,
 				       .n_prompt = r->n_prompt, .n_generated = r->n_generated};
 	memmove(ch, ch->text, out->text_len + 1); /* the chunk's memory becomes the text */
-	last_text = (char *)ch;
-	out->text = last_text;
+	set_text((char *)ch);
+	out->text = (char *)ch;
 	if (out->finish) {
 		out->first_token_s = p->t_first ? (double)(p->t_first - p->t_submit) * 1e-9 : 0;
 		out->total_s = (double)(now() - p->t_submit) * 1e-9;

@@ -184,7 +184,8 @@ static int respond(struct output *o, const struct rt_event *ev)
 	 * others go on: 1 s, against a 256 KiB ring of ~2,000 chunks. */
 	if (shmrt_ring_reserve(o->resp[slot], sizeof(r) + len, &buf, 1000000000) == 0) {
 		memcpy(buf, &r, sizeof(r));
-		memcpy((char *)buf + sizeof(r), o->text, len);
+		if (len)
+			memcpy((char *)buf + sizeof(r), o->text, len);
 		shmrt_ring_commit(o->resp[slot], buf, sizeof(r) + len);
 	}
 	return 0;

@@ -50,7 +50,7 @@ struct shmrt_response {
 	uint64_t id;
 	int32_t token;        /* the new token, -1 if none (an end without one) */
 	const char *text;     /* text this chunk completes (UTF-8), valid until
-			       * this thread's next shmrt_client_next */
+			       * this thread's next shmrt_client_next (or detach) */
 	size_t text_len;
 	enum shmrt_client_finish finish; /* != RUNNING: the last chunk */
 	int status;           /* 0, or -errno with finish ERROR */
