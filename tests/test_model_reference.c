@@ -7,7 +7,9 @@
  *    (relative to the row's largest logit), and so does a prefill in chunks;
  *  - greedy generation (library, whole and chunked prefill, and `shmrt
  *    generate --json`) gives transformers' tokens exactly;
- *  - the checkpoint's tokenizer.json encodes as HF `tokenizers` does.
+ *  - the checkpoint's tokenizer.json encodes as HF `tokenizers` does;
+ *  - `shmrt logits` and `shmrt generate` with --workers 2 (tensor parallel
+ *    over forked ranks, model.h) do the same: same TOL, same tokens.
  * Usage: test_model_reference SHMRT_EXE FIXTURE_DIR [BACKEND] */
 #include <errno.h>
 #include <fcntl.h>
@@ -105,18 +107,29 @@ static void check_hashes(const struct test_model_dir *d, json_t *c)
 	}
 }
 
-static void check_cli_logits(const struct test_model_dir *d, const int32_t *toks, int n, const float *want, int V)
+static void check_cli_logits(const struct test_model_dir *d, const int32_t *toks, int n, const float *want, int V,
+			     char *workers)
 {
 	char out[128];
 	test_model_file(d, "logits.f32", out, sizeof(out));
 	char *list = id_list(toks, n);
 	char *argv[] = {(char *)exe, "logits", "--model", (char *)d->path, "--tokens", list, "--out", out,
-			"--backend", (char *)backend, NULL};
-	CHECK(run(argv, NULL) == 0, "shmrt logits failed");
+			"--backend", (char *)backend, "--workers", workers, NULL};
+	CHECK(run(argv, NULL) == 0, "shmrt logits --workers %s failed", workers);
 	float *got = read_f32(out, (size_t)n * V);
-	check_rows("shmrt logits", got, want, n, V);
+	check_rows(strcmp(workers, "1") ? "shmrt logits --workers N" : "shmrt logits", got, want, n, V);
 	free(got);
 	free(list);
+}
+
+/* --workers reaches the model: 3 ranks cannot split the presets' 4 heads. */
+static void check_cli_bad_workers(const struct test_model_dir *d)
+{
+	char out[128];
+	test_model_file(d, "logits.f32", out, sizeof(out));
+	char *argv[] = {(char *)exe, "logits", "--model", (char *)d->path, "--tokens", "1,2", "--out", out,
+			"--backend", (char *)backend, "--workers", "3", NULL};
+	CHECK(run(argv, NULL) != 0, "shmrt logits --workers 3 split 4 heads");
 }
 
 /* The same logits through the library, the prompt in chunks of 7. */
@@ -150,22 +163,24 @@ static void check_greedy(struct shmrt_model *m, const int32_t *prompt, int np, c
 }
 
 static void check_cli_generate(const struct test_model_dir *d, const int32_t *prompt, int np, const int32_t *want,
-			       int nw)
+			       int nw, char *workers)
 {
 	char out[128], max[16];
 	test_model_file(d, "logits.f32", out, sizeof(out));
 	snprintf(max, sizeof(max), "%d", nw);
 	char *list = id_list(prompt, np);
 	char *argv[] = {(char *)exe, "generate", "--model", (char *)d->path, "--tokens", list, "--max-tokens", max,
-			"--temperature", "0", "--ignore-eos", "--json", "--backend", (char *)backend, NULL};
-	CHECK(run(argv, out) == 0, "shmrt generate failed");
+			"--temperature", "0", "--ignore-eos", "--json", "--backend", (char *)backend, "--workers",
+			workers, NULL};
+	CHECK(run(argv, out) == 0, "shmrt generate --workers %s failed", workers);
 	json_error_t err;
 	json_t *doc = json_load_file(out, JSON_ALLOW_NUL, &err); /* the text may hold byte 0 */
 	CHECK(doc, "shmrt generate --json: not one JSON document: %s", err.text);
 	json_t *toks = json_object_get(doc, "tokens");
 	CHECK((int)json_array_size(toks) == nw, "shmrt generate: %zu tokens", json_array_size(toks));
 	for (int i = 0; i < nw; i++)
-		CHECK(json_integer_value(json_array_get(toks, (size_t)i)) == want[i], "shmrt generate: token %d", i);
+		CHECK(json_integer_value(json_array_get(toks, (size_t)i)) == want[i],
+		      "shmrt generate --workers %s: token %d", workers, i);
 	CHECK(json_is_string(json_object_get(doc, "text")), "shmrt generate: no text");
 	json_decref(doc);
 	free(list);
@@ -212,10 +227,13 @@ static void check_case(json_t *c)
 	struct shmrt_model_options mo = {.backend = backend};
 	CHECK_OK(shmrt_model_load(d.path, &mo, &m));
 	CHECK(shmrt_model_config(m)->vocab_size == V, "vocab");
-	check_cli_logits(&d, toks, n, want, V);
+	check_cli_logits(&d, toks, n, want, V, "1");
+	check_cli_logits(&d, toks, n, want, V, "2");
+	check_cli_bad_workers(&d);
 	check_chunked_logits(m, toks, n, want, V);
 	check_greedy(m, prompt, np, greedy, ng);
-	check_cli_generate(&d, prompt, np, greedy, ng);
+	check_cli_generate(&d, prompt, np, greedy, ng, "1");
+	check_cli_generate(&d, prompt, np, greedy, ng, "2");
 	check_tokenizer(&d, c);
 	shmrt_model_free(m);
 	printf("%-12s %-40s ok\n", name, json_string_value(json_object_get(c, "covers")));

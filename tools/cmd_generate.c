@@ -13,13 +13,15 @@
 #include "cmd.h"
 #include "token_list.h"
 #include "generate_name.h"
+#include "tp_group.h"
 
 static void usage(FILE *f)
 {
 	fprintf(f, "usage: shmrt generate (--model DIR | --name NAME) (--prompt TEXT | --tokens 1,2,3)\n"
 		   "                      [--max-tokens N]\n"
 		   "                      [--temperature T] [--top-p P] [--seed S] [--json]\n"
-		   "                      [--backend NAME] [--activations f32|bf16] [--ignore-eos]\n\n"
+		   "                      [--backend NAME] [--activations f32|bf16] [--ignore-eos]\n"
+		   "                      [--workers N]\n\n"
 		   "Generates a continuation of the prompt with the checkpoint in DIR and prints\n"
 		   "it as it comes (text when DIR has a tokenizer.json, else token ids); timings\n"
 		   "go to stderr. Stops at max-tokens or at an eos id of config.json.\n\n"
@@ -38,12 +40,15 @@ static void usage(FILE *f)
 		   "  --backend NAME     cpu (default), cpu-ref or cuda\n"
 		   "  --activations DT   f32 (default) or bf16 (cuda, cpu-ref): activations and\n"
 		   "                     KV cache\n"
-		   "  --ignore-eos       generate max-tokens tokens whatever they are\n");
+		   "  --ignore-eos       generate max-tokens tokens whatever they are\n"
+		   "  --workers N        with --model: tensor parallel over N forked CPU ranks\n"
+		   "                     (shm transport; the model's heads must split evenly),\n"
+		   "                     default 1\n");
 }
 
 struct args {
 	const char *dir, *prompt, *tokens, *backend, *name;
-	long max_tokens, seed;
+	long max_tokens, seed, workers;
 	double temperature, top_p;
 	int json, ignore_eos;
 	enum shmrt_dtype activations;
@@ -86,9 +91,10 @@ static int parse(int argc, char **argv, struct args *a)
 					      {"ignore-eos", no_argument, 0, 'e'},
 					      {"activations", required_argument, 0, 'a'},
 					      {"name", required_argument, 0, 'N'},
+					      {"workers", required_argument, 0, 'w'},
 					      {"help", no_argument, 0, 'h'},
 					      {0}};
-	for (int c; (c = getopt_long(argc, argv, "m:p:t:n:T:P:s:jb:ea:N:h", opts, NULL)) != -1;) {
+	for (int c; (c = getopt_long(argc, argv, "m:p:t:n:T:P:s:jb:ea:N:w:h", opts, NULL)) != -1;) {
 		int bad = 0;
 		switch (c) {
 		case 'm': a->dir = optarg; break;
@@ -103,6 +109,7 @@ static int parse(int argc, char **argv, struct args *a)
 		case 'e': a->ignore_eos = 1; break;
 		case 'a': bad = parse_activations("generate", optarg, &a->activations); break;
 		case 'N': a->name = optarg; break;
+		case 'w': bad = parse_int_arg("generate", "--workers", optarg, 1, SHMRT_XFER_MAX_WORLD, &a->workers); break;
 		case 'h': usage(stdout); return 0;
 		default: usage(stderr); return 2;
 		}
@@ -117,6 +124,10 @@ static int parse(int argc, char **argv, struct args *a)
 		fprintf(stderr, "shmrt generate: one of --model or --name, and one of --prompt or --tokens, "
 				"are required\n");
 		return usage(stderr), 2;
+	}
+	if (a->name && a->workers > 1) {
+		fprintf(stderr, "shmrt generate: --workers is for --model (a runtime started with --name has its own)\n");
+		return 2;
 	}
 	if (a->temperature < 0 || !(a->top_p > 0 && a->top_p <= 1)) {
 		fprintf(stderr, "shmrt generate: --temperature must be >= 0 and --top-p in (0, 1]\n");
@@ -183,12 +194,17 @@ static void print_json(const struct args *a, const struct shmrt_tokenizer *tok, 
 	json_decref(doc);
 }
 
-static int run(const struct args *a, struct shmrt_tokenizer *tok, const int32_t *prompt, int n_prompt)
+/* g: this process's place in the tensor-parallel group; every rank generates the same
+ * tokens (same logits, same seed), rank 0 prints them. */
+static int run(const struct args *a, const struct tp_group *g, struct shmrt_tokenizer *tok, const int32_t *prompt,
+	       int n_prompt)
 {
 	struct shmrt_model *m;
 	struct shmrt_model_options mo = {.backend = a->backend, .activations = a->activations};
+	tp_group_options(g, &mo);
 	if (shmrt_model_load(a->dir, &mo, &m) < 0) {
-		fprintf(stderr, "shmrt generate: %s\n", shmrt_last_error());
+		if (!g->rank) /* every rank fails alike; rank 0 says why */
+			fprintf(stderr, "shmrt generate: %s\n", shmrt_last_error());
 		return 1;
 	}
 	struct printer pr = {.first = 1};
@@ -198,14 +214,16 @@ static int run(const struct args *a, struct shmrt_tokenizer *tok, const int32_t 
 	int32_t *out = malloc((size_t)a->max_tokens * sizeof(int32_t));
 	struct shmrt_gen_options go = {.max_tokens = (int)a->max_tokens, .temperature = (float)a->temperature,
 				       .top_p = (float)a->top_p, .seed = (uint64_t)a->seed,
-				       .ignore_eos = a->ignore_eos, .on_token = a->json ? NULL : on_token,
+				       .ignore_eos = a->ignore_eos, .on_token = a->json || g->rank ? NULL : on_token,
 				       .ctx = &pr};
 	struct shmrt_gen_stats st;
 	if (!rc && !out)
 		rc = -ENOMEM;
 	if (!rc)
 		rc = shmrt_generate(m, prompt, n_prompt, &go, out, (int)a->max_tokens, &st);
-	if (rc < 0) {
+	if (g->rank) {
+		/* the others print nothing */
+	} else if (rc < 0) {
 		fprintf(stderr, "shmrt generate: %s\n", rc == -ENOMEM ? "no memory" : shmrt_last_error());
 	} else if (a->json) {
 		print_json(a, tok, out, rc, &st);
@@ -227,7 +245,7 @@ static int run(const struct args *a, struct shmrt_tokenizer *tok, const int32_t 
 
 int cmd_generate(int argc, char **argv)
 {
-	struct args a = {.backend = "cpu", .max_tokens = 32, .temperature = 1.0, .top_p = 1.0};
+	struct args a = {.backend = "cpu", .max_tokens = 32, .temperature = 1.0, .top_p = 1.0, .workers = 1};
 	int rc = parse(argc, argv, &a);
 	if (rc >= 0)
 		return rc;
@@ -247,7 +265,13 @@ int cmd_generate(int argc, char **argv)
 	}
 	if (load_tokenizer(a.dir, a.prompt != NULL, &tok) == 0)
 		n = a.prompt ? encode(tok, a.prompt, &prompt) : parse_token_list("generate", a.tokens, &prompt);
-	rc = n < 0 ? (a.tokens && !tok ? 2 : 1) : run(&a, tok, prompt, n);
+	struct tp_group g;
+	if (n < 0)
+		rc = a.tokens && !tok ? 2 : 1;
+	else if (tp_group_start("generate", (int)a.workers, &g) < 0)
+		rc = 1;
+	else
+		rc = tp_group_finish(&g, run(&a, &g, tok, prompt, n));
 	free(prompt);
 	shmrt_tokenizer_free(tok);
 	return rc;

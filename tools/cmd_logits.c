@@ -10,11 +10,12 @@
 #include "shmrt/model.h"
 #include "cmd.h"
 #include "token_list.h"
+#include "tp_group.h"
 
 static void usage(FILE *f)
 {
 	fprintf(f, "usage: shmrt logits --model DIR --tokens 1,2,3 --out FILE [--backend NAME]\n"
-		   "                    [--activations f32|bf16] [--json]\n\n"
+		   "                    [--activations f32|bf16] [--workers N] [--json]\n\n"
 		   "Runs the tokens through the model as one prefill and writes the logits of\n"
 		   "every position to FILE: float32, little-endian, [tokens x vocab] row-major,\n"
 		   "no header.\n\n"
@@ -23,9 +24,13 @@ static void usage(FILE *f)
 		   "  --out FILE      where the logits go\n"
 		   "  --backend NAME  cpu (default), cpu-ref or cuda\n"
 		   "  --activations DT  f32 (default) or bf16 (cuda, cpu-ref)\n"
+		   "  --workers N     tensor parallel over N forked CPU ranks (shm transport;\n"
+		   "                  the model's heads must split evenly), default 1\n"
 		   "  --json          print {\"tokens\": N, \"vocab\": V, \"out\": FILE} on stdout\n");
 }
 
+/* Every rank of a tensor-parallel group runs the step; only the one with
+ * a path (rank 0) writes and speaks. */
 static int run(const struct shmrt_model_options *mo, const char *dir, const int32_t *ids, int n, const char *path,
 	       int json)
 {
@@ -44,8 +49,9 @@ static int run(const struct shmrt_model_options *mo, const char *dir, const int3
 	if (!rc)
 		rc = shmrt_model_step(m, p, &in, 1, SHMRT_LOGITS_ALL, logits);
 	if (rc < 0) {
-		fprintf(stderr, "shmrt logits: %s\n", rc == -ENOMEM ? "no memory" : shmrt_last_error());
-	} else {
+		if (path) /* every rank fails alike; rank 0 says why */
+			fprintf(stderr, "shmrt logits: %s\n", rc == -ENOMEM ? "no memory" : shmrt_last_error());
+	} else if (path) {
 		FILE *f = fopen(path, "wb");
 		if (!f || fwrite(logits, sizeof(float), (size_t)n * V, f) != (size_t)n * V || fclose(f)) {
 			fprintf(stderr, "shmrt logits: %s: %s\n", path, strerror(errno));
@@ -71,15 +77,17 @@ int cmd_logits(int argc, char **argv)
 	const char *dir = NULL, *tokens = NULL, *out = NULL;
 	struct shmrt_model_options mo = {.backend = "cpu"};
 	int json = 0;
+	long workers = 1;
 	static const struct option opts[] = {{"model", required_argument, 0, 'm'},
 					      {"tokens", required_argument, 0, 't'},
 					      {"out", required_argument, 0, 'o'},
 					      {"backend", required_argument, 0, 'b'},
 					      {"json", no_argument, 0, 'j'},
 					      {"activations", required_argument, 0, 'a'},
+					      {"workers", required_argument, 0, 'w'},
 					      {"help", no_argument, 0, 'h'},
 					      {0}};
-	for (int c; (c = getopt_long(argc, argv, "m:t:o:b:ja:h", opts, NULL)) != -1;) {
+	for (int c; (c = getopt_long(argc, argv, "m:t:o:b:ja:w:h", opts, NULL)) != -1;) {
 		if (c == 'm')
 			dir = optarg;
 		else if (c == 't')
@@ -94,6 +102,10 @@ int cmd_logits(int argc, char **argv)
 		}
 		else if (c == 'j')
 			json = 1;
+		else if (c == 'w') {
+			if (parse_int_arg("logits", "--workers", optarg, 1, SHMRT_XFER_MAX_WORLD, &workers))
+				return 2;
+		}
 		else if (c == 'h')
 			return usage(stdout), 0;
 		else
@@ -111,7 +123,13 @@ int cmd_logits(int argc, char **argv)
 	int n = parse_token_list("logits", tokens, &ids);
 	if (n < 0)
 		return 2;
-	int rc = run(&mo, dir, ids, n, out, json);
+	struct tp_group g;
+	int rc = tp_group_start("logits", (int)workers, &g);
+	if (rc == 0) {
+		tp_group_options(&g, &mo);
+		rc = tp_group_finish(&g, run(&mo, dir, ids, n, g.rank ? NULL : out, json));
+	} else
+		rc = 1;
 	free(ids);
 	return rc;
 }
