@@ -38,6 +38,7 @@
 #include "futex.h"
 #include "bench.h"
 #include "e2e.h"
+#include "e2e_mp.h"
 #include "kernels.h"
 
 struct args {
@@ -215,6 +216,8 @@ static void usage(FILE *f)
 		"  --json          one JSON document on stdout\n"
 		"  --csv FILE      also write the rows to FILE\n"
 		"  --tmpdir DIR    where a made checkpoint goes (default /var/tmp)\n"
+		"  --workers W     through the multi-process runtime instead, against one\n"
+		"                  process ('shmrt bench e2e --workers 1 --help')\n"
 		"Threads: the CPU kernels' ($SHMRT_CPU_THREADS, else every CPU this process may\n"
 		"use); llama.cpp gets the same number.\n");
 }
@@ -344,6 +347,8 @@ static void remove_model(const char *dir)
 
 int bench_e2e(int argc, char **argv)
 {
+	if (e2e_mp_wanted(argc, argv)) /* the multi-process runtime: bench/e2e_mp.c */
+		return bench_e2e_mp(argc, argv);
 	struct args a;
 	int rc = parse_args(argc, argv, &a);
 	if (rc)

@@ -437,6 +437,12 @@ int main(int argc, char **argv)
 
 	test_shmrt_start(dir);
 	test_supervisor_death();
+	/* shmrt bench e2e --workers: the document, not speed */
+	char bench[512];
+	snprintf(bench, sizeof(bench), "%s bench e2e --workers 1 --quick --json --steps 4 --batch 2 | "
+				       "grep -q '\"benchmark\": \"e2e-multiprocess\".*\"batch\": 2, \"workers\": 1, \"steps\": 4'",
+		 exe);
+	CHECK(system(bench) == 0, "shmrt bench e2e --workers 1 --json");
 	char cmd[128];
 	snprintf(cmd, sizeof(cmd), "rm -rf %s", model_dir);
 	CHECK(system(cmd) == 0, "rm");

@@ -1,0 +1,30 @@
+/* shmrt bench e2e, the multi-process part: decode steps through the
+ * runtime (runtime.h) and what they cost outside the kernels. */
+#ifndef SHMRT_BENCH_E2E_MP_H
+#define SHMRT_BENCH_E2E_MP_H
+
+#include <stddef.h>
+
+struct e2e_mp_result {
+	int workers, batch, steps; /* decode steps measured */
+	double step_ns;     /* per decode step, as the scheduler sees it: plan made
+			     * .. its events sent (scheduling, rings, the workers) */
+	double worker_ns;   /* per step, worker 0's forward + sampling */
+	double overhead_ns; /* step_ns - worker_ns: outside the kernels */
+	double tokens_per_s; /* decode tokens/s the client saw */
+};
+
+/* Starts the runtime on model_dir with `workers` workers (exe: the shmrt
+ * program), submits `batch` requests of `prompt` token ids that decode
+ * `steps` tokens each, and measures the decode steps, where all `batch`
+ * sequences decode together. 0, or -errno with why in note. */
+int e2e_mp_measure(const char *model_dir, const char *exe, int workers, int batch, int prompt, int steps,
+		   struct e2e_mp_result *out, char *note, size_t note_cap);
+
+/* `shmrt bench e2e --workers W ...`: the multi-process path against the
+ * single-process one, batch by batch (bench_e2e hands over when --workers
+ * is given). Returns the exit status. */
+int e2e_mp_wanted(int argc, char **argv);
+int bench_e2e_mp(int argc, char **argv);
+
+#endif
