@@ -1,7 +1,8 @@
 /* Tensor parallelism of the model (model.h: options rank/world/xfer): W
  * forked CPU ranks over the shm transport run the same steps as one
  * process holding the whole model, on the tiny presets (GQA llama3,
- * tied embeddings with as many KV heads as heads, Qwen2 q/k/v biases):
+ * tied embeddings with as many KV heads as heads, Qwen2 q/k/v biases,
+ * and tiny given Llama's attention_bias: q/k/v and o_proj biases):
  *   - the logits of a ragged prefill (every row) and of decode steps are
  *     within TOL (relative to the row's largest logit) of the single-rank
  *     model's: the same products, but o_proj and down_proj summed in
@@ -13,9 +14,12 @@
  *     (sizes taken from the checkpoint, not from the shard plan), and its
  *     KV blocks are 1/W of the single-rank model's;
  *   - a world the heads do not divide is -EINVAL naming the heads.
+ * o_proj's bias must be added once, not by every rank: added W times it
+ * moves the logits far past TOL.
  * Leaving out either all-reduce of the step moves the logits by far more
  * than TOL (tried by hand: relative errors of order 1). */
 #include <errno.h>
+#include <jansson.h>
 #include <signal.h>
 #include <stdint.h>
 #include <string.h>
@@ -23,7 +27,9 @@
 #include <sys/prctl.h>
 #include <sys/wait.h>
 
+#include "dtype_conv.h"
 #include "model_test.h"
+#include "safetensors.h"
 
 /* Relative to the row's largest |logit|; f32 sums of a few hundred
  * products in another order differ by ~1e-6 of that. */
@@ -111,6 +117,57 @@ static uint64_t sharded_bytes(const char *dir)
 	return n;
 }
 
+/* Rewrites the checkpoint in dir (a llama bf16 one) with attention_bias:
+ * q/k/v_proj and o_proj biases of random values in [-0.5, 0.5). */
+static void add_attention_bias(const char *dir)
+{
+	char path[128];
+	snprintf(path, sizeof(path), "%s/config.json", dir);
+	json_error_t err;
+	json_t *cfg = json_load_file(path, 0, &err);
+	CHECK(cfg, "%s: %s", path, err.text);
+	CHECK_OK(json_object_set_new(cfg, "attention_bias", json_true()));
+	CHECK_OK(json_dump_file(cfg, path, JSON_INDENT(2)));
+	json_decref(cfg);
+
+	struct shmrt_checkpoint *ck;
+	CHECK_OK(shmrt_checkpoint_open(dir, &ck));
+	const struct shmrt_model_config *c = shmrt_checkpoint_config(ck);
+	size_t n = shmrt_checkpoint_tensor_count(ck), nb = 4 * (size_t)c->num_layers;
+	struct shmrt_st_tensor *t = calloc(n + nb, sizeof(*t));
+	char (*names)[64] = calloc(nb, sizeof(*names));
+	CHECK(t && names, "no memory");
+	for (size_t i = 0; i < n; i++) {
+		const struct shmrt_tensor_info *ti = shmrt_checkpoint_tensor(ck, i);
+		void *p = malloc(ti->size);
+		CHECK(p, "no memory");
+		CHECK_OK(shmrt_checkpoint_load_tensor(ck, ti->name, p, ti->size, NULL, NULL));
+		t[i] = (struct shmrt_st_tensor){.name = ti->name, .dtype = ti->dtype, .ndim = ti->ndim, .data = p};
+		memcpy(t[i].shape, ti->shape, sizeof(t[i].shape));
+	}
+	static const char *const part[] = {"q_proj", "k_proj", "v_proj", "o_proj"};
+	int64_t len[] = {(int64_t)c->num_heads * c->head_dim, (int64_t)c->num_kv_heads * c->head_dim,
+			 (int64_t)c->num_kv_heads * c->head_dim, c->hidden_size};
+	uint32_t seed = 99;
+	for (size_t b = 0; b < nb; b++) {
+		int l = (int)(b / 4), k = (int)(b % 4);
+		snprintf(names[b], sizeof(names[b]), "model.layers.%d.self_attn.%s.bias", l, part[k]);
+		uint16_t *p = malloc((size_t)len[k] * sizeof(uint16_t));
+		CHECK(p, "no memory");
+		for (int64_t i = 0; i < len[k]; i++)
+			p[i] = shmrt_f32_to_bf16((float)(lcg(&seed) % 1024) / 1024.0f - 0.5f);
+		t[n + b] = (struct shmrt_st_tensor){.name = names[b], .dtype = SHMRT_BF16, .ndim = 1,
+						    .shape = {len[k]}, .data = p};
+	}
+	snprintf(path, sizeof(path), "%s/model.safetensors", dir);
+	CHECK_OK(shmrt_st_write(path, t, n + nb));
+	shmrt_checkpoint_close(ck);
+	for (size_t i = 0; i < n + nb; i++)
+		free((void *)t[i].data);
+	free(t);
+	free(names);
+}
+
 static void rank_main(const char *dir, int rank, int world, void *region, size_t region_size, uint32_t seed,
 		      struct result *r)
 {
@@ -152,10 +209,12 @@ static void run_ranks(const char *dir, int world, uint32_t seed, struct result *
 	munmap(region, size);
 }
 
-static void run(const char *preset, uint64_t seed, int world)
+static void run(const char *preset, uint64_t seed, int world, bool bias)
 {
 	struct test_model_dir d;
 	test_model_make(&d, preset, seed);
+	if (bias)
+		add_attention_bias(d.path);
 	size_t bytes = (size_t)(world + 1) * sizeof(struct result);
 	struct result *res = mmap(NULL, bytes, PROT_READ | PROT_WRITE, MAP_SHARED | MAP_ANONYMOUS, -1, 0);
 	CHECK(res != MAP_FAILED, "mmap: %m");
@@ -191,9 +250,9 @@ static void run(const char *preset, uint64_t seed, int world)
 		CHECK(res[r].kv_block_bytes * world == ref->kv_block_bytes, "%s W=%d: kv block %zu bytes of %zu",
 		      preset, world, (size_t)res[r].kv_block_bytes, (size_t)ref->kv_block_bytes);
 	}
-	printf("%-10s W=%d: logits within %.2g relative of one rank (tolerance %g), %d greedy tokens equal, "
+	printf("%-10s%s W=%d: logits within %.2g relative of one rank (tolerance %g), %d greedy tokens equal, "
 	       "%llu of %llu bytes loaded per rank\n",
-	       preset, world, worst, TOL, GEN, (unsigned long long)res[0].load_bytes,
+	       preset, bias ? " +attention_bias" : "", world, worst, TOL, GEN, (unsigned long long)res[0].load_bytes,
 	       (unsigned long long)ref->load_bytes);
 	munmap(res, bytes);
 	test_model_remove(&d);
@@ -223,9 +282,10 @@ int main(int argc, char **argv)
 	if (argc > 1)
 		backend = argv[1];
 	bad_world();
-	run("tiny", 11, 2);
-	run("tiny-tied", 12, 2);
-	run("tiny-tied", 13, 4);
-	run("tiny-qwen2", 14, 2);
+	run("tiny", 11, 2, false);
+	run("tiny-tied", 12, 2, false);
+	run("tiny-tied", 13, 4, false);
+	run("tiny-qwen2", 14, 2, false);
+	run("tiny", 15, 2, true);
 	return 0;
 }
