@@ -2,7 +2,10 @@
  * region of a real arena:
  *   - all-reduce of fp32, bf16 and f16 buffers from 1 element to a few MiB,
  *     odd sizes and sizes around the chunk, block and one-step limits,
- *     out of place and in place; all-gather (out of place and in place);
+ *     out of place and in place, and in the ranks' shared buffers (each rank
+ *     picking private buffers, in place there, or only send or only recv
+ *     there, so that one call mixes the ways); all-gather (out of place
+ *     and in place);
  *     barriers; a long random sequence of them, with a tiny chunk too, so
  *     that slots are reused thousands of times while ranks race;
  *   - every rank computes every rank's input itself (from a shared seed)
@@ -15,7 +18,8 @@
  *   - a peer SIGKILLed while the others wait (blocked, or mid-stream):
  *     -EPIPE within a second; later calls -EPIPE at once;
  *   - a live peer that never comes: -ETIMEDOUT after the configured time;
- *   - regions: unformatted, another world size, used by an earlier group. */
+ *   - regions: unformatted, another world size, used by an earlier group,
+ *     a rank held by a live process, unknown and unbuilt backends. */
 #include <errno.h>
 #include <math.h>
 #include <signal.h>
