@@ -26,6 +26,11 @@ static int load_vocab(struct shmrt_tokenizer *tok, json_t *vocab, struct tok_jso
 		if (json_integer_value(v) > max)
 			max = json_integer_value(v);
 	}
+	/* Ids are dense in real files; a few tokens with ids in the millions
+	 * would size every per-id table for nothing. */
+	if (max >= 4 * (long long)json_object_size(vocab) + 1024)
+		return shmrt_fail(EINVAL, "%s: model.vocab has %zu tokens but ids up to %lld: ids must be nearly dense",
+				  at.file, json_object_size(vocab), max);
 	int rc = tok_vocab_init(&tok->bpe.vocab, (int32_t)(max + 1));
 	json_object_keylen_foreach(vocab, key, key_n, v) {
 		if (rc == 0)
@@ -158,6 +163,10 @@ static int load_added(struct shmrt_tokenizer *tok, json_t *list, struct tok_json
 		int rc = tok_json_int(a, "id", -1, 0, TOK_MAX_VOCAB - 1, aat, &id);
 		if (rc == 0 && id < 0)
 			rc = shmrt_fail(EINVAL, "%s: %s has no id", at.file, aat.where);
+		/* Added tokens extend the vocabulary: near its end, as in real files. */
+		if (rc == 0 && id >= (long long)tok->bpe.vocab.n + 4 * (long long)json_array_size(list) + 1024)
+			rc = shmrt_fail(EINVAL, "%s: %s.id %lld is far past the vocabulary's %d ids", at.file, aat.where,
+					id, tok->bpe.vocab.n);
 		if (rc == 0)
 			rc = tok_json_string(a, "content", aat, (const char **)&t.content, &t.len);
 		if (rc == 0 && t.len == 0)
