@@ -3,6 +3,7 @@
 #include <string.h>
 
 #include "shmrt/ring.h"
+#include "shmrt/transport.h"
 #include "fail.h"
 #include "ring_layout.h"
 #include "rt_proto.h"
@@ -86,8 +87,13 @@ int rt_ring_open(const struct shmrt_arena *a, const char *name, unsigned index, 
 	return rc;
 }
 
+static int xfer_format(struct shmrt_arena *a, const struct rt_state *st);
+
 int rt_rings_format(struct shmrt_arena *a, const struct rt_state *st, int all)
 {
+	int rc = xfer_format(a, st);
+	if (rc)
+		return rc;
 	for (size_t i = 0; i < sizeof(rings) / sizeof(rings[0]); i++) {
 		const struct ring_def *d = &rings[i];
 		if (!all && !d->internal)
@@ -96,8 +102,7 @@ int rt_rings_format(struct shmrt_arena *a, const struct rt_state *st, int all)
 		for (unsigned k = 0; k < copies(st, d); k++) {
 			void *mem = NULL;
 			size_t size = 0;
-			int rc = ring_mem(a, d, k, copies(st, d), &mem, &size);
-			if (rc)
+			if ((rc = ring_mem(a, d, k, copies(st, d), &mem, &size)))
 				return rc;
 			/* the largest capacity that fits: sizing.c made the region so */
 			size_t cap = 4096;
@@ -109,6 +114,17 @@ int rt_rings_format(struct shmrt_arena *a, const struct rt_state *st, int all)
 		}
 	}
 	return 0;
+}
+
+/* The workers' tensor-parallel group starts afresh with each family. */
+static int xfer_format(struct shmrt_arena *a, const struct rt_state *st)
+{
+	void *mem = NULL;
+	size_t size = 0;
+	if (st->n_workers < 2)
+		return 0;
+	int rc = shmrt_arena_region(a, "xfer", &mem, &size);
+	return rc ? rc : shmrt_xfer_format(mem, size, (int)st->n_workers, 0);
 }
 
 int rt_ring_usage(const struct shmrt_arena *a, const char *name, unsigned index, uint64_t *used, uint64_t *cap)

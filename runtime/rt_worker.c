@@ -9,6 +9,7 @@
 #include "shmrt/error.h"
 #include "shmrt/model.h"
 #include "shmrt/ring.h"
+#include "shmrt/transport.h"
 #include "fail.h"
 #include "rt_child.h"
 #include "step_plan.h"
@@ -20,6 +21,7 @@ struct worker {
 	struct shmrt_model *m;
 	struct shmrt_kv_pool *pool;
 	struct shmrt_ring *step, *sampled;
+	struct shmrt_xfer *xfer; /* world > 1: the tensor-parallel group */
 	struct shmrt_step_plan plan;
 	int32_t *q_lens, *ctx_lens, *tables, *rows, *sampled_rec;
 	struct shmrt_sample_params *params;
@@ -133,14 +135,31 @@ static int serve(struct worker *w, struct shmrt_arena *a)
 	}
 }
 
+/* Joins the workers' group on the arena's xfer region (formatted by the
+ * supervisor for each family); waits for every rank. */
+static int join_group(struct worker *w, struct shmrt_arena *a)
+{
+	void *mem;
+	size_t size;
+	int rc = shmrt_arena_region(a, "xfer", &mem, &size);
+	if (rc)
+		return rc;
+	struct shmrt_xfer_config cfg = {.rank = w->rank, .world = (int)w->st->n_workers, .region = mem,
+					.region_size = size, .device = -1};
+	return shmrt_xfer_open(&w->xfer, NULL, &cfg);
+}
+
 int rt_worker_run(struct shmrt_arena *a, struct rt_state *st, int rank)
 {
 	struct worker w = {.st = st, .me = &st->procs[RT_PROC_WORKER0 + rank], .rank = rank};
 	atomic_store(&w.me->phase, RT_PHASE_LOADING);
 	pin(rank, (int)st->n_workers);
 	atomic_store(&w.me->progress, 100);
-	struct shmrt_model_options mo = {.backend = st->backend};
+	struct shmrt_model_options mo = {.backend = st->backend, .rank = rank, .world = (int)st->n_workers};
 	int rc = alloc_buffers(&w);
+	if (!rc && st->n_workers > 1)
+		rc = join_group(&w, a);
+	mo.xfer = w.xfer;
 	if (!rc)
 		rc = shmrt_model_load(st->model_dir, &mo, &w.m);
 	if (!rc) {
@@ -157,6 +176,8 @@ int rt_worker_run(struct shmrt_arena *a, struct rt_state *st, int rank)
 		shmrt_ring_close(w.sampled);
 	shmrt_kv_pool_free(w.pool);
 	shmrt_model_free(w.m);
+	if (w.xfer)
+		shmrt_xfer_close(w.xfer);
 	shmrt_step_plan_free(&w.plan);
 	free(w.q_lens), free(w.ctx_lens), free(w.tables), free(w.rows), free(w.sampled_rec), free(w.params);
 	return rc;

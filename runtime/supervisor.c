@@ -350,10 +350,6 @@ int shmrt_runtime_start(struct shmrt_runtime **out, const struct shmrt_runtime_o
 	int workers = o->workers ? o->workers : 1;
 	if (workers < 1 || workers > RT_MAX_WORKERS)
 		return shmrt_fail(EINVAL, "runtime: --workers %d outside 1 .. %d", workers, RT_MAX_WORKERS);
-	if (workers > 1)
-		return shmrt_fail(ENOTSUP, "runtime: tensor-parallel workers (--workers %d) are not there yet: "
-					   "the model runs on one worker",
-				  workers);
 	struct shmrt_runtime *rt = calloc(1, sizeof(*rt));
 	if (!rt)
 		return shmrt_fail(ENOMEM, "runtime: no memory");

@@ -10,9 +10,12 @@
  *     stream: health leaves READY within 1 s, every request in flight ends
  *     with an error, submit is refused, and the runtime (restart on) is
  *     READY again and serves; with restart off it FAILs;
+ *   - W = 2 tensor-parallel workers: greedy tokens as W = 1 up to near ties
+ *     of the logits (TP_TOL), and a worker killed;
  *   - stop removes the arena and the children; SIGTERM to `shmrt start`
  *     does the same, and `shmrt probe` / `shmrt stat` work on it. */
 #include <errno.h>
+#include <math.h>
 #include <pthread.h>
 #include <signal.h>
 #include <stdatomic.h>
@@ -66,15 +69,21 @@ static void make_references(void)
 	shmrt_model_free(m);
 }
 
-static struct shmrt_runtime *start(const char *name, int restart)
+static struct shmrt_runtime *start_w(const char *name, int restart, int workers)
 {
 	struct shmrt_runtime_options o = {.model_dir = model_dir, .name = name, .exe = exe, .restart = restart,
+					  .workers = workers,
 					  .max_seqs = 32, .max_batch_tokens = 256, .kv_blocks = 256,
 					  .max_model_len = 128, .max_clients = 8};
 	struct shmrt_runtime *rt;
 	CHECK_OK(shmrt_runtime_start(&rt, &o));
 	CHECK_OK(shmrt_runtime_wait_ready(rt, (int64_t)60 * 1000000000));
 	return rt;
+}
+
+static struct shmrt_runtime *start(const char *name, int restart)
+{
+	return start_w(name, restart, 1);
 }
 
 /* Reads request id to its end: tokens into out (up to cap), the last chunk into *last. */
@@ -285,8 +294,8 @@ static void kill_one(struct shmrt_runtime *rt, struct shmrt_client *c, int victi
 		CHECK(rc == -EAGAIN && strstr(shmrt_last_error(), "killed by signal 9"),
 		      "submit while unhealthy: %d (%s)", rc, shmrt_last_error());
 	}
-	fprintf(stderr, "killed the %s: seen in %.1f ms, requests ended in %.1f ms\n", victim == 0 ? "tokenizer"
-		: victim == 1 ? "scheduler" : "worker", seen_ms, ended_ms);
+	fprintf(stderr, "killed the %s %d: seen in %.1f ms, requests ended in %.1f ms\n", victim == 0 ? "tokenizer"
+		: victim == 1 ? "scheduler" : "worker", victim < 2 ? 0 : victim - 2, seen_ms, ended_ms);
 	if (!restart) {
 		CHECK(shmrt_runtime_wait_ready(rt, (int64_t)5 * 1000000000) == -EPIPE, "FAILED without restart");
 		return;
@@ -346,6 +355,66 @@ static void test_shmrt_start(const char *dir)
 	CHECK(!count_arenas(dir), "shmrt start left its arena behind");
 	snprintf(cmd, sizeof(cmd), "%s probe --name cli --ready 2>/dev/null", exe);
 	CHECK(system(cmd) != 0, "probe of a stopped runtime");
+}
+
+/* W = 2 tensor-parallel workers: the sums run in another order, so greedy
+ * tokens may part from the single-process ones only where the latter's
+ * logits nearly tie: at the first difference, the token taken must be
+ * within TP_TOL (relative to the largest logit) of the best. */
+#define TP_TOL 1e-4f
+
+static void check_tp_tokens(struct shmrt_model *m, int p, const int32_t *got, int n)
+{
+	int k = 0;
+	while (k < n && got[k] == ref[p][k])
+		k++;
+	if (k == n)
+		return;
+	int V = shmrt_model_config(m)->vocab_size;
+	int32_t seq[40 + REF_TOKENS];
+	memcpy(seq, prompts[p], (size_t)prompt_len[p] * 4);
+	memcpy(seq + prompt_len[p], ref[p], (size_t)k * 4);
+	float *logits = malloc((size_t)V * sizeof(float));
+	struct shmrt_kv_pool *pool;
+	struct shmrt_kv_seq kv = {0};
+	CHECK_OK(shmrt_kv_pool_new(m, 8, 16, &pool));
+	struct shmrt_seq_input in = {&kv, seq, prompt_len[p] + k};
+	CHECK_OK(shmrt_model_step(m, pool, &in, 1, SHMRT_LOGITS_LAST, logits));
+	float best = logits[ref[p][k]];
+	CHECK(logits[got[k]] >= best - TP_TOL * fabsf(best), "prompt %d token %d: W=2 took %d (logit %g), "
+							      "W=1 %d (logit %g)",
+	      p, k, got[k], logits[got[k]], ref[p][k], best);
+	fprintf(stderr, "W=2: prompt %d parts from W=1 at token %d, a near tie (%g against %g)\n", p, k,
+		logits[got[k]], best);
+	shmrt_kv_seq_reset(pool, &kv);
+	shmrt_kv_pool_free(pool);
+	free(logits);
+}
+
+static void test_tp2(void)
+{
+	struct shmrt_runtime *rt = start_w("tp", 1, 2);
+	struct shmrt_client *c;
+	CHECK_OK(shmrt_client_attach(&c, "tp"));
+	struct shmrt_model *m;
+	struct shmrt_model_options mo = {.backend = "cpu"};
+	CHECK_OK(shmrt_model_load(model_dir, &mo, &m));
+	uint64_t ids[N_PROMPTS];
+	for (int p = 0; p < N_PROMPTS; p++) {
+		struct shmrt_request r = {.tokens = prompts[p], .n_tokens = prompt_len[p], .max_tokens = REF_TOKENS,
+					  .ignore_eos = 1};
+		CHECK_OK(shmrt_client_submit(c, &r, &ids[p]));
+	}
+	for (int p = 0; p < N_PROMPTS; p++) {
+		int32_t got[REF_TOKENS];
+		struct shmrt_response x;
+		CHECK(drain(c, ids[p], got, REF_TOKENS, &x) == REF_TOKENS && x.status == 0, "W=2 request %d", p);
+		check_tp_tokens(m, p, got, REF_TOKENS);
+	}
+	shmrt_model_free(m);
+	kill_one(rt, c, RT_PROC_WORKER0 + 1, 1);
+	shmrt_client_detach(c);
+	CHECK_OK(shmrt_runtime_stop(rt, 0));
 }
 
 /* kill -9 of `shmrt start` itself: its children follow it, clients' requests
@@ -435,12 +504,13 @@ int main(int argc, char **argv)
 	shmrt_client_detach(c);
 	CHECK_OK(shmrt_runtime_stop(rt, 0));
 
+	test_tp2();
 	test_shmrt_start(dir);
 	test_supervisor_death();
 	/* shmrt bench e2e --workers: the document, not speed */
 	char bench[512];
 	snprintf(bench, sizeof(bench), "%s bench e2e --workers 1 --quick --json --steps 4 --batch 2 | "
-				       "grep -q '\"benchmark\": \"e2e-multiprocess\".*\"batch\": 2, \"workers\": 1, \"steps\": 4'",
+				       "grep -q '\"benchmark\": \"e2e-multiprocess\".*\"batch\": 2, \"workers\": 1, \"steps\": [1-4],'",
 		 exe);
 	CHECK(system(bench) == 0, "shmrt bench e2e --workers 1 --json");
 	char cmd[128];
