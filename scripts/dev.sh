@@ -98,6 +98,13 @@ check_pkgconfig() {
 	# shellcheck disable=SC2046
 	cc -std=c17 -Wall -Werror -o "$stage/example" tests/pkgconfig_example.c $(pkg-config --cflags --libs shmrt)
 	LD_LIBRARY_PATH="$stage$prefix/$libdir" "$stage/example"
+	# The runtime and its client API the same way, on the tiny model.
+	# shellcheck disable=SC2046
+	# (errexit is off in a function called with ||: each step says so itself)
+	cc -std=c17 -Wall -Werror -o "$stage/client" tests/pkgconfig_client.c $(pkg-config --cflags --libs shmrt) &&
+		build/tools/shmrt mkmodel --preset tiny --out "$stage/tiny" >/dev/null &&
+		LD_LIBRARY_PATH="$stage$prefix/$libdir" "$stage/client" "$PWD/build/tools/shmrt" "$stage/tiny" ||
+		{ unset PKG_CONFIG_SYSROOT_DIR PKG_CONFIG_PATH; rm -rf "$stage"; return 1; }
 	unset PKG_CONFIG_SYSROOT_DIR PKG_CONFIG_PATH
 	rm -rf "$stage"
 }
