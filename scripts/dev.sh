@@ -49,6 +49,27 @@ build_main() {
 	ninja -C build
 }
 
+# The runtime's processes (2 tensor-parallel CPU workers) serving 8 prompts
+# at once through `generate --name`; `stat` prints the tokens/s.
+run_runtime() {
+	log "shmrt start --model build/tiny --name main --workers 2; 8 prompts through generate --name; stat"
+	build/tools/shmrt start --model build/tiny --name main --workers 2 --max-seqs 16 --kv-blocks 512 &
+	local rt=$! pids=() i
+	until build/tools/shmrt probe --name main --ready 2>/dev/null; do
+		kill -0 "$rt" 2>/dev/null || { echo "shmrt start failed" >&2; return 1; }
+		sleep 0.2
+	done
+	for i in 1 2 3 4 5 6 7 8; do
+		build/tools/shmrt generate --name main --prompt "Prompt $i: the model reads the text" --max-tokens 48 \
+			--seed "$i" >/dev/null &
+		pids+=($!)
+	done
+	for i in "${pids[@]}"; do wait "$i"; done
+	build/tools/shmrt stat --name main
+	kill -TERM "$rt"
+	wait "$rt"
+}
+
 run_main() {
 	build_main
 	log "shmrt info"
@@ -57,6 +78,7 @@ run_main() {
 	build/tools/shmrt mkmodel --preset tiny --out build/tiny
 	log "shmrt generate --model build/tiny (random weights: the text is noise)"
 	build/tools/shmrt generate --model build/tiny --prompt "The model reads the text" --max-tokens 48 --seed 1
+	run_runtime
 	log "shmrt bench ipc"
 	build/tools/shmrt bench ipc
 }
