@@ -200,6 +200,16 @@ static int rmsnorm(const struct shmrt_model *m, int rows, const void *x, struct 
 	return m->b->rmsnorm(NULL, &a);
 }
 
+/* Where a row-parallel projection of T rows goes: the transport's shared
+ * buffer when it fits (the all-reduce then works in place, zero copy),
+ * else s.h. */
+static void *partial_out(const struct shmrt_model *m, int T)
+{
+	if (m->xfer_buf && acts(m, (int64_t)T * m->local.hidden_size) <= m->xfer_buf_bytes)
+		return m->xfer_buf;
+	return m->s.h;
+}
+
 /* Tensor parallel: h holds this rank's partial sum of a row-parallel
  * projection (o_proj, down_proj over its heads / MLP columns); the
  * all-reduce makes it the whole product on every rank. */
@@ -253,10 +263,11 @@ static int attention_block(struct shmrt_model *m, const struct shmrt_kv_pool *p,
 		.ctx_lens = s->meta + ml->ctx_lens, .block_tables = s->meta + ml->block_tables,
 		.block_table_stride = st->block_table_stride, .q = qkv, .q_stride = QKV, .dtype = m->act,
 		.out = s->attn, .cache = cache};
+	void *out = partial_out(m, T);
 	if ((rc = b->attention(NULL, &aa)) < 0 ||
-	    (rc = linear(m, T, s->attn, w->o, w->o_bias, H, (int)q_dim, s->h)) < 0 || (rc = reduce(m, T, s->h)) < 0)
+	    (rc = linear(m, T, s->attn, w->o, w->o_bias, H, (int)q_dim, out)) < 0 || (rc = reduce(m, T, out)) < 0)
 		return rc;
-	return residual_add(m, T, s->x, s->h);
+	return residual_add(m, T, s->x, out);
 }
 
 /* The MLP half of layer l: x += down(swiglu(gate_up(rmsnorm(x)))). */
@@ -271,10 +282,11 @@ static int mlp_block(struct shmrt_model *m, int l, int T)
 		return rc;
 	struct shmrt_swiglu_args sw = {.rows = T, .dim = I, .gate = s->gu, .up = (uint8_t *)s->gu + acts(m, I),
 				       .in_stride = 2 * I, .dtype = m->act, .out = s->act};
-	if ((rc = m->b->swiglu(NULL, &sw)) < 0 || (rc = linear(m, T, s->act, w->down, none, H, I, s->h)) < 0 ||
-	    (rc = reduce(m, T, s->h)) < 0)
+	void *out = partial_out(m, T);
+	if ((rc = m->b->swiglu(NULL, &sw)) < 0 || (rc = linear(m, T, s->act, w->down, none, H, I, out)) < 0 ||
+	    (rc = reduce(m, T, out)) < 0)
 		return rc;
-	return residual_add(m, T, s->x, s->h);
+	return residual_add(m, T, s->x, out);
 }
 
 /* Final norm and lm_head on the rows that want logits. */

@@ -295,6 +295,12 @@ static int tp_options(struct shmrt_model *m, const struct shmrt_model_options *o
 	if (m->world > 1 && !m->xfer)
 		return shmrt_fail(EINVAL, "model: world %d needs a transport handle (options.xfer) for its all-reduces",
 				  m->world);
+	if (m->world > 1 && shmrt_backend_host_visible(m->b) &&
+	    shmrt_xfer_buffer(m->xfer, &m->xfer_buf, &m->xfer_buf_bytes) < 0) {
+		shmrt_clear_error(); /* none: the all-reduces copy through the staging */
+		m->xfer_buf = NULL;
+		m->xfer_buf_bytes = 0;
+	}
 	return 0;
 }
 

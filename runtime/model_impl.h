@@ -38,6 +38,11 @@ struct shmrt_model {
 	struct shmrt_model_config local;
 	int rank, world;
 	struct shmrt_xfer *xfer; /* world > 1: the all-reduces of the step */
+	/* The rank's shared buffer of the transport (shmrt_xfer_buffer), when
+	 * there is one and the backend's memory is host memory: partial sums
+	 * that fit are made there and reduced in place, without copies. */
+	void *xfer_buf;
+	size_t xfer_buf_bytes;
 	const struct shmrt_backend *b;
 	enum shmrt_dtype act; /* of activations and the KV cache */
 	void *weights; /* one device allocation holding every tensor */

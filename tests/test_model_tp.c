@@ -14,6 +14,8 @@
  *   - each rank loads the replicated tensors plus 1/W of the sharded ones
  *     (sizes taken from the checkpoint, not from the shard plan), and its
  *     KV blocks are 1/W of the single-rank model's;
+ *   - the same with the partial sums made in the transport's shared
+ *     buffers (in-place all-reduce) where they fit;
  *   - a world the heads do not divide is -EINVAL naming the heads.
  * o_proj's bias must be added once, not by every rank: added W times it
  * moves the logits far past TOL.
@@ -49,6 +51,8 @@
 static const int prompt_len[NSEQ] = {7, 19, 1};
 static const char *backend = "cpu";
 static enum shmrt_dtype act = SHMRT_F32;
+/* Bytes of each rank's shared buffer in the transport's region (0: none). */
+static size_t xfer_buffer;
 
 /* What a run of the workload gives; in shared memory for the ranks. */
 struct result {
@@ -193,10 +197,10 @@ static void rank_main(const char *dir, int rank, int world, void *region, size_t
 /* Runs the workload on world forked ranks into res[0 .. world). */
 static void run_ranks(const char *dir, int world, uint32_t seed, struct result *res)
 {
-	size_t size = shmrt_xfer_footprint(world, 0);
+	size_t size = shmrt_xfer_footprint_buffers(world, 0, xfer_buffer);
 	void *region = mmap(NULL, size, PROT_READ | PROT_WRITE, MAP_SHARED | MAP_ANONYMOUS, -1, 0);
 	CHECK(region != MAP_FAILED, "mmap %zu: %m", size);
-	CHECK_OK(shmrt_xfer_format(region, size, world, 0));
+	CHECK_OK(shmrt_xfer_format_buffers(region, size, world, 0, xfer_buffer));
 	pid_t pids[8];
 	for (int r = 0; r < world; r++) {
 		fflush(NULL);
@@ -258,9 +262,10 @@ static void run(const char *preset, uint64_t seed, int world, bool bias)
 		CHECK(res[r].kv_block_bytes * world == ref->kv_block_bytes, "%s W=%d: kv block %zu bytes of %zu",
 		      preset, world, (size_t)res[r].kv_block_bytes, (size_t)ref->kv_block_bytes);
 	}
-	printf("%-10s%s %s W=%d: logits within %.2g relative of one rank (tolerance %g), %s, "
+	printf("%-10s%s %s W=%d%s: logits within %.2g relative of one rank (tolerance %g), %s, "
 	       "%llu of %llu bytes loaded per rank\n",
-	       preset, bias ? " +attention_bias" : "", shmrt_dtype_name(act), world, worst, TOL,
+	       preset, bias ? " +attention_bias" : "", shmrt_dtype_name(act), world,
+	       xfer_buffer ? " (shared buffers)" : "", worst, TOL,
 	       act == SHMRT_BF16 ? "greedy tokens not compared" : "16 greedy tokens equal",
 	       (unsigned long long)res[0].load_bytes, (unsigned long long)ref->load_bytes);
 	munmap(res, bytes);
@@ -295,6 +300,13 @@ int main(void)
 	run("tiny-tied", 13, 4, false);
 	run("tiny-qwen2", 14, 2, false);
 	run("tiny", 15, 2, true);
+	/* partial sums in the transport's shared buffers where they fit: the
+	 * decode steps (3 rows, 3 KiB) and generation, not the prefill of 27
+	 * rows (27 KiB) */
+	xfer_buffer = 16 << 10;
+	run("tiny-tied", 17, 2, false);
+	run("tiny-tied", 18, 4, false);
+	xfer_buffer = 0;
 	/* bf16 activations (and a bf16 all-reduce): cpu-ref runs them */
 	backend = "cpu-ref";
 	act = SHMRT_BF16;

@@ -67,7 +67,10 @@ struct shmrt_model_options {
 	 * Every rank runs the same steps with the same inputs (the calls are
 	 * collective) and gets the whole logits: lm_head is replicated (see
 	 * shard_plan.h for why). Logits differ from one rank's by rounding
-	 * only: the sums are made in another order. */
+	 * only: the sums are made in another order. When the group's region
+	 * has shared buffers (shmrt_xfer_format_buffers) and the backend is a
+	 * CPU one, partial sums that fit are made in the rank's buffer and
+	 * reduced in place there (no staging copies). */
 	int rank, world;
 	struct shmrt_xfer *xfer;
 };
