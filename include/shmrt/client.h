@@ -21,7 +21,9 @@
 #define SHMRT_CLIENT_MAX_STOP_IDS 16
 
 struct shmrt_request {
-	/* The prompt: text (encoded by the runtime's tokenizer) or ids. */
+	/* The prompt: text (encoded by the runtime's tokenizer; special tokens
+	 * written in it stay plain text, as for untrusted input: send ids to
+	 * use them) or ids. */
 	const char *text;
 	size_t text_len;
 	const int32_t *tokens;
