@@ -268,7 +268,7 @@ int cmd_generate(int argc, char **argv)
 	struct tp_group g;
 	if (n < 0)
 		rc = a.tokens && !tok ? 2 : 1;
-	else if (tp_group_start("generate", (int)a.workers, &g) < 0)
+	else if (tp_group_start("generate", (int)a.workers, a.backend, &g) < 0)
 		rc = 1;
 	else
 		rc = tp_group_finish(&g, run(&a, &g, tok, prompt, n));

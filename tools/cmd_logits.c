@@ -124,7 +124,7 @@ int cmd_logits(int argc, char **argv)
 	if (n < 0)
 		return 2;
 	struct tp_group g;
-	int rc = tp_group_start("logits", (int)workers, &g);
+	int rc = tp_group_start("logits", (int)workers, mo.backend, &g);
 	if (rc == 0) {
 		tp_group_options(&g, &mo);
 		rc = tp_group_finish(&g, run(&mo, dir, ids, n, g.rank ? NULL : out, json));

@@ -20,11 +20,16 @@ static int open_rank(const char *cmd, struct tp_group *g)
 	return rc;
 }
 
-int tp_group_start(const char *cmd, int world, struct tp_group *g)
+int tp_group_start(const char *cmd, int world, const char *backend, struct tp_group *g)
 {
 	*g = (struct tp_group){.world = world};
 	if (world == 1)
 		return 0;
+	if (strncmp(backend, "cpu", 3)) {
+		fprintf(stderr, "shmrt %s: --workers %d runs CPU ranks (host memory); not with --backend %s\n", cmd,
+			world, backend);
+		return -ENOTSUP;
+	}
 	/* anonymous shared memory: the forked ranks inherit it, and it goes
 	 * with the last of them */
 	g->region_size = shmrt_xfer_footprint(world, 0);

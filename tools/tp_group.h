@@ -18,8 +18,9 @@ struct tp_group {
 
 /* Forks ranks 1 .. world - 1; returns 0 in every process, with g->rank set
  * (the caller is rank 0) and g->xfer open, else prints why (as cmd) and
- * returns -errno. */
-int tp_group_start(const char *cmd, int world, struct tp_group *g);
+ * returns -errno. The ranks' buffers are host memory: backend must be a
+ * CPU one when world > 1. */
+int tp_group_start(const char *cmd, int world, const char *backend, struct tp_group *g);
 
 /* Sets the tensor-parallel fields of mo for this rank. */
 void tp_group_options(const struct tp_group *g, struct shmrt_model_options *mo);
