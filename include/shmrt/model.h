@@ -88,8 +88,9 @@ SHMRT_API const struct shmrt_backend *shmrt_model_backend(const struct shmrt_mod
 SHMRT_API void shmrt_model_load_stats(const struct shmrt_model *m, struct shmrt_load_stats *out);
 
 /* Bytes of weights one decode step reads: every matrix and norm once
- * (lm_head once even when tied; the embedding rows are not counted). The
- * numerator of the memory-bandwidth ceiling of decode. */
+ * (lm_head once even when tied; the embedding rows are not counted), of
+ * this rank's shard with tensor parallelism. The numerator of the
+ * memory-bandwidth ceiling of decode. */
 SHMRT_API uint64_t shmrt_model_step_weight_bytes(const struct shmrt_model *m);
 
 /* ---- The paged KV cache ----------------------------------------------------
