@@ -16,7 +16,9 @@
  *     KV blocks are 1/W of the single-rank model's;
  *   - the same with the partial sums made in the transport's shared
  *     buffers (in-place all-reduce) where they fit;
- *   - a world the heads do not divide is -EINVAL naming the heads.
+ *   - a world the heads do not divide is -EINVAL naming the heads;
+ *   - a rank killed (SIGKILL) after loading: the other's next step fails
+ *     with -EPIPE, it does not hang.
  * o_proj's bias must be added once, not by every rank: added W times it
  * moves the logits far past TOL.
  * Leaving out either all-reduce of the step moves the logits by far more
@@ -291,10 +293,55 @@ static void bad_world(void)
 	test_model_remove(&d);
 }
 
+/* Rank 1 loads and dies; rank 0 then steps and must get -EPIPE. */
+static void dead_peer(void)
+{
+	struct test_model_dir d;
+	test_model_make(&d, "tiny", 2);
+	size_t size = shmrt_xfer_footprint(2, 0);
+	void *region = mmap(NULL, size, PROT_READ | PROT_WRITE, MAP_SHARED | MAP_ANONYMOUS, -1, 0);
+	CHECK(region != MAP_FAILED, "mmap %zu: %m", size);
+	CHECK_OK(shmrt_xfer_format(region, size, 2, 0));
+	fflush(NULL);
+	pid_t pids[2];
+	for (int r = 0; r < 2; r++) {
+		CHECK((pids[r] = fork()) >= 0, "fork: %m");
+		if (pids[r])
+			continue;
+		prctl(PR_SET_PDEATHSIG, SIGKILL);
+		struct shmrt_xfer_config xc = {.rank = r, .world = 2, .region = region, .region_size = size,
+					       .device = -1, .timeout_ns = 60 * 1000000000LL};
+		struct shmrt_xfer *x;
+		CHECK_OK(shmrt_xfer_open(&x, "shm", &xc));
+		struct shmrt_model_options mo = {.backend = backend, .rank = r, .world = 2, .xfer = x};
+		struct shmrt_model *m;
+		CHECK_OK(shmrt_model_load(d.path, &mo, &m));
+		CHECK_OK(shmrt_xfer_barrier(x)); /* both loaded */
+		if (r == 1)
+			raise(SIGKILL);
+		struct shmrt_kv_pool *p;
+		CHECK_OK(shmrt_kv_pool_new(m, 4, 16, &p));
+		struct shmrt_kv_seq seq = {0};
+		int32_t toks[3] = {1, 2, 3};
+		struct shmrt_seq_input in = {.seq = &seq, .tokens = toks, .n = 3};
+		int rc = shmrt_model_step(m, p, &in, 1, SHMRT_LOGITS_LAST, NULL);
+		CHECK(rc == -EPIPE, "step with a dead peer: %d (%s)", rc, shmrt_last_error());
+		CHECK(seq.len == 0 && shmrt_kv_pool_free_blocks(p) == 4, "the failed step kept its blocks");
+		_exit(0);
+	}
+	int st;
+	CHECK(waitpid(pids[1], &st, 0) == pids[1] && WIFSIGNALED(st), "rank 1 did not die (status %#x)", st);
+	CHECK(waitpid(pids[0], &st, 0) == pids[0] && WIFEXITED(st) && !WEXITSTATUS(st), "rank 0 failed (%#x)", st);
+	munmap(region, size);
+	test_model_remove(&d);
+	printf("a dead peer: the step fails with -EPIPE\n");
+}
+
 /* CPU backends only: the ranks' transport runs on host memory (device -1). */
 int main(void)
 {
 	bad_world();
+	dead_peer();
 	run("tiny", 11, 2, false);
 	run("tiny-tied", 12, 2, false);
 	run("tiny-tied", 13, 4, false);
