@@ -289,7 +289,9 @@ static int mlp_block(struct shmrt_model *m, int l, int T)
 	return residual_add(m, T, s->x, out);
 }
 
-/* Final norm and lm_head on the rows that want logits. */
+/* Final norm and lm_head on the rows that want logits. With tensor
+ * parallelism every rank holds the whole lm_head and computes every logit
+ * (no gather; shard_plan.h says why it is not split by vocabulary). */
 static int head(struct shmrt_model *m, const struct shmrt_step *st, const struct meta_layout *ml, int rows)
 {
 	struct shmrt_scratch *s = &m->s;
