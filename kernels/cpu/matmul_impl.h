@@ -140,21 +140,24 @@ static INLINE_T void IMPL(pf_part)(const char *pf, int64_t pf_bytes, int64_t per
 		__builtin_prefetch(pf + b, 0, 2);
 }
 
-/* One decode tile; meanwhile pf_bytes at pf (the next W rows) are asked
- * for, spread evenly over its k steps. */
+/* One decode tile over rows n0 .. n0+nr-1 of W, all valid; meanwhile
+ * pf_bytes at pf (the next W rows) are asked for, spread evenly over its
+ * k steps. Row r of W is one base pointer plus r constant strides, each
+ * row's vector consumed as soon as it is loaded: with arrays of row
+ * pointers and of loaded vectors indexed in the unrolled loops, GCC kept
+ * them on the stack and reloaded them every step (perf annotate of
+ * `shmrt bench e2e`). */
 static INLINE_T void IMPL(dtile)(const struct shmrt_matmul_args *a, const float *xperm, int m0, int mr, int64_t n0,
 				 int nr, enum shmrt_dtype dt, const char *pf, int64_t pf_bytes)
 {
 	const float *x[DEC_MAX], *xp[DEC_MAX];
-	const void *wrow[DEC_MAX];
-	size_t es = shmrt_dtype_size(dt);
+	int64_t ld = a->k * (int64_t)shmrt_dtype_size(dt); /* bytes per row of W */
+	const char *w0 = (const char *)a->w + n0 * ld;
 	for (int m = 0; m < mr; m++) {
 		int row = m0 + m < a->m ? m0 + m : a->m - 1;
 		x[m] = (const float *)a->x + (int64_t)row * a->k;
 		xp[m] = xperm ? xperm + (int64_t)row * a->k : x[m];
 	}
-	for (int r = 0; r < nr; r++)
-		wrow[r] = (const char *)a->w + (n0 + r < a->n ? n0 + r : a->n - 1) * a->k * (int64_t)es;
 	VF acc[DEC_MAX][DEC_MAX];
 #pragma GCC unroll 8
 	for (int m = 0; m < mr; m++)
@@ -165,85 +168,105 @@ static INLINE_T void IMPL(dtile)(const struct shmrt_matmul_args *a, const float 
 	int64_t per_step = steps ? ((pf_bytes + steps - 1) / steps + 63) & ~(int64_t)63 : 0;
 	if (dt == SHMRT_BF16) {
 		for (; k + 2 * VW <= a->k; k += 2 * VW) {
-			VF we[DEC_MAX], wo[DEC_MAX];
+			VF xe[DEC_MAX], xo[DEC_MAX];
+			const char *wk = w0 + (int64_t)k * 2;
 			IMPL(pf_part)(pf, pf_bytes, per_step, k / (2 * VW));
 #pragma GCC unroll 8
+			for (int m = 0; m < mr; m++)
+				xe[m] = VLOAD(VF, xp[m] + k), xo[m] = VLOAD(VF, xp[m] + k + VW);
+#pragma GCC unroll 8
 			for (int r = 0; r < nr; r++) {
-				VU u = VLOAD(VU, (const uint16_t *)wrow[r] + k);
-				we[r] = (VF)(u << 16);
-				wo[r] = (VF)(u & 0xffff0000u);
-			}
+				VU u = VLOAD(VU, (const uint16_t *)(wk + r * ld));
+				VF we = (VF)(u << 16), wo = (VF)(u & 0xffff0000u);
 #pragma GCC unroll 8
-			for (int m = 0; m < mr; m++) {
-				VF xe = VLOAD(VF, xp[m] + k), xo = VLOAD(VF, xp[m] + k + VW);
-#pragma GCC unroll 8
-				for (int r = 0; r < nr; r++)
+				for (int m = 0; m < mr; m++)
 					/* One sum of two products: a mul and an FMA on
 					 * the FMA pipes, the add on the add pipes, and a
 					 * one-add chain per accumulator (faster on Zen 5
 					 * than two chained FMAs). */
-					acc[m][r] += xe * we[r] + xo * wo[r];
+					acc[m][r] += xe[m] * we + xo[m] * wo;
 			}
 		}
 	} else {
 		for (; k + VW <= a->k; k += VW) {
-			VF wv[DEC_MAX];
+			VF xv[DEC_MAX];
 			IMPL(pf_part)(pf, pf_bytes, per_step, k / VW);
 #pragma GCC unroll 8
-			for (int r = 0; r < nr; r++)
-				wv[r] = IMPL(load_w)(wrow[r], k, dt);
+			for (int m = 0; m < mr; m++)
+				xv[m] = VLOAD(VF, x[m] + k);
 #pragma GCC unroll 8
-			for (int m = 0; m < mr; m++) {
-				VF xv = VLOAD(VF, x[m] + k);
+			for (int r = 0; r < nr; r++) {
+				VF wv = IMPL(load_w)(w0 + r * ld, k, dt);
 #pragma GCC unroll 8
-				for (int r = 0; r < nr; r++)
-					acc[m][r] += xv * wv[r];
+				for (int m = 0; m < mr; m++)
+					acc[m][r] += xv[m] * wv;
 			}
 		}
 	}
 	float *y = a->y;
 	for (int m = 0; m < mr && m0 + m < a->m; m++)
-		for (int r = 0; r < nr && n0 + r < a->n; r++) {
+		for (int r = 0; r < nr; r++) {
 			float s = IMPL(sum)(acc[m][r]);
 			for (int kk = k; kk < a->k; kk++)
-				s += x[m][kk] * shmrt_load(wrow[r], dt, kk);
+				s += x[m][kk] * shmrt_load(w0 + r * ld, dt, kk);
 			if (a->bias)
 				s += shmrt_load(a->bias, a->w_dtype, n0 + r);
 			y[(int64_t)(m0 + m) * a->n + n0 + r] = s;
 		}
 }
 
-/* Rows n_begin .. n_end-1 of W against all rows of X: groups of nr rows
- * of W (8 for one row of X, else 4), each against X in row groups of 4,
- * then 2, then 1. Only the first pass over a group reads W from memory;
- * so that memory stays busy during the others too, every pass asks for
- * its share of the next group's rows (measured with m = 2..8 in
- * `shmrt bench kernels`: 10 to 20 points of the read bandwidth for bf16 W;
- * with m = 1, one pass, it cost f32 W 7 points and is not done). */
+/* One group of nr rows of W from n0 (all valid) against all rows of X, in
+ * row groups of 4, then 2, then 1. Only the first pass over the group
+ * reads W from memory; so that memory stays busy during the others too,
+ * every pass asks for its share of the next_bytes at next (measured with
+ * m = 2..8 in `shmrt bench kernels`: 10 to 20 points of the read
+ * bandwidth for bf16 W). */
+static INLINE_T void IMPL(dgroup)(const struct shmrt_matmul_args *a, const float *xperm, int64_t n0, int nr,
+				  enum shmrt_dtype dt, const char *next, int64_t next_bytes)
+{
+	if (a->m == 1) {
+		IMPL(dtile)(a, xperm, 0, 1, n0, nr, dt, next, next_bytes);
+		return;
+	}
+	int passes = a->m / 4 + (a->m % 4 >= 2) + (a->m % 2), m0 = 0, pass = 0;
+	int64_t share = (next_bytes + passes - 1) / passes;
+	for (; m0 + 4 <= a->m; m0 += 4, pass++)
+		IMPL(dtile)(a, xperm, m0, 4, n0, nr, dt, next + pass * share, share);
+	if (m0 + 2 <= a->m) {
+		IMPL(dtile)(a, xperm, m0, 2, n0, nr, dt, next + pass * share, share);
+		m0 += 2, pass++;
+	}
+	if (m0 < a->m)
+		IMPL(dtile)(a, xperm, m0, 1, n0, nr, dt, next + pass * share, share);
+}
+
+/* Rows n_begin .. n_end-1 of W against all rows of X: groups of 8 rows of
+ * W for one row of X, else 4; the rows left over one at a time. With one
+ * row of X, bf16 W asks for the next group during the tile too:
+ * `shmrt bench e2e --batch 1` (small preset, bf16 rows of 1.5 and 4 KiB)
+ * went from 117-129 to 181-189 tokens/s with it, 114-127 without; with
+ * f32 W and k = 4096 it cost 7 points in `shmrt bench kernels`; f16 is
+ * not measured. */
 static INLINE_T void IMPL(decode_dt)(const struct shmrt_matmul_args *a, int64_t n_begin, int64_t n_end,
 				     const float *xperm, enum shmrt_dtype dt)
 {
-	int nr = a->m == 1 ? 8 : 4;
-	int passes = a->m / 4 + (a->m % 4 >= 2) + (a->m % 2);
 	int64_t row_bytes = a->k * (int64_t)shmrt_dtype_size(dt);
-	for (int64_t n0 = n_begin; n0 < n_end; n0 += nr) {
-		int64_t next_rows = n_end - (n0 + nr) < nr ? n_end - (n0 + nr) : nr;
-		int64_t share = next_rows > 0 ? (next_rows * row_bytes + passes - 1) / passes : 0;
-		const char *next = (const char *)a->w + (n0 + nr) * row_bytes;
-		int m0 = 0, pass = 0;
-		if (nr == 8) { /* one pass: the hardware prefetchers keep up */
-			IMPL(dtile)(a, xperm, 0, 1, n0, 8, dt, NULL, 0);
-			continue;
+	int pf_one = a->m == 1 && dt == SHMRT_BF16;
+	int64_t n0 = n_begin;
+	if (a->m == 1)
+		for (; n0 + 8 <= n_end; n0 += 8) {
+			int64_t left = n_end - (n0 + 8), next_rows = left < 8 ? left : 8;
+			IMPL(dgroup)(a, xperm, n0, 8, dt, (const char *)a->w + (n0 + 8) * row_bytes,
+				     pf_one ? next_rows * row_bytes : 0);
 		}
-		for (; m0 + 4 <= a->m; m0 += 4, pass++)
-			IMPL(dtile)(a, xperm, m0, 4, n0, 4, dt, next + pass * share, share);
-		if (m0 + 2 <= a->m) {
-			IMPL(dtile)(a, xperm, m0, 2, n0, 4, dt, next + pass * share, share);
-			m0 += 2, pass++;
+	else
+		for (; n0 + 4 <= n_end; n0 += 4) {
+			int64_t left = n_end - (n0 + 4), next_rows = left < 4 ? left : 4;
+			IMPL(dgroup)(a, xperm, n0, 4, dt, (const char *)a->w + (n0 + 4) * row_bytes,
+				     next_rows * row_bytes);
 		}
-		if (m0 < a->m)
-			IMPL(dtile)(a, xperm, m0, 1, n0, 4, dt, next + pass * share, share);
-	}
+	for (; n0 < n_end; n0++)
+		IMPL(dgroup)(a, xperm, n0, 1, dt, NULL, 0);
 }
 
 static IMPL_TARGET void IMPL(decode)(const struct shmrt_matmul_args *a, int64_t n_begin, int64_t n_end,
