@@ -294,7 +294,6 @@ static int fill_state(struct rt_state *st, const struct shmrt_runtime_options *o
 	st->max_model_len = sz->p.max_model_len;
 	st->restart = o->restart;
 	st->supervisor_pid = getpid();
-	st->magic = RT_STATE_MAGIC;
 	return 0;
 }
 
@@ -329,6 +328,10 @@ static int create_arena(struct shmrt_runtime *rt, const struct shmrt_runtime_opt
 	rt->st = p;
 	if ((rc = fill_state(rt->st, o, &sz)) || (rc = rt_rings_format(rt->arena, rt->st, 1)))
 		return rc;
+	/* Last: a client that attaches meanwhile finds no runtime yet (rather
+	 * than rings not yet formatted). */
+	atomic_thread_fence(memory_order_release);
+	rt->st->magic = RT_STATE_MAGIC;
 	return rt_ring_open(rt->arena, "submit", 0, SHMRT_RING_PRODUCER, 0, &rt->submit_hold);
 }
 
