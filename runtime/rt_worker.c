@@ -2,7 +2,6 @@
  * (step_plan.h) through shmrt_model_forward, and rank 0 samples and sends
  * the tokens back. */
 #include <errno.h>
-#include <sched.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -11,6 +10,7 @@
 #include "shmrt/ring.h"
 #include "shmrt/transport.h"
 #include "fail.h"
+#include "placement.h"
 #include "rt_child.h"
 #include "step_plan.h"
 
@@ -26,24 +26,6 @@ struct worker {
 	int32_t *q_lens, *ctx_lens, *tables, *rows, *sampled_rec;
 	struct shmrt_sample_params *params;
 };
-
-/* Rank r of W takes the r-th of W equal shares of the CPUs it may use, so
- * that workers never share a core (CPU-only machines: the CPU backend's
- * threads follow the affinity, kernels/cpu/pool.c). */
-static void pin(int rank, int world)
-{
-	cpu_set_t set, mine;
-	if (sched_getaffinity(0, sizeof(set), &set))
-		return;
-	int n = CPU_COUNT(&set), k = 0, lo = n * rank / world, hi = n * (rank + 1) / world;
-	if (hi <= lo)
-		return; /* fewer CPUs than workers: share */
-	CPU_ZERO(&mine);
-	for (int c = 0; c < CPU_SETSIZE && k < hi; c++)
-		if (CPU_ISSET(c, &set) && k++ >= lo)
-			CPU_SET(c, &mine);
-	sched_setaffinity(0, sizeof(mine), &mine);
-}
 
 static int alloc_buffers(struct worker *w)
 {
@@ -153,10 +135,17 @@ int rt_worker_run(struct shmrt_arena *a, struct rt_state *st, int rank)
 {
 	struct worker w = {.st = st, .me = &st->procs[RT_PROC_WORKER0 + rank], .rank = rank};
 	atomic_store(&w.me->phase, RT_PHASE_LOADING);
-	pin(rank, (int)st->n_workers);
+	/* Its CPUs (and GPU) before anything is allocated, so that first touch
+	 * puts its memory on its node; the CPU backend's threads follow the
+	 * affinity (kernels/cpu/pool.c). */
+	struct rt_placement where;
+	int rc = rt_placement_get(rank, (int)st->n_workers, !strcmp(st->backend, "cuda"), &where);
+	if (!rc)
+		rc = rt_placement_apply(&where);
 	atomic_store(&w.me->progress, 100);
 	struct shmrt_model_options mo = {.backend = st->backend, .rank = rank, .world = (int)st->n_workers};
-	int rc = alloc_buffers(&w);
+	if (!rc)
+		rc = alloc_buffers(&w);
 	if (!rc && st->n_workers > 1)
 		rc = join_group(&w, a);
 	mo.xfer = w.xfer;
