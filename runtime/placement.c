@@ -129,6 +129,18 @@ int rt_placement_get(int rank, int world, int gpu, struct rt_placement *out)
 	return locate(&allowed, index, count, out);
 }
 
+int rt_placement_common_node(int world, int gpu)
+{
+	int node = -1;
+	for (int r = 0; r < world; r++) {
+		struct rt_placement p;
+		if (rt_placement_get(r, world, gpu, &p) || p.numa_node < 0 || (r > 0 && p.numa_node != node))
+			return -1;
+		node = p.numa_node;
+	}
+	return node;
+}
+
 int rt_placement_apply(const struct rt_placement *p)
 {
 	if (sched_setaffinity(0, sizeof(p->cpus), &p->cpus))

@@ -24,6 +24,12 @@ void rt_placement_split(int n, int index, int count, int *lo, int *hi);
  * (-ENODEV: gpu asked and none visible). */
 int rt_placement_get(int rank, int world, int gpu, struct rt_placement *out);
 
+/* The NUMA node every one of `world` workers would run on (their CPUs as
+ * rt_placement_get gives them, from this process's affinity), or -1 when
+ * they span several nodes, hwloc does not know, or placement fails:
+ * binding is an optimization, never a reason not to start. */
+int rt_placement_common_node(int world, int gpu);
+
 /* Pins the calling process to p->cpus and makes p->device its current CUDA
  * device. 0 or -errno. */
 int rt_placement_apply(const struct rt_placement *p);

@@ -20,6 +20,7 @@
 #include "fail.h"
 #include "futex.h"
 #include "rt_proto.h"
+#include "placement.h"
 #include "sizing.h"
 
 struct child {
@@ -316,6 +317,11 @@ static int create_arena(struct shmrt_runtime *rt, const struct shmrt_runtime_opt
 		return shmrt_fail(EINVAL, "at most %d clients", RT_MAX_CLIENTS);
 	struct shmrt_region_spec specs[SHMRT_SIZING_MAX_REGIONS];
 	shmrt_sizing_specs(&sz, specs);
+	/* The workers touch the arena most (step ring, transport staging): on
+	 * their node when they all share one. */
+	int node = rt_placement_common_node(sz.p.tp, o->backend && !strcmp(o->backend, "cuda"));
+	for (unsigned i = 0; i < sz.n_regions; i++)
+		specs[i].numa_node = node;
 	if ((rc = shmrt_arena_create(&rt->arena, o->name, specs, sz.n_regions)))
 		return rc;
 	void *p;

@@ -1,8 +1,9 @@
 /* Worker placement (runtime/placement.c): the CPU split against fake CPU
  * counts (W = 1..8 workers over 1..8 CPUs: disjoint, non-empty, covering,
  * or balanced when CPUs are fewer), then the real placement on this
- * machine's CPUs, checked against sched_getaffinity and sysfs. The GPU
- * path runs only where a GPU is visible. */
+ * machine's CPUs, checked against sched_getaffinity and sysfs (also the
+ * node the arena is bound to). The GPU path runs only where a GPU is
+ * visible. */
 #include <errno.h>
 #include <stdio.h>
 #include <string.h>
@@ -83,6 +84,16 @@ static void check_cpu_workers(void)
 		if (world <= n)
 			CHECK(CPU_COUNT(&seen) == n, "W %d: %d of %d CPUs used", world, CPU_COUNT(&seen), n);
 	}
+	/* the node the arena is bound to: the allowed CPUs' one node, or -1 */
+	int common = -2;
+	for (int c = 0; c < CPU_SETSIZE; c++)
+		if (CPU_ISSET(c, &allowed))
+			common = common == -2 || common == sysfs_node(c) ? sysfs_node(c) : -1;
+	for (int world = 1; world <= MAX_WORKERS; world++) {
+		int node = rt_placement_common_node(world, 0);
+		CHECK(node == common || (common < 0 && node == -1), "W %d: common node %d, sysfs %d", world, node,
+		      common);
+	}
 	struct rt_placement p;
 	CHECK(rt_placement_get(2, 2, 0, &p) == -EINVAL, "rank 2 of 2 accepted");
 	CHECK(strstr(shmrt_last_error(), "rank 2 of 2"), "message: %s", shmrt_last_error());
@@ -115,6 +126,7 @@ int main(void)
 	} else {
 		struct rt_placement p;
 		CHECK(rt_placement_get(0, 1, 1, &p) == -ENODEV, "a GPU placement without a GPU");
+		CHECK(rt_placement_common_node(1, 1) == -1, "a GPU node without a GPU");
 	}
 	printf("placement: split W 1..%d over 1..%d CPUs; %d GPU(s)\n", MAX_WORKERS, MAX_CPUS, devices);
 	return 0;
