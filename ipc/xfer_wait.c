@@ -99,7 +99,11 @@ static void sleep_on(struct xfer_word *w, uint32_t target, int64_t ns)
 	atomic_fetch_sub_explicit(&w->sleepers, 1, memory_order_relaxed);
 }
 
-int xfer_poll_group(struct xfer_region *r, int64_t deadline, int peer)
+/* xfer_poll_group, for a wait on w reaching target (w NULL: none): 1 when
+ * w has reached it, which counts even if its writer has left or died since
+ * (it publishes before it leaves, so seeing CLOSED means seeing that). */
+static int poll_group_for(struct xfer_region *r, int64_t deadline, int peer, struct xfer_word *w,
+			  uint32_t target)
 {
 	int rc = xfer_check_broken(r);
 	if (rc < 0)
@@ -107,8 +111,11 @@ int xfer_poll_group(struct xfer_region *r, int64_t deadline, int peer)
 	int64_t now = shmrt_now_ns();
 	if (now >= r->next_check) {
 		r->next_check = now + XFER_CHECK_NS;
-		if ((rc = peers_alive(r)) < 0)
+		if ((rc = peers_alive(r)) < 0) {
+			if (w && xfer_reached(load_seq(w), target))
+				return 1;
 			return xfer_break(r, -rc);
+		}
 	}
 	if (now >= deadline) {
 		xfer_break(r, ETIMEDOUT);
@@ -118,6 +125,11 @@ int xfer_poll_group(struct xfer_region *r, int64_t deadline, int peer)
 					     "did not answer", r->rank, (long long)(r->timeout_ns / 1000000), peer);
 	}
 	return 0;
+}
+
+int xfer_poll_group(struct xfer_region *r, int64_t deadline, int peer)
+{
+	return poll_group_for(r, deadline, peer, NULL, 0);
 }
 
 int64_t xfer_deadline(const struct xfer_region *r, int64_t start)
@@ -143,9 +155,9 @@ int xfer_wait(struct xfer_region *r, struct xfer_word *w, uint32_t target, int p
 	}
 	int64_t deadline = xfer_deadline(r, start);
 	for (;;) {
-		int rc = xfer_poll_group(r, deadline, peer);
-		if (rc < 0)
-			return rc;
+		int rc = poll_group_for(r, deadline, peer, w, target);
+		if (rc != 0)
+			return rc < 0 ? rc : 0;
 		int64_t now = shmrt_now_ns(), until = deadline < r->next_check ? deadline : r->next_check;
 		sleep_on(w, target, until > now ? until - now : 0);
 		if (xfer_reached(load_seq(w), target))
