@@ -16,25 +16,7 @@
 #include <unistd.h>
 
 #include "check.h"
-
-static char *run(const char *cmd, int *status)
-{
-	FILE *p = popen(cmd, "r");
-	CHECK(p, "popen(%s)", cmd);
-	size_t len = 0, cap = 1 << 16;
-	char *out = malloc(cap);
-	CHECK(out, "out of memory");
-	for (size_t n; (n = fread(out + len, 1, cap - len - 1, p)) > 0;) {
-		len += n;
-		if (cap - len < 4096) {
-			out = realloc(out, cap *= 2);
-			CHECK(out, "out of memory");
-		}
-	}
-	out[len] = 0;
-	*status = pclose(p);
-	return out;
-}
+#include "command_output.h"
 
 static double positive(const json_t *obj, const char *key)
 {
@@ -100,7 +82,7 @@ int main(int argc, char **argv)
 	snprintf(csv, sizeof(csv), "%s.csv", dir);
 	snprintf(cmd, sizeof(cmd), "'%s' bench e2e --quick --json --tmpdir '%s' --csv '%s'", argv[1], dir, csv);
 	int status;
-	char *out = run(cmd, &status);
+	char *out = command_output(cmd, &status);
 	CHECK(WIFEXITED(status) && WEXITSTATUS(status) == 0, "%s: exit status %#x", cmd, status);
 	json_error_t err;
 	json_t *doc = json_loads(out, 0, &err);
@@ -142,7 +124,7 @@ int main(int argc, char **argv)
 	rmdir(dir);
 
 	snprintf(cmd, sizeof(cmd), "'%s' bench e2e --quick --batch 0 2>&1", argv[1]);
-	out = run(cmd, &status);
+	out = command_output(cmd, &status);
 	CHECK(WIFEXITED(status) && WEXITSTATUS(status) == 2, "--batch 0: exit status %#x", status);
 	free(out);
 	return 0;

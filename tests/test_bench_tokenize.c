@@ -14,21 +14,21 @@
 
 #include "shmrt/shmrt.h"
 #include "check.h"
+#include "command_output.h"
 
 static json_t *run_bench(const char *shmrt, const char *args)
 {
-	char cmd[8192], out[65536];
+	char cmd[8192];
 	snprintf(cmd, sizeof(cmd), "'%s' bench tokenize %s --peer /nonexistent/peer.py --json", shmrt, args);
-	FILE *p = popen(cmd, "r");
-	CHECK(p, "popen %s", cmd);
-	size_t n = fread(out, 1, sizeof(out) - 1, p);
-	out[n] = '\0';
-	CHECK(pclose(p) == 0, "%s failed: %s", cmd, out);
+	int status;
+	char *out = command_output(cmd, &status);
+	CHECK(status == 0, "%s failed: %s", cmd, out);
 	json_error_t err;
 	json_t *doc = json_loads(out, 0, &err);
 	CHECK(doc, "%s: not JSON (%s): %s", cmd, err.text, out);
 	CHECK(strstr(json_string_value(json_object_get(doc, "peer_missing")), "/nonexistent/peer.py"),
 	      "no word of the missing peer: %s", out);
+	free(out);
 	return doc;
 }
 

@@ -17,6 +17,7 @@
 
 #include "shmrt_config.h"
 #include "check.h"
+#include "command_output.h"
 
 static const json_int_t sizes[] = {4 << 10, 64 << 10, 1 << 20, 16 << 20};
 #define N_SIZES (int)(sizeof(sizes) / sizeof(sizes[0]))
@@ -29,20 +30,8 @@ static char *run_bench(const char *shmrt)
 {
 	char cmd[4096];
 	snprintf(cmd, sizeof(cmd), "'%s' bench xfer --quick --json", shmrt);
-	FILE *p = popen(cmd, "r");
-	CHECK(p, "popen(%s)", cmd);
-	size_t len = 0, cap = 1 << 16;
-	char *out = malloc(cap);
-	CHECK(out, "out of memory");
-	for (size_t n; (n = fread(out + len, 1, cap - len - 1, p)) > 0;) {
-		len += n;
-		if (cap - len < 4096) {
-			out = realloc(out, cap *= 2);
-			CHECK(out, "out of memory");
-		}
-	}
-	out[len] = 0;
-	int status = pclose(p);
+	int status;
+	char *out = command_output(cmd, &status);
 	CHECK(WIFEXITED(status) && WEXITSTATUS(status) == 0, "%s: exit status %#x", cmd, status);
 	return out;
 }

@@ -15,6 +15,7 @@
 
 #include "shmrt/shmrt.h"
 #include "check.h"
+#include "command_output.h"
 
 static const char *shmrt;
 
@@ -28,20 +29,8 @@ static struct run run(const char *args)
 {
 	char cmd[4096];
 	snprintf(cmd, sizeof(cmd), "'%s' %s 2>/dev/null", shmrt, args);
-	FILE *p = popen(cmd, "r");
-	CHECK(p, "popen(%s)", cmd);
-	size_t len = 0, cap = 1 << 14;
-	char *out = malloc(cap);
-	CHECK(out, "out of memory");
-	for (size_t n; (n = fread(out + len, 1, cap - len - 1, p)) > 0;) {
-		len += n;
-		if (cap - len < 1024) {
-			out = realloc(out, cap *= 2);
-			CHECK(out, "out of memory");
-		}
-	}
-	out[len] = 0;
-	int status = pclose(p);
+	int status;
+	char *out = command_output(cmd, &status);
 	return (struct run){out, WIFEXITED(status) ? WEXITSTATUS(status) : -1};
 }
 

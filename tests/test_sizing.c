@@ -18,6 +18,7 @@
 
 #include "arena_space.h"
 #include "check.h"
+#include "command_output.h"
 #include "shm_tmpdir.h"
 #include "shmrt/shmrt.h"
 #include "sizing.h"
@@ -224,17 +225,8 @@ static int run(const char *args, char **out)
 {
 	char cmd[8192];
 	snprintf(cmd, sizeof(cmd), "'%s' %s 2>/dev/null", shmrt, args);
-	FILE *p = popen(cmd, "r");
-	CHECK(p, "popen");
-	size_t cap = 1 << 16, len = 0;
-	char *buf = malloc(cap);
-	for (size_t n; (n = fread(buf + len, 1, cap - len - 1, p)) > 0;) {
-		len += n;
-		if (cap - len < 1024)
-			buf = realloc(buf, cap *= 2);
-	}
-	buf[len] = 0;
-	int st = pclose(p);
+	int st;
+	char *buf = command_output(cmd, &st);
 	if (out)
 		*out = buf;
 	else
