@@ -4,6 +4,8 @@
 #ifndef SHMRT_BENCH_H
 #define SHMRT_BENCH_H
 
+#include <stddef.h>
+
 struct shmrt_bench {
 	const char *name;
 	const char *summary;
@@ -12,6 +14,9 @@ struct shmrt_bench {
 
 /* The benchmarks built in, ended by a zeroed entry. */
 extern const struct shmrt_bench shmrt_benches[];
+
+/* The last-level cache of CPU 0 in bytes (bench/cpu_cache.c). */
+size_t bench_llc_bytes(void);
 
 int bench_ipc(int argc, char **argv);
 int bench_kernels(int argc, char **argv);

@@ -166,7 +166,7 @@ static int measure(struct run *r, struct e2e_report *rep, struct e2e_peer *peer,
 	}
 	/* Over the weights' size, but never within the caches (tiny's weights
 	 * fit in L3). */
-	size_t bw_bytes = (size_t)rep->weight_bytes, llc4 = 4 * kb_llc_bytes();
+	size_t bw_bytes = (size_t)rep->weight_bytes, llc4 = 4 * bench_llc_bytes();
 	bw_bytes = bw_bytes > llc4 ? bw_bytes : llc4;
 	for (int round = 0; rc == 0 && round < a->rounds; round++) {
 		if ((rc = kb_cpu_mem_read(bw_bytes, a->quick ? 20000000 : 200000000, &bw[n_bw++])) < 0) {

@@ -11,28 +11,9 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "bench.h"
 #include "futex.h"
 #include "ipc.h"
-
-/* The largest cache of CPU 0, in bytes, from sysfs (sysconf's
- * _SC_LEVEL3_CACHE_SIZE is wrong under some hypervisors: 320 MiB on this
- * VM, whose L3 is 32 MiB); 32 MiB when it cannot be read. */
-static size_t llc_bytes(void)
-{
-	size_t best = 0;
-	for (int i = 0; i < 8; i++) {
-		char path[96];
-		snprintf(path, sizeof(path), "/sys/devices/system/cpu/cpu0/cache/index%d/size", i);
-		FILE *f = fopen(path, "r");
-		if (!f)
-			break;
-		unsigned long kib;
-		if (fscanf(f, "%luK", &kib) == 1 && kib * 1024 > best)
-			best = kib * 1024;
-		fclose(f);
-	}
-	return best ? best : (size_t)32 << 20;
-}
 
 /* MB/s of copying n-byte records from src (src_span bytes) into dst
  * (dst_span bytes), slot after slot, wrapping, for about budget_ns. */
@@ -87,7 +68,7 @@ int ipc_memcpy_bandwidth(const size_t *sizes, int n_sizes, int64_t budget_ns, do
 
 int ipc_memcpy_dram(size_t bytes, int64_t budget_ns, double *mb_per_s)
 {
-	size_t span = 2 * llc_bytes();
+	size_t span = 2 * bench_llc_bytes();
 	if (span < (size_t)64 << 20)
 		span = (size_t)64 << 20;
 	if (span > (size_t)1 << 30)

@@ -47,25 +47,6 @@ double kb_median(double *v, int n)
 	return n % 2 ? v[n / 2] : (v[n / 2 - 1] + v[n / 2]) / 2;
 }
 
-/* The largest cache of CPU 0, from sysfs (sysconf's _SC_LEVEL3_CACHE_SIZE
- * is wrong under some hypervisors). */
-size_t kb_llc_bytes(void)
-{
-	size_t best = 0;
-	for (int i = 0; i < 8; i++) {
-		char path[96];
-		snprintf(path, sizeof(path), "/sys/devices/system/cpu/cpu0/cache/index%d/size", i);
-		FILE *f = fopen(path, "r");
-		if (!f)
-			break;
-		unsigned long kib;
-		if (fscanf(f, "%luK", &kib) == 1 && kib * 1024 > best)
-			best = kib * 1024;
-		fclose(f);
-	}
-	return best ? best : (size_t)32 << 20;
-}
-
 #if !SHMRT_HAVE_CUDA
 int kb_run_gpu(const struct kb_opts *o, struct kb_report *r)
 {

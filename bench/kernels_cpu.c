@@ -28,6 +28,7 @@
 #include "shmrt/shmrt.h"
 #include "cpu_isa.h"
 #include "cpu_pool.h"
+#include "bench.h"
 #include "futex.h"
 #include "kernels.h"
 /* vec.h's vectors never cross a call between targets (always inlined). */
@@ -363,7 +364,7 @@ static int mm_shape_run(struct cpu_run *cr, const struct mm_shape *s, enum shmrt
 	const struct shmrt_backend *b = cr->b;
 	struct mm_case c = {.b = b, .w_bytes = (size_t)s->n * s->k * shmrt_dtype_size(wd)};
 	int max_m = s->ms[s->n_ms - 1];
-	int n_w = cr->o->quick ? 2 : (int)((4 * kb_llc_bytes() + c.w_bytes - 1) / c.w_bytes);
+	int n_w = cr->o->quick ? 2 : (int)((4 * bench_llc_bytes() + c.w_bytes - 1) / c.w_bytes);
 	n_w = n_w < 2 ? 2 : n_w;
 	void *x = NULL, *y = NULL;
 	int rc = -ENOMEM;
@@ -492,7 +493,7 @@ int kb_cpu_mem_read(size_t bytes, int64_t budget_ns, double *gb_per_s)
  * cache (16 MiB with --quick), and FMA bursts. */
 static int standalone_limits(struct cpu_run *cr, double *triad_gbs)
 {
-	size_t bytes = cr->o->quick ? cr->bu->mem_min : 8 * kb_llc_bytes();
+	size_t bytes = cr->o->quick ? cr->bu->mem_min : 8 * bench_llc_bytes();
 	bytes = (bytes < cr->bu->mem_min ? cr->bu->mem_min : bytes) & ~(size_t)255;
 	float *bufs[3] = {0};
 	int rc = 0;
