@@ -13,25 +13,7 @@
 #include <string.h>
 
 #include "shmrt/tokenizer.h"
-
-static bool fuzz_tok_utf8(const unsigned char *s, size_t n)
-{
-	for (size_t i = 0; i < n;) {
-		unsigned c = s[i];
-		size_t len = c < 0x80 ? 1 : (c & 0xE0) == 0xC0 ? 2 : (c & 0xF0) == 0xE0 ? 3 : (c & 0xF8) == 0xF0 ? 4 : 0;
-		if (!len || i + len > n || (len == 2 && c < 0xC2) || (len == 4 && c > 0xF4))
-			return false;
-		for (size_t k = 1; k < len; k++)
-			if ((s[i + k] & 0xC0) != 0x80)
-				return false;
-		if (len == 3 && ((c == 0xE0 && s[i + 1] < 0xA0) || (c == 0xED && s[i + 1] >= 0xA0)))
-			return false;
-		if (len == 4 && ((c == 0xF0 && s[i + 1] < 0x90) || (c == 0xF4 && s[i + 1] >= 0x90)))
-			return false;
-		i += len;
-	}
-	return true;
-}
+#include "utf8_check.h"
 
 /* Decodes ids with flags into a new buffer (*n bytes); aborts on failure. */
 static char *fuzz_tok_decode(const struct shmrt_tokenizer *tok, const int32_t *ids, size_t n_ids, unsigned flags,
@@ -51,7 +33,7 @@ static void fuzz_tok_stream(const struct shmrt_tokenizer *tok, const int32_t *id
 {
 	size_t want_n;
 	char *want = fuzz_tok_decode(tok, ids, n_ids, flags | SHMRT_DECODE_LOSSY, &want_n);
-	if (!fuzz_tok_utf8((const unsigned char *)want, want_n))
+	if (!valid_utf8((const unsigned char *)want, want_n))
 		abort();
 	struct shmrt_detok_stream *s;
 	if (shmrt_detok_stream_new(tok, flags, &s) < 0)
@@ -61,7 +43,7 @@ static void fuzz_tok_stream(const struct shmrt_tokenizer *tok, const int32_t *id
 		const char *chunk;
 		int rc = i < n_ids ? shmrt_detok_stream_push(s, ids[i], &chunk) : shmrt_detok_stream_flush(s, &chunk);
 		if (rc < 0 || got + (size_t)rc > want_n || memcmp(want + got, chunk, (size_t)rc) ||
-		    !fuzz_tok_utf8((const unsigned char *)chunk, (size_t)rc))
+		    !valid_utf8((const unsigned char *)chunk, (size_t)rc))
 			abort();
 		got += (size_t)rc;
 	}

@@ -27,6 +27,7 @@
 
 #include "shmrt/shmrt.h"
 #include "check.h"
+#include "utf8_check.h"
 
 static const char *fixtures;
 static int failures;
@@ -60,26 +61,6 @@ static struct bytes unhex(const char *hex)
 	}
 	b.p[n] = '\0';
 	return b;
-}
-
-/* An independent UTF-8 check (RFC 3629: no overlongs, surrogates or > U+10FFFF). */
-static bool valid_utf8(const unsigned char *s, size_t n)
-{
-	for (size_t i = 0; i < n;) {
-		unsigned c = s[i];
-		size_t len = c < 0x80 ? 1 : (c & 0xE0) == 0xC0 ? 2 : (c & 0xF0) == 0xE0 ? 3 : (c & 0xF8) == 0xF0 ? 4 : 0;
-		if (!len || i + len > n || (len == 2 && c < 0xC2) || (len == 4 && c > 0xF4))
-			return false;
-		for (size_t k = 1; k < len; k++)
-			if ((s[i + k] & 0xC0) != 0x80)
-				return false;
-		if (len == 3 && ((c == 0xE0 && s[i + 1] < 0xA0) || (c == 0xED && s[i + 1] >= 0xA0)))
-			return false;
-		if (len == 4 && ((c == 0xF0 && s[i + 1] < 0x90) || (c == 0xF4 && s[i + 1] >= 0x90)))
-			return false;
-		i += len;
-	}
-	return true;
 }
 
 static void print_ids(const char *what, const int32_t *ids, size_t n)
