@@ -83,8 +83,9 @@ run_main() {
 	build/tools/shmrt bench ipc
 }
 
-# Tally of meson test results across the runs, printed as one closing line.
-PASSED=0 FAILED=0 SKIPPED=0
+# Tally of meson test results across the runs, printed as closing lines (the
+# names of failed tests last, so that the tail of a CI log says what failed).
+PASSED=0 FAILED=0 SKIPPED=0 FAILED_NAMES=""
 meson_test() {
 	local dir=$1 rc=0
 	shift
@@ -93,16 +94,21 @@ meson_test() {
 	counts=$(python3 - "$dir/meson-logs/testlog.json" <<'PY'
 import json, sys
 ok = fail = skip = 0
+names = []
 for line in open(sys.argv[1]):
-    r = json.loads(line)["result"]
+    t = json.loads(line)
+    r = t["result"]
     if r in ("OK", "EXPECTEDFAIL"): ok += 1
     elif r == "SKIP": skip += 1
-    else: fail += 1
-print(ok, fail, skip)
+    else:
+        fail += 1
+        names.append(t["name"] + "(" + r + ")")
+print(ok, fail, skip, *names)
 PY
 )
-	read -r ok fail skip <<<"$counts"
+	read -r ok fail skip names <<<"$counts"
 	PASSED=$((PASSED + ok)) FAILED=$((FAILED + fail)) SKIPPED=$((SKIPPED + skip))
+	for n in $names; do FAILED_NAMES="$FAILED_NAMES $dir:$n"; done
 	return $rc
 }
 
@@ -136,7 +142,7 @@ run_tests() {
 	build_main
 	log "tests: release build (CUDA code compiled; GPU tests skip without a GPU)"
 	meson_test build || status=1
-	check_pkgconfig || { status=1; FAILED=$((FAILED + 1)); }
+	check_pkgconfig || { status=1; FAILED=$((FAILED + 1)); FAILED_NAMES="$FAILED_NAMES pkg-config"; }
 
 	log "tests: ASan + UBSan"
 	configure build-asan -Dcuda=disabled -Db_sanitize=address,undefined -Db_lundef=false -Dwerror=true
@@ -155,10 +161,12 @@ run_tests() {
 	if scripts/fuzz.sh build-fuzz "${SHMRT_FUZZ_SECONDS:-60}"; then PASSED=$((PASSED + 1)); else
 		status=1
 		FAILED=$((FAILED + 1))
+		FAILED_NAMES="$FAILED_NAMES fuzz"
 	fi
 
 	echo
 	echo "shmrt: $PASSED passed, $FAILED failed, $SKIPPED skipped"
+	[ -z "$FAILED_NAMES" ] || echo "shmrt: failed:$FAILED_NAMES"
 	return $status
 }
 
