@@ -10,21 +10,39 @@
 
 #include "shmrt/shmrt.h"
 #include "e2e_mp.h"
+#include "fail.h"
 #include "futex.h"
 #include "rt_proto.h"
 
+/* The scheduler's decode-step sums (rt_proto.h): each step's time and its
+ * worker's time are added together, so a window between two snapshots
+ * holds whole steps only. */
 struct figures {
-	uint64_t steps, worker_steps;
-	int64_t step_ns, worker_ns, t;
+	uint64_t steps, seqs, finished;
+	int64_t step_ns, worker_ns;
 };
 
 static void snap(const struct rt_state *st, struct figures *f)
 {
-	f->steps = atomic_load(&st->sched.steps);
-	f->step_ns = atomic_load(&st->sched.step_ns_sum);
-	f->worker_steps = atomic_load(&st->procs[RT_PROC_WORKER0].work);
-	f->worker_ns = atomic_load(&st->procs[RT_PROC_WORKER0].busy_ns);
-	f->t = shmrt_now_ns();
+	f->finished = atomic_load(&st->sched.finished);
+	f->steps = atomic_load(&st->sched.decode_steps);
+	f->seqs = atomic_load(&st->sched.decode_seqs);
+	f->step_ns = atomic_load(&st->sched.decode_step_ns_sum);
+	f->worker_ns = atomic_load(&st->sched.decode_worker_ns_sum);
+}
+
+/* The client can hear a request's end before the scheduler has added its
+ * last step to the figures: wait for it to count n more finished. */
+static int settle(const struct rt_state *st, const struct figures *f0, int n, struct figures *f1)
+{
+	for (int64_t end = shmrt_now_ns() + (int64_t)10 * 1000000000;;) {
+		snap(st, f1);
+		if (f1->finished >= f0->finished + (uint64_t)n)
+			return 0;
+		if (shmrt_now_ns() > end)
+			return -ETIMEDOUT;
+		usleep(1000);
+	}
 }
 
 /* Reads request id to its end (after its first chunk). */
@@ -48,27 +66,31 @@ static int run(struct shmrt_client *c, const struct rt_state *st, int batch, int
 	for (int i = 0; i < prompt && !rc; i++)
 		ids[i] = (int32_t)(1 + (i * 7919) % (st->model.vocab_size - 1));
 	struct shmrt_request r = {.tokens = ids, .n_tokens = prompt, .max_tokens = steps + 1, .ignore_eos = 1};
+	struct figures f0, f1;
+	snap(st, &f0);
 	for (int b = 0; b < batch && !rc; b++) {
 		r.seed = (uint64_t)b;
 		rc = shmrt_client_submit(c, &r, &req[b]);
 	}
-	/* The prefills are done once every request has its first token; from
-	 * then on each step decodes all of them. */
+	/* Tokens/s as the client sees them: from the first token of every
+	 * request (the prefills done) to the end of the last. */
 	struct shmrt_response x;
 	for (int b = 0; b < batch && !rc; b++)
 		rc = shmrt_client_next(c, req[b], &x, (int64_t)600 * 1000000000);
-	struct figures f0, f1;
-	snap(st, &f0);
+	int64_t t0 = shmrt_now_ns();
 	for (int b = 0; b < batch && !rc; b++)
 		rc = finish(c, req[b]);
-	snap(st, &f1);
+	int64_t t1 = shmrt_now_ns();
+	if (!rc && (rc = settle(st, &f0, batch, &f1)))
+		shmrt_fail(-rc, "the scheduler did not count %d finished requests in 10 s", batch);
 	if (!rc) {
-		double n = (double)(f1.steps - f0.steps), nw = (double)(f1.worker_steps - f0.worker_steps);
+		double n = (double)(f1.steps - f0.steps);
 		out->steps = (int)n;
+		out->mean_batch = n > 0 ? (double)(f1.seqs - f0.seqs) / n : 0;
 		out->step_ns = n > 0 ? (double)(f1.step_ns - f0.step_ns) / n : 0;
-		out->worker_ns = nw > 0 ? (double)(f1.worker_ns - f0.worker_ns) / nw : 0;
+		out->worker_ns = n > 0 ? (double)(f1.worker_ns - f0.worker_ns) / n : 0;
 		out->overhead_ns = out->step_ns - out->worker_ns;
-		out->tokens_per_s = (double)batch * steps / ((double)(f1.t - f0.t) * 1e-9);
+		out->tokens_per_s = (double)batch * steps / ((double)(t1 - t0) * 1e-9);
 	}
 	free(ids);
 	free(req);
@@ -257,8 +279,8 @@ static int mp_run(const struct mp_args *a, const char *dir)
 		return fprintf(stderr, "shmrt bench e2e: %s\n", shmrt_last_error()), 1;
 	json_t *rows = json_array();
 	if (!a->json)
-		printf("%6s %12s %12s %12s %12s %9s %12s %12s\n", "batch", "single us", "multi us", "worker us",
-		       "outside us", "outside%", "single tok/s", "multi tok/s");
+		printf("%6s %7s %12s %12s %12s %12s %9s %12s %12s\n", "batch", "mean B", "single us", "multi us",
+		       "worker us", "outside us", "outside%", "single tok/s", "multi tok/s");
 	int rc = 0;
 	for (int i = 0; i < a->n_batches && !rc; i++) {
 		int B = a->batches[i];
@@ -273,14 +295,16 @@ static int mp_run(const struct mp_args *a, const char *dir)
 			break;
 		}
 		double pct = r.step_ns > 0 ? 100 * r.overhead_ns / r.step_ns : 0;
-		json_array_append_new(rows, json_pack("{s:i, s:i, s:i, s:f, s:f, s:f, s:f, s:f, s:f, s:f}", "batch", B,
-						      "workers", a->workers, "steps", r.steps, "single_step_us",
+		json_array_append_new(rows, json_pack("{s:i, s:i, s:i, s:f, s:f, s:f, s:f, s:f, s:f, s:f, s:f}", "batch",
+						      B, "workers", a->workers, "steps", r.steps, "mean_batch",
+						      r.mean_batch, "single_step_us",
 						      sp_ns * 1e-3, "multi_step_us", r.step_ns * 1e-3, "worker_step_us",
 						      r.worker_ns * 1e-3, "outside_us", r.overhead_ns * 1e-3,
 						      "outside_percent", pct, "single_tokens_per_s", B * 1e9 / sp_ns,
 						      "multi_tokens_per_s", r.tokens_per_s));
 		if (!a->json)
-			printf("%6d %12.1f %12.1f %12.1f %12.1f %8.2f%% %12.0f %12.0f\n", B, sp_ns * 1e-3, r.step_ns * 1e-3,
+			printf("%6d %7.2f %12.1f %12.1f %12.1f %12.1f %8.2f%% %12.0f %12.0f\n", B, r.mean_batch, sp_ns * 1e-3,
+			       r.step_ns * 1e-3,
 			       r.worker_ns * 1e-3, r.overhead_ns * 1e-3, pct, B * 1e9 / sp_ns, r.tokens_per_s);
 	}
 	shmrt_model_free(m);

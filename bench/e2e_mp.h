@@ -6,7 +6,9 @@
 #include <stddef.h>
 
 struct e2e_mp_result {
-	int workers, batch, steps; /* decode steps measured */
+	int workers, batch, steps; /* decode steps measured: every sequence decodes */
+	double mean_batch;  /* sequences per decode step (a request that came a
+			     * step late decodes a step longer, alone or with fewer) */
 	double step_ns;     /* per decode step, as the scheduler sees it: plan made
 			     * .. its events sent (scheduling, rings, the workers) */
 	double worker_ns;   /* per step, worker 0's forward + sampling */
@@ -16,8 +18,9 @@ struct e2e_mp_result {
 
 /* Starts the runtime on model_dir with `workers` workers (exe: the shmrt
  * program), submits `batch` requests of `prompt` token ids that decode
- * `steps` tokens each, and measures the decode steps, where all `batch`
- * sequences decode together. 0, or -errno with why in note. */
+ * `steps` tokens each, and measures the decode steps (steps without a
+ * prefill; nearly all have the whole batch: mean_batch says). 0, or
+ * -errno with why in note. */
 int e2e_mp_measure(const char *model_dir, const char *exe, int workers, int batch, int prompt, int steps,
 		   struct e2e_mp_result *out, char *note, size_t note_cap);
 

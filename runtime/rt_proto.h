@@ -64,6 +64,11 @@ struct rt_sched_figures {
 	_Atomic uint64_t steps, tokens, preemptions, finished;
 	_Atomic int64_t last_step_ns;   /* plan made .. its events sent: scheduling, rings, workers */
 	_Atomic int64_t step_ns_sum;    /* over all steps, for the mean */
+	/* Over the steps where every sequence decodes one token (no prefill):
+	 * what `shmrt bench e2e --workers` reads. worker_ns: worker 0's own
+	 * time in them (rt_sampled.busy_ns); seqs: their batch sizes. */
+	_Atomic uint64_t decode_steps, decode_seqs;
+	_Atomic int64_t decode_step_ns_sum, decode_worker_ns_sum;
 };
 
 struct rt_state {
@@ -128,6 +133,7 @@ struct rt_events {
 struct rt_sampled {
 	uint64_t step;
 	int32_t n, pad;
+	int64_t busy_ns; /* worker 0's forward + sampling of this step */
 	/* int32 tokens[n] */
 };
 

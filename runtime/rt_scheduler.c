@@ -86,6 +86,20 @@ static int intake(struct sched_proc *p, int64_t timeout)
 	}
 }
 
+/* A step where every sequence decodes one token: its own figures, free
+ * of prefill, for the per-step overhead (bench/e2e_mp.c). */
+static void publish_decode(struct sched_proc *p, int64_t step_ns, int64_t worker_ns)
+{
+	const struct shmrt_step_plan *pl = &p->plan;
+	if (pl->n_tokens != pl->n_seqs || pl->n_samples != pl->n_seqs)
+		return;
+	struct rt_sched_figures *f = &p->st->sched;
+	atomic_fetch_add(&f->decode_seqs, (uint64_t)pl->n_seqs);
+	atomic_fetch_add(&f->decode_step_ns_sum, step_ns);
+	atomic_fetch_add(&f->decode_worker_ns_sum, worker_ns);
+	atomic_fetch_add(&f->decode_steps, 1); /* last: a reader that sees it sees the sums */
+}
+
 static void publish(struct sched_proc *p, int64_t step_ns, int n_samples)
 {
 	struct shmrt_sched_stats s;
@@ -127,13 +141,16 @@ static int run_step(struct sched_proc *p)
 		return shmrt_fail(EBADMSG, "sampled record of step %llu does not match the plan",
 				  (unsigned long long)p->plan.step);
 	memcpy(p->toks, h + 1, (size_t)h->n * 4);
+	int64_t worker_ns = h->busy_ns;
 	if ((rc = shmrt_ring_release(p->sampled)))
 		return rc;
 	int m = shmrt_sched_apply(p->s, p->toks, p->plan.n_samples, p->ev, p->plan.n_seqs);
 	if (m < 0)
 		return m;
 	rc = send_events(p, p->ev, m, 0);
-	publish(p, shmrt_now_ns() - t0, p->plan.n_samples);
+	int64_t step_ns = shmrt_now_ns() - t0;
+	publish_decode(p, step_ns, worker_ns);
+	publish(p, step_ns, p->plan.n_samples);
 	atomic_fetch_add_explicit(&p->me->work, 1, memory_order_relaxed);
 	return rc;
 }

@@ -107,11 +107,12 @@ static int serve(struct worker *w, struct shmrt_arena *a)
 		int64_t t0 = shmrt_now_ns();
 		if ((rc = run_plan(w, (int32_t *)(h + 1))))
 			return rc;
-		atomic_fetch_add_explicit(&w->me->busy_ns, shmrt_now_ns() - t0, memory_order_relaxed);
+		int64_t busy = shmrt_now_ns() - t0;
+		atomic_fetch_add_explicit(&w->me->busy_ns, busy, memory_order_relaxed);
 		atomic_fetch_add_explicit(&w->me->work, 1, memory_order_relaxed);
 		if (w->rank != 0)
 			continue;
-		*h = (struct rt_sampled){.step = w->plan.step, .n = w->plan.n_samples};
+		*h = (struct rt_sampled){.step = w->plan.step, .n = w->plan.n_samples, .busy_ns = busy};
 		if ((rc = shmrt_ring_send(w->sampled, h, sizeof(*h) + (size_t)h->n * 4, SHMRT_WAIT_FOREVER)))
 			return rc;
 	}
