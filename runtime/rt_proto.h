@@ -75,6 +75,7 @@ struct rt_state {
 	uint32_t magic, n_workers, max_clients;
 	int32_t max_seqs, max_batch_tokens, block_size, num_blocks, max_model_len;
 	int32_t restart;
+	int64_t hang_timeout_ns; /* > 0: a READY child silent this long is killed; else never */
 	char model_dir[4096];
 	char backend[32];
 	struct shmrt_model_config model;

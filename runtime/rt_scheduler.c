@@ -132,8 +132,11 @@ static int run_step(struct sched_proc *p)
 	if (rc || (rc = shmrt_step_plan_serialize(&p->plan, buf, len, &len)) ||
 	    (rc = shmrt_ring_commit(p->step, buf, len)))
 		return rc;
+	/* Beating while the workers work: a hang is theirs, not ours. */
 	const void *rec;
-	if ((rc = shmrt_ring_peek(p->sampled, &rec, &len, SHMRT_WAIT_FOREVER)))
+	while ((rc = shmrt_ring_peek(p->sampled, &rec, &len, RT_BEAT_NS)) == -ETIMEDOUT)
+		rt_beat(p->me);
+	if (rc)
 		return rc;
 	const struct rt_sampled *h = rec;
 	if (len < sizeof(*h) || h->step != p->plan.step || h->n != p->plan.n_samples ||

@@ -26,6 +26,7 @@
 struct child {
 	pid_t pid; /* 0: none */
 	int pidfd; /* -1: none (pidfd_open unavailable: we poll) */
+	int64_t hung_ns; /* > 0: we killed it, silent that long */
 };
 
 struct shmrt_runtime {
@@ -101,7 +102,7 @@ static void reap(struct shmrt_runtime *rt, int i)
 {
 	if (rt->kids[i].pidfd >= 0)
 		close(rt->kids[i].pidfd);
-	rt->kids[i] = (struct child){0, -1};
+	rt->kids[i] = (struct child){0, -1, 0};
 	atomic_store(&rt->st->procs[i].pid, 0);
 	atomic_store(&rt->st->procs[i].phase, RT_PHASE_NONE);
 }
@@ -161,7 +162,11 @@ static void on_death(struct shmrt_runtime *rt, int i, int status, const char *na
 	char who[32];
 	proc_label(i, who, sizeof(who));
 	int restart = st->restart && rt->ever_ready;
-	if (WIFSIGNALED(status))
+	if (rt->kids[i].hung_ns > 0)
+		set_reason(st, "the %s (pid %d) was hung: no heartbeat for %.1f s (hang timeout %.1f s); killed%s", who,
+			   rt->kids[i].pid, (double)rt->kids[i].hung_ns * 1e-9, (double)st->hang_timeout_ns * 1e-9,
+			   restart ? "; restarting" : "");
+	else if (WIFSIGNALED(status))
 		set_reason(st, "the %s (pid %d) was killed by signal %d (%s)%s", who, rt->kids[i].pid,
 			   WTERMSIG(status), strsignal(WTERMSIG(status)), restart ? "; restarting" : "");
 	else
@@ -211,6 +216,30 @@ static void update_health(struct shmrt_runtime *rt)
 		say(rt, "ready (%d processes)", rt->n_procs);
 	} else {
 		shmrt_arena_set_health(rt->arena, SHMRT_HEALTH_LOADING, sum / (unsigned)rt->n_procs);
+	}
+}
+
+/* A READY child that has not beaten its heart for the hang timeout (a
+ * deadlock, a stopped process, a kernel that never returns) is killed; its
+ * death then takes the usual way, with the hang as its reason. Children
+ * still loading are not judged: a large checkpoint takes what it takes. */
+static void check_hangs(struct shmrt_runtime *rt)
+{
+	int64_t limit = rt->st->hang_timeout_ns, now = shmrt_now_ns();
+	if (limit <= 0)
+		return;
+	for (int i = 0; i < rt->n_procs; i++) {
+		struct rt_proc *p = &rt->st->procs[i];
+		int64_t silent = now - atomic_load(&p->heartbeat_ns);
+		if (!rt->kids[i].pid || rt->kids[i].hung_ns || atomic_load(&p->phase) != RT_PHASE_READY ||
+		    silent <= limit)
+			continue;
+		char who[32];
+		proc_label(i, who, sizeof(who));
+		say(rt, "the %s (pid %d) gave no heartbeat for %.1f s: killing it as hung", who, rt->kids[i].pid,
+		    (double)silent * 1e-9);
+		rt->kids[i].hung_ns = silent;
+		kill(rt->kids[i].pid, SIGKILL);
 	}
 }
 
@@ -270,8 +299,10 @@ static void *watch(void *arg)
 				pf[n++] = (struct pollfd){.fd = rt->kids[i].pidfd, .events = POLLIN};
 		/* 50 ms: a stop request, and children without a pidfd */
 		poll(pf, (nfds_t)n, 50);
-		if (!atomic_load(&rt->stopping))
+		if (!atomic_load(&rt->stopping)) {
+			check_hangs(rt);
 			check_deaths(rt, info.name);
+		}
 		update_health(rt);
 	}
 	stop_all(rt, (int64_t)2 * 1000000000);
@@ -294,6 +325,7 @@ static int fill_state(struct rt_state *st, const struct shmrt_runtime_options *o
 	st->num_blocks = sz->p.kv_blocks;
 	st->max_model_len = sz->p.max_model_len;
 	st->restart = o->restart;
+	st->hang_timeout_ns = o->hang_timeout_ns ? o->hang_timeout_ns : SHMRT_HANG_TIMEOUT_DEFAULT_NS;
 	st->supervisor_pid = getpid();
 	return 0;
 }
@@ -368,7 +400,7 @@ int shmrt_runtime_start(struct shmrt_runtime **out, const struct shmrt_runtime_o
 	rt->log_arg = o->log_arg;
 	rt->n_procs = RT_PROC_WORKER0 + workers;
 	for (int i = 0; i < RT_MAX_PROCS; i++)
-		rt->kids[i] = (struct child){0, -1};
+		rt->kids[i] = (struct child){0, -1, 0};
 	struct shmrt_runtime_options oo = *o;
 	oo.workers = workers;
 	int rc = create_arena(rt, &oo);

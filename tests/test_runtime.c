@@ -307,6 +307,56 @@ static void kill_one(struct shmrt_runtime *rt, struct shmrt_client *c, int victi
 	CHECK(drain(c, id, got, 4, &x) == 4 && !memcmp(got, ref[1], 16), "after the restart");
 }
 
+/* A worker that stops beating (SIGSTOP: alive, silent) is killed as hung
+ * once the hang timeout has passed, not before; the requests in flight end
+ * with an error, and the reason names the worker, not the scheduler that
+ * waits on it (it beats meanwhile). */
+static void test_hang(void)
+{
+	const int64_t hang_ns = 1000000000;
+	struct shmrt_runtime_options o = {.model_dir = model_dir, .name = "hang", .exe = exe, .workers = 1,
+					  .max_seqs = 8, .kv_blocks = 64, .max_model_len = 128, .max_clients = 4,
+					  .hang_timeout_ns = hang_ns};
+	struct shmrt_runtime *rt;
+	CHECK_OK(shmrt_runtime_start(&rt, &o));
+	CHECK_OK(shmrt_runtime_wait_ready(rt, (int64_t)60 * 1000000000));
+	struct shmrt_client *c;
+	CHECK_OK(shmrt_client_attach(&c, "hang"));
+	struct streamer s[2];
+	pthread_t th[2];
+	for (int i = 0; i < 2; i++) {
+		s[i] = (struct streamer){.c = c};
+		CHECK(pthread_create(&th[i], NULL, stream_thread, &s[i]) == 0, "thread");
+	}
+	for (int i = 0; i < 2; i++)
+		while (!s[i].started)
+			usleep(1000);
+	int pid = shmrt_runtime_child_pid(rt, RT_PROC_WORKER0);
+	CHECK(pid > 0, "worker 0");
+	int64_t t0 = now_ns();
+	CHECK(kill(pid, SIGSTOP) == 0, "SIGSTOP");
+	while (shmrt_runtime_health(rt, NULL) == SHMRT_HEALTH_READY)
+		CHECK(now_ns() - t0 < hang_ns + (int64_t)5 * 1000000000, "a stopped worker: still READY after %.1f s",
+		      (double)(now_ns() - t0) * 1e-9);
+	double seen = (double)(now_ns() - t0) * 1e-9;
+	/* its last beat may be up to RT_BEAT_NS (100 ms) older than the stop */
+	CHECK(seen > (double)hang_ns * 1e-9 - 0.15, "killed as hung %.3f s after the stop, before the timeout", seen);
+	for (int i = 0; i < 2; i++) {
+		pthread_join(th[i], NULL);
+		CHECK(s[i].finish == SHMRT_CLIENT_ERROR && s[i].status == -ECONNRESET, "stream %d: finish %d status %d",
+		      i, s[i].finish, s[i].status);
+	}
+	struct shmrt_request r = {.tokens = prompts[1], .n_tokens = prompt_len[1], .max_tokens = 4};
+	uint64_t id;
+	CHECK(shmrt_client_submit(c, &r, &id) == -EAGAIN && strstr(shmrt_last_error(), "worker 0") &&
+	      strstr(shmrt_last_error(), "hung"), "submit after the hang: %s", shmrt_last_error());
+	CHECK(kill(pid, 0) != 0, "the hung worker (pid %d) is still there", pid);
+	fprintf(stderr, "stopped worker 0: killed as hung after %.3f s (timeout %.1f s): %s\n", seen,
+		(double)hang_ns * 1e-9, shmrt_last_error());
+	shmrt_client_detach(c);
+	CHECK_OK(shmrt_runtime_stop(rt, 0));
+}
+
 static int count_arenas(const char *dir)
 {
 	char cmd[160];
@@ -505,6 +555,7 @@ int main(int argc, char **argv)
 	CHECK_OK(shmrt_runtime_stop(rt, 0));
 
 	test_tp2();
+	test_hang();
 	test_shmrt_start(dir);
 	test_supervisor_death();
 	/* shmrt bench e2e --workers: the document, not speed. 4 decode steps

@@ -9,9 +9,10 @@
 #include "futex.h"
 #include "rt_proto.h"
 
-/* A process whose heartbeat is older than this is hung (children beat at
- * least every 100 ms while idle; a step of a large model may take longer). */
-#define STALE_NS ((int64_t)30 * 1000000000)
+/* A process whose heartbeat is older than the runtime's hang timeout is
+ * hung (children beat at least every 100 ms while idle and between steps);
+ * with hang detection off, this. */
+#define STALE_NS SHMRT_HANG_TIMEOUT_DEFAULT_NS
 
 static void usage(FILE *f)
 {
@@ -19,7 +20,9 @@ static void usage(FILE *f)
 		   "  --ready   exit 0 once every worker has loaded its weights and run a\n"
 		   "            warm-up step (health READY): a startup or readiness probe\n"
 		   "  --live    exit 0 while the supervisor lives, the runtime has not FAILED\n"
-		   "            and every process has beaten its heart in the last 30 s\n"
+		   "            and every process has beaten its heart within the runtime's\n"
+		   "            hang timeout (shmrt start --hang-seconds, default 60 s; the\n"
+		   "            supervisor kills a process silent for longer)\n"
 		   "Exit 1 otherwise, with the reason on stderr.\n");
 }
 
@@ -32,11 +35,11 @@ static int live(const struct shmrt_arena *a, const struct shmrt_arena_info *info
 		return snprintf(why, cap, "failed"), 0;
 	if (rt_state_get(a, &st))
 		return snprintf(why, cap, "%s", shmrt_last_error()), 0;
-	int64_t now = shmrt_now_ns();
+	int64_t now = shmrt_now_ns(), stale = st->hang_timeout_ns > 0 ? st->hang_timeout_ns : STALE_NS;
 	for (unsigned i = 0; i < RT_PROC_WORKER0 + st->n_workers; i++) {
 		struct rt_proc *p = &st->procs[i];
 		int pid = atomic_load(&p->pid);
-		if (h == SHMRT_HEALTH_READY && pid && now - atomic_load(&p->heartbeat_ns) > STALE_NS)
+		if (h == SHMRT_HEALTH_READY && pid && now - atomic_load(&p->heartbeat_ns) > stale)
 			return snprintf(why, cap, "the %s (pid %d) has not beaten its heart for %.1f s",
 					rt_role_name((int)i), pid,
 					(double)(now - atomic_load(&p->heartbeat_ns)) * 1e-9),

@@ -18,7 +18,7 @@ static void usage(FILE *f)
 	fprintf(f, "usage: shmrt start --model DIR --name NAME [--workers N] [--restart]\n"
 		   "                   [--max-seqs N] [--max-batch-tokens N] [--max-model-len N]\n"
 		   "                   [--block-size N] [--kv-blocks N] [--clients N] [--backend NAME]\n"
-		   "                   [--drain-seconds S]\n\n"
+		   "                   [--drain-seconds S] [--hang-seconds S]\n\n"
 		   "Creates the arena NAME in $SHMRT_SHM_DIR (/dev/shm), runs the tokenizer, the\n"
 		   "scheduler and N workers as processes and watches them until SIGTERM or SIGINT,\n"
 		   "which drain the requests in flight (up to --drain-seconds, default 5), end the\n"
@@ -30,6 +30,8 @@ static void usage(FILE *f)
 		   "  --workers N          tensor-parallel workers (default 1)\n"
 		   "  --restart            start a new family of processes when one dies\n"
 		   "                       (default: the runtime FAILs and this program exits 1)\n"
+		   "  --hang-seconds S     a ready process silent for S seconds is hung: killed,\n"
+		   "                       then handled as a death (default 60; 0: never)\n"
 		   "  --max-seqs N         running sequences (default 256)\n"
 		   "  --max-batch-tokens N tokens per step (default 2048)\n"
 		   "  --max-model-len N    prompt + output tokens (default: the model's context)\n"
@@ -54,11 +56,12 @@ static int parse(int argc, char **argv, struct shmrt_runtime_options *o, long *d
 		{"max-model-len", required_argument, 0, 'l'}, {"block-size", required_argument, 0, 'b'},
 		{"kv-blocks", required_argument, 0, 'k'},   {"clients", required_argument, 0, 'c'},
 		{"backend", required_argument, 0, 'B'},	    {"drain-seconds", required_argument, 0, 'd'},
-		{"help", no_argument, 0, 'h'},		    {0}};
+		{"hang-seconds", required_argument, 0, 'H'}, {"help", no_argument, 0, 'h'},
+		{0}};
 	int *ints[] = {['w'] = &o->workers, ['s'] = &o->max_seqs, ['t'] = &o->max_batch_tokens,
 		       ['l'] = &o->max_model_len, ['b'] = &o->block_size, ['k'] = &o->kv_blocks,
 		       ['c'] = &o->max_clients};
-	for (int c; (c = getopt_long(argc, argv, "m:N:w:rs:t:l:b:k:c:B:d:h", opts, NULL)) != -1;) {
+	for (int c; (c = getopt_long(argc, argv, "m:N:w:rs:t:l:b:k:c:B:d:H:h", opts, NULL)) != -1;) {
 		long v;
 		switch (c) {
 		case 'm': o->model_dir = optarg; break;
@@ -68,6 +71,11 @@ static int parse(int argc, char **argv, struct shmrt_runtime_options *o, long *d
 		case 'd':
 			if (parse_int_arg("start", "--drain-seconds", optarg, 0, 3600, drain))
 				return 2;
+			break;
+		case 'H':
+			if (parse_int_arg("start", "--hang-seconds", optarg, 0, 86400, &v))
+				return 2;
+			o->hang_timeout_ns = v ? v * (int64_t)1000000000 : -1;
 			break;
 		case 'w': case 's': case 't': case 'l': case 'b': case 'k': case 'c':
 			if (parse_int_arg("start", argv[optind - 1], optarg, 1, INT_MAX / 2, &v))

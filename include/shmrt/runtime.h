@@ -34,6 +34,11 @@ struct shmrt_runtime_options {
 	const char *exe;       /* the shmrt program; NULL: $SHMRT_EXE, else "shmrt" in PATH */
 	const char *backend;   /* NULL: "cpu" */
 	int restart;           /* 1: start a new family when a child dies */
+	/* A READY child whose heartbeat is older than this is hung: killed
+	 * (then handled as any death). Children beat at least every 100 ms
+	 * when idle and between steps, so this bounds one step's time.
+	 * 0: SHMRT_HANG_TIMEOUT_DEFAULT_NS; < 0: never. */
+	int64_t hang_timeout_ns;
 	/* Serving limits (0: runtime/sizing.h's defaults, kv_blocks: enough
 	 * for max_seqs sequences of max_model_len). */
 	int max_seqs, max_batch_tokens, max_model_len, block_size, kv_blocks, max_clients;
@@ -42,6 +47,9 @@ struct shmrt_runtime_options {
 	void (*log)(void *arg, const char *line);
 	void *log_arg;
 };
+
+/* 60 s: vLLM's default for one engine iteration (VLLM_ENGINE_ITERATION_TIMEOUT_S). */
+#define SHMRT_HANG_TIMEOUT_DEFAULT_NS ((int64_t)60 * 1000000000)
 
 struct shmrt_runtime;
 
