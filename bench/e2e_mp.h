@@ -13,6 +13,9 @@ struct e2e_mp_result {
 			     * .. its events sent (scheduling, rings, the workers) */
 	double worker_ns;   /* per step, worker 0's forward + sampling */
 	double overhead_ns; /* step_ns - worker_ns: outside the kernels */
+	/* where overhead_ns goes, per step (rt_proto.h, struct rt_step_times);
+	 * the rest is worker 0's own parsing and bookkeeping */
+	double plan_ns, to_worker_ns, back_ns, post_ns;
 	double tokens_per_s; /* decode tokens/s the client saw */
 };
 

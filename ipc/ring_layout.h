@@ -144,14 +144,6 @@ static inline struct ring_rec *ring_rec_at(const struct shmrt_ring *r, uint64_t 
 	return (struct ring_rec *)(r->data + (pos & (r->cap - 1)));
 }
 
-static inline void ring_cpu_relax(void)
-{
-#if defined(__x86_64__) || defined(__i386__)
-	__builtin_ia32_pause();
-#elif defined(__aarch64__)
-	__asm__ volatile("yield");
-#endif
-}
 
 /* The sleep/wake handshake (Dekker's pattern). The publishing side stores
  * its index (head, a record's state, a consumer position) with seq_cst and

@@ -23,6 +23,7 @@
 #include "fail.h"
 #include "futex.h"
 #include "ring_layout.h"
+#include "spin.h"
 
 static void write_header(struct shmrt_ring *r, uint64_t pos, uint32_t state, uint64_t size, uint64_t len)
 {
@@ -119,7 +120,7 @@ static void mpsc_lock(struct shmrt_ring *r)
 								      memory_order_relaxed))
 			return;
 		if (spins < 64) {
-			ring_cpu_relax();
+			shmrt_cpu_relax();
 			continue;
 		}
 		/* The holder is preempted (or dead): let it run, and now and

@@ -7,6 +7,7 @@
 #include "futex.h"
 #include "proc.h"
 #include "ring_layout.h"
+#include "spin.h"
 
 void ring_wake_slow(struct ring_waitq *q)
 {
@@ -55,7 +56,7 @@ int ring_wait(struct shmrt_ring *r, struct ring_waitq *q, ring_poll_fn poll, voi
 {
 	if (timeout_ns == 0)
 		return ring_try(r, poll, arg, peers);
-	int64_t now = shmrt_now_ns();
+	int64_t now = shmrt_now_ns(), start = now;
 	int64_t spin = atomic_load_explicit(&r->spin_ns, memory_order_relaxed);
 	int64_t deadline = timeout_ns < 0 ? INT64_MAX : now + timeout_ns;
 	int64_t spin_end = spin < 0 ? INT64_MAX : now + spin;
@@ -66,7 +67,7 @@ int ring_wait(struct shmrt_ring *r, struct ring_waitq *q, ring_poll_fn poll, voi
 			rc = poll(r, arg);
 			if (rc != -EAGAIN)
 				return rc;
-			ring_cpu_relax();
+			shmrt_spin_turn(now - start); /* now: as of the last clock read */
 			if (i % 16) /* read the clock now and then only */
 				continue;
 		} else {

@@ -13,7 +13,8 @@
 
 #include "fail.h"
 #include "futex.h"
-#include "ring_layout.h" /* ring_peer_alive, ring_cpu_relax */
+#include "ring_layout.h" /* ring_peer_alive */
+#include "spin.h"
 #include "xfer_layout.h"
 
 void xfer_publish(struct xfer_word *w, uint32_t v)
@@ -141,7 +142,7 @@ int xfer_wait(struct xfer_region *r, struct xfer_word *w, uint32_t target, int p
 {
 	if (xfer_reached(load_seq(w), target))
 		return 0;
-	int64_t start = shmrt_now_ns(), spin_end = start + r->spin_ns;
+	int64_t start = shmrt_now_ns(), now = start, spin_end = start + r->spin_ns;
 	for (unsigned i = 1;; i++) {
 		if (xfer_reached(load_seq(w), target))
 			return 0;
@@ -149,8 +150,8 @@ int xfer_wait(struct xfer_region *r, struct xfer_word *w, uint32_t target, int p
 		if (r->oversubscribed)
 			sched_yield();
 		else
-			ring_cpu_relax();
-		if (i % 32 == 0 && shmrt_now_ns() >= spin_end)
+			shmrt_spin_turn(now - start); /* now: as of the last clock read */
+		if (i % 32 == 0 && (now = shmrt_now_ns()) >= spin_end)
 			break;
 	}
 	int64_t deadline = xfer_deadline(r, start);

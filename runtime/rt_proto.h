@@ -65,10 +65,23 @@ struct rt_sched_figures {
 	_Atomic int64_t last_step_ns;   /* plan made .. its events sent: scheduling, rings, workers */
 	_Atomic int64_t step_ns_sum;    /* over all steps, for the mean */
 	/* Over the steps where every sequence decodes one token (no prefill):
-	 * what `shmrt bench e2e --workers` reads. worker_ns: worker 0's own
-	 * time in them (rt_sampled.busy_ns); seqs: their batch sizes. */
+	 * what `shmrt bench e2e --workers` reads. seqs: their batch sizes;
+	 * the rest sums of struct rt_step_times. */
 	_Atomic uint64_t decode_steps, decode_seqs;
 	_Atomic int64_t decode_step_ns_sum, decode_worker_ns_sum;
+	_Atomic int64_t decode_plan_ns_sum, decode_to_worker_ns_sum, decode_back_ns_sum, decode_post_ns_sum;
+};
+
+/* Where a step's time goes (CLOCK_MONOTONIC is one clock for all our
+ * processes). step = plan + to_worker + worker + (the worker's own
+ * parsing and bookkeeping) + back + post. */
+struct rt_step_times {
+	int64_t step;      /* the scheduler's: plan made .. its events sent */
+	int64_t plan;      /* scheduling, serialising, committing to the step ring */
+	int64_t to_worker; /* committed .. worker 0 has it: its wake-up */
+	int64_t worker;    /* worker 0's forward + sampling */
+	int64_t back;      /* worker 0 sends .. the scheduler has it: its wake-up */
+	int64_t post;      /* applying the tokens, sending the events */
 };
 
 struct rt_state {
@@ -134,7 +147,8 @@ struct rt_events {
 struct rt_sampled {
 	uint64_t step;
 	int32_t n, pad;
-	int64_t busy_ns; /* worker 0's forward + sampling of this step */
+	/* worker 0's clock: the plan came, its forward + sampling took, sent */
+	int64_t recv_ns, busy_ns, sent_ns;
 	/* int32 tokens[n] */
 };
 

@@ -88,15 +88,19 @@ static int intake(struct sched_proc *p, int64_t timeout)
 
 /* A step where every sequence decodes one token: its own figures, free
  * of prefill, for the per-step overhead (bench/e2e_mp.c). */
-static void publish_decode(struct sched_proc *p, int64_t step_ns, int64_t worker_ns)
+static void publish_decode(struct sched_proc *p, const struct rt_step_times *t)
 {
 	const struct shmrt_step_plan *pl = &p->plan;
 	if (pl->n_tokens != pl->n_seqs || pl->n_samples != pl->n_seqs)
 		return;
 	struct rt_sched_figures *f = &p->st->sched;
 	atomic_fetch_add(&f->decode_seqs, (uint64_t)pl->n_seqs);
-	atomic_fetch_add(&f->decode_step_ns_sum, step_ns);
-	atomic_fetch_add(&f->decode_worker_ns_sum, worker_ns);
+	atomic_fetch_add(&f->decode_step_ns_sum, t->step);
+	atomic_fetch_add(&f->decode_worker_ns_sum, t->worker);
+	atomic_fetch_add(&f->decode_plan_ns_sum, t->plan);
+	atomic_fetch_add(&f->decode_to_worker_ns_sum, t->to_worker);
+	atomic_fetch_add(&f->decode_back_ns_sum, t->back);
+	atomic_fetch_add(&f->decode_post_ns_sum, t->post);
 	atomic_fetch_add(&f->decode_steps, 1); /* last: a reader that sees it sees the sums */
 }
 
@@ -132,10 +136,12 @@ static int run_step(struct sched_proc *p)
 	if (rc || (rc = shmrt_step_plan_serialize(&p->plan, buf, len, &len)) ||
 	    (rc = shmrt_ring_commit(p->step, buf, len)))
 		return rc;
+	int64_t t_commit = shmrt_now_ns();
 	/* Beating while the workers work: a hang is theirs, not ours. */
 	const void *rec;
 	while ((rc = shmrt_ring_peek(p->sampled, &rec, &len, RT_BEAT_NS)) == -ETIMEDOUT)
 		rt_beat(p->me);
+	int64_t t_got = shmrt_now_ns();
 	if (rc)
 		return rc;
 	const struct rt_sampled *h = rec;
@@ -144,16 +150,19 @@ static int run_step(struct sched_proc *p)
 		return shmrt_fail(EBADMSG, "sampled record of step %llu does not match the plan",
 				  (unsigned long long)p->plan.step);
 	memcpy(p->toks, h + 1, (size_t)h->n * 4);
-	int64_t worker_ns = h->busy_ns;
+	struct rt_step_times t = {.plan = t_commit - t0, .to_worker = h->recv_ns - t_commit, .worker = h->busy_ns,
+				  .back = t_got - h->sent_ns};
 	if ((rc = shmrt_ring_release(p->sampled)))
 		return rc;
 	int m = shmrt_sched_apply(p->s, p->toks, p->plan.n_samples, p->ev, p->plan.n_seqs);
 	if (m < 0)
 		return m;
 	rc = send_events(p, p->ev, m, 0);
-	int64_t step_ns = shmrt_now_ns() - t0;
-	publish_decode(p, step_ns, worker_ns);
-	publish(p, step_ns, p->plan.n_samples);
+	int64_t t_end = shmrt_now_ns();
+	t.step = t_end - t0;
+	t.post = t_end - t_got;
+	publish_decode(p, &t);
+	publish(p, t.step, p->plan.n_samples);
 	atomic_fetch_add_explicit(&p->me->work, 1, memory_order_relaxed);
 	return rc;
 }

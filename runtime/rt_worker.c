@@ -100,6 +100,7 @@ static int serve(struct worker *w, struct shmrt_arena *a)
 		const void *rec;
 		size_t len;
 		rc = shmrt_ring_peek(w->step, &rec, &len, RT_BEAT_NS);
+		int64_t recv = shmrt_now_ns();
 		if (rc == -ETIMEDOUT)
 			continue;
 		if (rc || (rc = shmrt_step_plan_parse(rec, len, &lim, &w->plan)) || (rc = shmrt_ring_release(w->step)))
@@ -112,7 +113,8 @@ static int serve(struct worker *w, struct shmrt_arena *a)
 		atomic_fetch_add_explicit(&w->me->work, 1, memory_order_relaxed);
 		if (w->rank != 0)
 			continue;
-		*h = (struct rt_sampled){.step = w->plan.step, .n = w->plan.n_samples, .busy_ns = busy};
+		*h = (struct rt_sampled){.step = w->plan.step, .n = w->plan.n_samples, .recv_ns = recv,
+					 .busy_ns = busy, .sent_ns = shmrt_now_ns()};
 		if ((rc = shmrt_ring_send(w->sampled, h, sizeof(*h) + (size_t)h->n * 4, SHMRT_WAIT_FOREVER)))
 			return rc;
 	}

@@ -15,6 +15,7 @@
 
 #include "cpu_pool.h"
 #include "futex.h"
+#include "spin.h"
 
 #define SPIN_NS 50000
 #define MAX_THREADS 256
@@ -32,22 +33,16 @@ static struct {
 
 static _Thread_local int in_run; /* nested runs go inline */
 
-static inline void cpu_relax(void)
-{
-#if defined(__x86_64__) || defined(__i386__)
-	__builtin_ia32_pause();
-#endif
-}
 
 /* Waits until *word != value: spins SPIN_NS, then sleeps, counting itself
  * in *sleepers meanwhile. */
 static uint32_t wait_change(_Atomic uint32_t *word, uint32_t value, _Atomic uint32_t *sleepers)
 {
 	uint32_t now;
-	int64_t until = shmrt_now_ns() + SPIN_NS;
+	int64_t start = shmrt_now_ns(), t = start;
 	for (int i = 0; (now = atomic_load(word)) == value; i++) {
-		if ((i & 255) || shmrt_now_ns() < until) {
-			cpu_relax();
+		if ((i & 255) || (t = shmrt_now_ns()) < start + SPIN_NS) {
+			shmrt_spin_turn(t - start); /* t: as of the last clock read */
 			continue;
 		}
 		atomic_fetch_add(sleepers, 1);
