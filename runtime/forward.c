@@ -34,10 +34,12 @@ static size_t acts(const struct shmrt_model *m, int64_t n)
 static void free_token_buffers(struct shmrt_model *m)
 {
 	struct shmrt_scratch *s = &m->s;
-	void *bufs[] = {s->x, s->h, s->qkv, s->attn, s->gu, s->act, s->rows, s->logits, s->params, s->sampled};
+	void *bufs[] = {s->x,	   s->h,      s->qkv,	     s->attn,	      s->gu,	    s->act,
+			s->rows,   s->logits, s->logits_part, s->logits_gather, s->params, s->sampled};
 	for (size_t i = 0; i < sizeof(bufs) / sizeof(bufs[0]); i++)
 		m->b->free(bufs[i]);
 	s->x = s->h = s->qkv = s->attn = s->gu = s->act = s->rows = s->logits = NULL;
+	s->logits_part = s->logits_gather = NULL;
 	s->params = NULL;
 	s->sampled = NULL;
 	s->cap_tokens = 0;
@@ -84,6 +86,7 @@ int shmrt_scratch_reserve(struct shmrt_model *m, int n_tokens, size_t meta_entri
 		return rc;
 	free_token_buffers(m);
 	int64_t T = (n_tokens + 15) & ~15, H = c->hidden_size, I = c->intermediate_size;
+	bool split = m->vocab_local < c->vocab_size;
 	struct {
 		void **p;
 		size_t bytes;
@@ -96,11 +99,13 @@ int shmrt_scratch_reserve(struct shmrt_model *m, int n_tokens, size_t meta_entri
 		{&s->act, acts(m, T * I)},
 		{&s->rows, acts(m, T * H)},
 		{&s->logits, f32s(T * c->vocab_size)},
+		{&s->logits_part, split ? f32s(T * m->vocab_local) : 0},
+		{&s->logits_gather, split ? f32s(T * c->vocab_size) : 0},
 		{(void **)&s->params, (size_t)T * sizeof(struct shmrt_sample_params)},
 		{(void **)&s->sampled, (size_t)T * sizeof(int32_t)},
 	};
 	for (size_t i = 0; i < sizeof(want) / sizeof(want[0]); i++)
-		if ((rc = m->b->alloc(want[i].p, want[i].bytes)) < 0) {
+		if (want[i].bytes && (rc = m->b->alloc(want[i].p, want[i].bytes)) < 0) {
 			free_token_buffers(m);
 			return rc;
 		}
@@ -289,9 +294,28 @@ static int mlp_block(struct shmrt_model *m, int l, int T)
 	return residual_add(m, T, s->x, out);
 }
 
+/* lm_head split by vocabulary: every rank's logits of the rows, gathered
+ * [world][rows][vocab_local], into s->logits [rows][vocab], rank r's
+ * block at column r * vocab_local. */
+static int gather_logits(struct shmrt_model *m, int rows)
+{
+	struct shmrt_scratch *s = &m->s;
+	size_t part = (size_t)rows * (size_t)m->vocab_local, row = (size_t)m->vocab_local * sizeof(float);
+	/* the transport reads logits_part: the matmul must be done */
+	int rc = m->b->synchronize(NULL);
+	if (rc < 0 || (rc = shmrt_xfer_all_gather(m->xfer, s->logits_part, s->logits_gather, part, SHMRT_F32, NULL)) < 0)
+		return rc;
+	for (int r = 0; r < m->world && rc >= 0; r++)
+		rc = m->b->copy_2d(NULL, (float *)s->logits + (size_t)r * m->vocab_local,
+				   (size_t)m->cfg.vocab_size * sizeof(float), (float *)s->logits_gather + (size_t)r * part,
+				   row, row, (size_t)rows);
+	return rc;
+}
+
 /* Final norm and lm_head on the rows that want logits. With tensor
- * parallelism every rank holds the whole lm_head and computes every logit
- * (no gather; shard_plan.h says why it is not split by vocabulary). */
+ * parallelism lm_head is split by vocabulary when it divides (each rank
+ * computes its logits, gathered after), else every rank holds all of it
+ * and computes every logit (shard_plan.h). */
 static int head(struct shmrt_model *m, const struct shmrt_step *st, const struct meta_layout *ml, int rows)
 {
 	struct shmrt_scratch *s = &m->s;
@@ -308,10 +332,13 @@ static int head(struct shmrt_model *m, const struct shmrt_step *st, const struct
 	if ((rc = rmsnorm(m, rows, src, m->norm, s->rows)) < 0)
 		return rc;
 	/* logits in f32 whatever the activations: sampling and callers read f32 */
-	struct shmrt_matmul_args a = {.m = rows, .n = m->cfg.vocab_size, .k = H, .x = s->rows, .x_dtype = m->act,
-				      .w = m->lm_head.p, .w_dtype = m->lm_head.dtype, .y = s->logits,
-				      .y_dtype = SHMRT_F32};
-	return m->b->matmul(NULL, &a);
+	bool split = m->vocab_local < m->cfg.vocab_size;
+	struct shmrt_matmul_args a = {.m = rows, .n = m->vocab_local, .k = H, .x = s->rows, .x_dtype = m->act,
+				      .w = m->lm_head.p, .w_dtype = m->lm_head.dtype,
+				      .y = split ? s->logits_part : s->logits, .y_dtype = SHMRT_F32};
+	if ((rc = m->b->matmul(NULL, &a)) < 0)
+		return rc;
+	return split ? gather_logits(m, rows) : 0;
 }
 
 int shmrt_model_forward(struct shmrt_model *m, struct shmrt_kv_pool *p, const struct shmrt_step *st,

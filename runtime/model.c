@@ -256,6 +256,14 @@ static int place(struct shmrt_model *m, struct shmrt_checkpoint *ck, const struc
 		m->embed = weight(m, &embed);
 		m->norm = weight(m, &norm);
 		m->lm_head = c->tie_word_embeddings ? m->embed : weight(m, &lm_head);
+		/* split by vocabulary: an untied lm_head was loaded as this
+		 * rank's rows; a tied one is those rows of the embedding */
+		bool split = shmrt_shard_lm_head_split(c, m->world);
+		m->vocab_local = split ? c->vocab_size / m->world : c->vocab_size;
+		m->vocab_start = split ? m->rank * m->vocab_local : 0;
+		if (split && c->tie_word_embeddings)
+			m->lm_head.p = (const uint8_t *)m->embed.p +
+				       (size_t)m->vocab_start * (size_t)H * shmrt_dtype_size(embed.dtype);
 		for (int l = 0; l < c->num_layers; l++) {
 			const struct layer_slots *s = &ls[l];
 			m->layers[l] = (struct shmrt_layer){
@@ -269,13 +277,14 @@ static int place(struct shmrt_model *m, struct shmrt_checkpoint *ck, const struc
 				m->layers[l].o_bias = (struct shmrt_weight){0};
 		}
 		/* everything once but the embedding table, which decode only
-		 * gathers a row of; lm_head once, tied or not */
+		 * gathers a row of; this rank's lm_head rows once, tied or not */
 		uint64_t embed_bytes = (uint64_t)V * H * shmrt_dtype_size(embed.dtype);
 		m->step_weight_bytes = 0;
 		for (size_t i = 0; i < pl.n; i++)
 			m->step_weight_bytes += pl.items[i].bytes;
-		if (!c->tie_word_embeddings)
-			m->step_weight_bytes -= embed_bytes;
+		m->step_weight_bytes -= embed_bytes;
+		if (c->tie_word_embeddings)
+			m->step_weight_bytes += (uint64_t)m->vocab_local * H * shmrt_dtype_size(embed.dtype);
 	}
 	free(pl.items);
 	free(ls);

@@ -24,7 +24,11 @@ struct shmrt_layer {
 struct shmrt_scratch {
 	int cap_tokens;
 	void *x, *h, *qkv, *attn, *gu, *act, *rows; /* activations (model.act) */
-	void *logits;                                 /* f32 */
+	void *logits;                                 /* f32 [tokens][vocab] */
+	/* lm_head split by vocabulary (model.vocab_local < vocab): this rank's
+	 * logits [tokens][vocab_local], and every rank's after the all-gather
+	 * [world][tokens][vocab_local]; NULL otherwise */
+	void *logits_part, *logits_gather;
 	int32_t *meta;                                        /* tokens, positions, ... (forward.c) */
 	size_t meta_cap;                                      /* int32 entries */
 	struct shmrt_sample_params *params;
@@ -47,6 +51,9 @@ struct shmrt_model {
 	enum shmrt_dtype act; /* of activations and the KV cache */
 	void *weights; /* one device allocation holding every tensor */
 	struct shmrt_weight embed, norm, lm_head;
+	/* lm_head's rows on this rank: the vocabulary [vocab_start,
+	 * vocab_start + vocab_local) (shard_plan.h; all of it unless split) */
+	int vocab_start, vocab_local;
 	struct shmrt_layer *layers;
 	uint64_t step_weight_bytes;
 	struct shmrt_load_stats load_stats;

@@ -149,6 +149,11 @@ static void plan_shard(struct shmrt_shard *s, const struct shmrt_tensor_info *t,
 	s->slice.count = 1;
 }
 
+bool shmrt_shard_lm_head_split(const struct shmrt_model_config *c, int world)
+{
+	return world > 1 && c->vocab_size % world == 0;
+}
+
 static int add_shard(struct shmrt_shard_plan *p, const struct shmrt_checkpoint *ck, const struct weight *w,
 		     const char *name, int rank, int world)
 {
@@ -160,7 +165,12 @@ static int add_shard(struct shmrt_shard_plan *p, const struct shmrt_checkpoint *
 				  name, shmrt_checkpoint_file(ck, 0), shmrt_arch_name(c->arch));
 	if ((rc = check_shape(c, w, t)) < 0)
 		return rc;
-	plan_shard(&p->shards[p->n++], t, w->kind, rank, world);
+	/* lm_head (the one weight whose rows are the vocabulary, apart from
+	 * the embedding) is split by vocabulary when it divides */
+	enum shmrt_shard_kind kind = w->kind;
+	if (w->dims[0] == D_VOCAB && w->when == UNTIED && shmrt_shard_lm_head_split(c, world))
+		kind = SHMRT_SHARD_COLUMN;
+	plan_shard(&p->shards[p->n++], t, kind, rank, world);
 	p->bytes += p->shards[p->n - 1].bytes;
 	return 0;
 }

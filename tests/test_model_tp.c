@@ -112,18 +112,22 @@ static void workload(struct shmrt_model *m, uint32_t seed, struct result *r)
 
 /* Bytes of the tensors split across ranks (q/k/v and their biases, o,
  * gate, up, down), from the checkpoint. */
-static uint64_t sharded_bytes(const char *dir)
+static uint64_t sharded_bytes(const char *dir, int world)
 {
 	static const char *const split[] = {".q_proj.", ".k_proj.", ".v_proj.", ".o_proj.weight", ".gate_proj.",
 					    ".up_proj.", ".down_proj."};
 	struct shmrt_checkpoint *ck;
 	CHECK_OK(shmrt_checkpoint_open(dir, &ck));
 	uint64_t n = 0;
+	/* an untied lm_head is split by vocabulary where world divides it */
+	bool vocab_split = shmrt_checkpoint_config(ck)->vocab_size % world == 0;
 	for (size_t i = 0; i < shmrt_checkpoint_tensor_count(ck); i++) {
 		const struct shmrt_tensor_info *t = shmrt_checkpoint_tensor(ck, i);
 		for (size_t k = 0; k < sizeof(split) / sizeof(split[0]); k++)
 			if (strstr(t->name, split[k]))
 				n += t->size;
+		if (vocab_split && !strcmp(t->name, "lm_head.weight"))
+			n += t->size;
 	}
 	shmrt_checkpoint_close(ck);
 	return n;
@@ -242,7 +246,7 @@ static void run(const char *preset, uint64_t seed, int world, bool bias)
 
 	run_ranks(d.path, world, (uint32_t)seed, res);
 
-	uint64_t split = sharded_bytes(d.path);
+	uint64_t split = sharded_bytes(d.path, world);
 	CHECK(split % world == 0 && split < ref->load_bytes, "sharded %llu of %llu bytes", (unsigned long long)split,
 	      (unsigned long long)ref->load_bytes);
 	double worst = 0, TOL = act == SHMRT_BF16 ? TOL_BF16 : TOL_F32;

@@ -147,8 +147,12 @@ static void put_back(struct whole *w, const struct shmrt_shard *s, const uint8_t
 		      (long long)dim);
 }
 
-static enum shmrt_shard_kind expected_kind(const char *name)
+/* Megatron's splits (shard_plan.h), and lm_head by vocabulary where the
+ * world divides it. */
+static enum shmrt_shard_kind expected_kind(const char *name, const struct model *m, int world)
 {
+	if (!strcmp(name, "lm_head.weight"))
+		return world > 1 && m->vocab % world == 0 ? SHMRT_SHARD_COLUMN : SHMRT_SHARD_REPLICATED;
 	static const char *const column[] = {"q_proj", "k_proj", "v_proj", "gate_proj", "up_proj"};
 	static const char *const row[] = {"o_proj.weight", "down_proj"};
 	for (size_t i = 0; i < 5; i++)
@@ -183,7 +187,7 @@ static void check_model(const struct model *m, int world)
 		uint64_t bytes = 0;
 		for (size_t i = 0; i < n; i++) {
 			const struct shmrt_shard *s = shmrt_shard_plan_get(plan, i);
-			CHECK(s->kind == expected_kind(s->tensor->name), "%s: kind %d", s->tensor->name, s->kind);
+			CHECK(s->kind == expected_kind(s->tensor->name, m, world), "%s: kind %d", s->tensor->name, s->kind);
 			const struct shmrt_shard *found;
 			CHECK_OK(shmrt_shard_plan_find(plan, s->tensor->name, &found));
 			CHECK(found == s, "find");
@@ -213,7 +217,7 @@ static void check_model(const struct model *m, int world)
 	uint64_t whole_bytes = 0;
 	for (size_t i = 0; i < nt; i++) {
 		const struct shmrt_tensor_info *t = wholes[i].t;
-		int want = expected_kind(t->name) == SHMRT_SHARD_REPLICATED ? world : 1;
+		int want = expected_kind(t->name, m, world) == SHMRT_SHARD_REPLICATED ? world : 1;
 		synth_check(t->name, 0, wholes[i].bytes, t->size, "reassembled");
 		for (uint64_t k = 0; k < t->size; k++)
 			CHECK(wholes[i].hits[k] == want, "%s byte %llu written %d times, want %d", t->name,

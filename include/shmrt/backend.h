@@ -262,6 +262,10 @@ struct shmrt_backend {
 	void (*free)(void *ptr);
 	int (*copy_to_device)(void *stream, void *dst, const void *src, size_t bytes);
 	int (*copy_from_device)(void *stream, void *dst, const void *src, size_t bytes);
+	/* Device to device: rows of row_bytes, dst_pitch / src_pitch bytes
+	 * apart (cudaMemcpy2D's shape). */
+	int (*copy_2d)(void *stream, void *dst, size_t dst_pitch, const void *src, size_t src_pitch,
+		       size_t row_bytes, size_t rows);
 	int (*synchronize)(void *stream);
 
 	/* Kernels: one entry per family, argument structs above. */

@@ -58,15 +58,15 @@ struct shmrt_model_options {
 	/* Tensor parallelism: this process is rank `rank` of `world` (0 or 1:
 	 * one rank, the whole model). Rank r loads only its shard of each
 	 * weight (shard_plan.h: its heads of q/k/v and o_proj, its columns of
-	 * the MLP; the rest replicated), its KV pool holds its KV heads only,
-	 * and every step all-reduces the attention output projection and the
-	 * MLP down projection through xfer, a handle on the group's transport
+	 * the MLP, its rows of lm_head when world divides vocab_size; the rest
+	 * replicated), its KV pool holds its KV heads only, and every step
+	 * all-reduces the attention output projection and the MLP down
+	 * projection (and all-gathers a split lm_head's logits) through xfer, a handle on the group's transport
 	 * (transport.h) that the caller opened as this rank and keeps open
 	 * while the model is used. num_attention_heads, num_key_value_heads and
 	 * intermediate_size must be multiples of world (-EINVAL otherwise).
 	 * Every rank runs the same steps with the same inputs (the calls are
-	 * collective) and gets the whole logits: lm_head is replicated (see
-	 * shard_plan.h for why). Logits differ from one rank's by rounding
+	 * collective) and gets the whole logits. Logits differ from one rank's by rounding
 	 * only: the sums are made in another order. When the group's region
 	 * has shared buffers (shmrt_xfer_format_buffers) and the backend is a
 	 * CPU one, partial sums that fit are made in the rank's buffer and

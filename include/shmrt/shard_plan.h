@@ -8,14 +8,18 @@
  *   row-parallel, split along K (each rank owns K/T input columns; the
  *   partial outputs are summed by an all-reduce):
  *       o_proj, down_proj;
+ *   split by vocabulary (each rank owns vocab_size/T rows, its logits;
+ *   an all-gather puts them together for sampling), when vocab_size is a
+ *   multiple of T: lm_head (with tied embeddings, the same rows of
+ *   embed_tokens: no tensor of its own to load);
  *   replicated (every rank holds the whole tensor):
- *       embed_tokens, the RMSNorm weights, model.norm, lm_head, o_proj's
- *       bias (added once, after the all-reduce).
+ *       embed_tokens (any rank may look up any token), the RMSNorm
+ *       weights, model.norm, o_proj's bias (added once, after the
+ *       all-reduce), lm_head when vocab_size is not a multiple of T.
  *
- * lm_head is replicated rather than split by vocabulary: rank 0 samples
- * (DESIGN.md), so it needs every logit; a vocabulary split would need a
- * gather of [tokens x vocab] floats to rank 0 each step. The price is one
- * copy of lm_head per rank.
+ * Split, lm_head costs each rank 1/T of its bytes per step (Llama 3's is
+ * 1 GiB in bf16, read by every decode step) against a gather of
+ * [rows x vocab] f32 logits, as vLLM's ParallelLMHead does.
  *
  * Splits are head-aligned: num_attention_heads and num_key_value_heads
  * (and intermediate_size) must be multiples of T, else planning fails with
@@ -67,6 +71,10 @@ SHMRT_API size_t shmrt_shard_plan_count(const struct shmrt_shard_plan *plan);
 SHMRT_API const struct shmrt_shard *shmrt_shard_plan_get(const struct shmrt_shard_plan *plan, size_t i);
 SHMRT_API int shmrt_shard_plan_find(const struct shmrt_shard_plan *plan, const char *name,
 				    const struct shmrt_shard **out);
+
+/* Whether lm_head is split by vocabulary over world ranks: world > 1 and
+ * vocab_size a multiple of world. */
+SHMRT_API bool shmrt_shard_lm_head_split(const struct shmrt_model_config *c, int world);
 
 /* Bytes this rank holds: the sum of the shards' bytes. */
 SHMRT_API uint64_t shmrt_shard_plan_bytes(const struct shmrt_shard_plan *plan);

@@ -25,6 +25,15 @@ static int host_copy(void *stream, void *dst, const void *src, size_t bytes)
 	return 0;
 }
 
+static int host_copy_2d(void *stream, void *dst, size_t dst_pitch, const void *src, size_t src_pitch,
+			size_t row_bytes, size_t rows)
+{
+	(void)stream;
+	for (size_t i = 0; i < rows; i++)
+		memmove((char *)dst + i * dst_pitch, (const char *)src + i * src_pitch, row_bytes);
+	return 0;
+}
+
 static int host_synchronize(void *stream)
 {
 	(void)stream;
@@ -34,7 +43,8 @@ static int host_synchronize(void *stream)
 #define TABLE(prefix, label)                                                                      \
 	{                                                                                         \
 		.name = label, .alloc = host_alloc, .free = free, .copy_to_device = host_copy,    \
-		.copy_from_device = host_copy, .synchronize = host_synchronize,                  \
+		.copy_from_device = host_copy, .copy_2d = host_copy_2d,                           \
+		.synchronize = host_synchronize,                                                  \
 		.matmul = prefix##matmul, .kv_write = prefix##kv_write,                           \
 		.attention = prefix##attention, .rmsnorm = prefix##rmsnorm, .rope = prefix##rope, \
 		.swiglu = prefix##swiglu, .add = prefix##add, .embedding = prefix##embedding,     \

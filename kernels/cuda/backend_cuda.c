@@ -134,6 +134,16 @@ static int cuda_copy_from_device(void *stream, void *dst, const void *src, size_
 	return copy_status(e, "copy from device", bytes);
 }
 
+static int cuda_copy_2d(void *stream, void *dst, size_t dst_pitch, const void *src, size_t src_pitch,
+			size_t row_bytes, size_t rows)
+{
+	if (!rows || !row_bytes)
+		return 0;
+	cudaError_t e = cudaMemcpy2DAsync(dst, dst_pitch, src, src_pitch, row_bytes, rows, cudaMemcpyDefault,
+					  (cudaStream_t)stream);
+	return e == cudaSuccess ? 0 : copy_status(e, "2-D copy", row_bytes * rows);
+}
+
 static int cuda_synchronize(void *stream)
 {
 	cudaError_t e = cudaStreamSynchronize((cudaStream_t)stream);
@@ -148,6 +158,7 @@ static const struct shmrt_backend cuda_table = {
 	.free = cuda_free,
 	.copy_to_device = cuda_copy_to_device,
 	.copy_from_device = cuda_copy_from_device,
+	.copy_2d = cuda_copy_2d,
 	.synchronize = cuda_synchronize,
 	.matmul = shmrt_cuda_matmul,
 	.kv_write = shmrt_cuda_kv_write,
