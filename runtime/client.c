@@ -39,6 +39,11 @@ struct shmrt_client {
 	pthread_cond_t cv;
 	struct rt_map reqs; /* id -> struct pending */
 	int dead;           /* the supervisor is gone */
+	/* the epoch and the slot's dropped count as of the attach, read
+	 * before the reader thread starts: a change between the two is not
+	 * missed (it may not run before this process is stopped) */
+	uint32_t seen_epoch;
+	uint64_t seen_dropped;
 };
 
 /* The text handed out by next, per thread, freed at the next call or when
@@ -124,10 +129,23 @@ static void deliver(struct shmrt_client *c, const void *rec, size_t len)
 	free(ch); /* a request this client no longer waits for */
 }
 
+/* Under mu: the tokenizer dropped chunks of ours (rt_proto.h, dropped):
+ * which requests lost one is unknown, so every pending one ends. */
+static void fail_dropped(struct shmrt_client *c)
+{
+	for (size_t i = 0; i < c->reqs.cap; i++) {
+		struct pending *p = c->reqs.keys[i] ? c->reqs.vals[i] : NULL;
+		if (p && !p->ended)
+			end_with(p, -ENOBUFS);
+	}
+}
+
 static void *read_responses(void *arg)
 {
 	struct shmrt_client *c = arg;
-	uint32_t seen = atomic_load(&c->st->epoch);
+	uint32_t seen = c->seen_epoch;
+	_Atomic uint64_t *dropped = &c->st->clients[c->slot].dropped;
+	uint64_t seen_dropped = c->seen_dropped;
 	while (!atomic_load(&c->closing)) {
 		const void *rec;
 		size_t len;
@@ -139,6 +157,14 @@ static void *read_responses(void *arg)
 			shmrt_ring_release(c->resp);
 		} else if (rc != -ETIMEDOUT) {
 			usleep(10000); /* no tokenizer now (-EPIPE): one may come back */
+		}
+		uint64_t d = atomic_load_explicit(dropped, memory_order_acquire);
+		if (d != seen_dropped) {
+			pthread_mutex_lock(&c->mu);
+			fail_dropped(c);
+			pthread_cond_broadcast(&c->cv);
+			pthread_mutex_unlock(&c->mu);
+			seen_dropped = d;
 		}
 		struct shmrt_arena_info info;
 		uint32_t epoch = atomic_load_explicit(&c->st->epoch, memory_order_acquire);
@@ -202,6 +228,10 @@ int shmrt_client_attach(struct shmrt_client **out, const char *name)
 		rc = rt_ring_open(c->arena, "submit", 0, SHMRT_RING_PRODUCER, 0, &c->submit);
 	if (!rc)
 		rc = take_slot(c);
+	if (!rc) {
+		c->seen_epoch = atomic_load_explicit(&c->st->epoch, memory_order_acquire);
+		c->seen_dropped = atomic_load_explicit(&c->st->clients[c->slot].dropped, memory_order_acquire);
+	}
 	if (!rc && (rc = -pthread_create(&c->reader, NULL, read_responses, c)))
 		shmrt_fail(-rc, "cannot start the client's thread");
 	if (rc) {
@@ -342,6 +372,9 @@ static int reason_of(struct shmrt_client *c, int status)
 {
 	if (status == -ECONNRESET || status == -EPIPE)
 		return shmrt_fail(-status, "%s", c->st->reason[0] ? c->st->reason : "the runtime is gone");
+	if (status == -ENOBUFS)
+		return shmrt_fail(ENOBUFS, "this client did not take its responses for a second (its process "
+				  "stopped or starved) and the runtime dropped some: its requests were ended");
 	return status ? shmrt_fail(-status, "the request failed: %s", strerror(-status)) : 0;
 }
 

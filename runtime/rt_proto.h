@@ -56,6 +56,10 @@ struct rt_client_slot {
 	alignas(64) _Atomic uint64_t owner; /* pid of the attached client, 0: free */
 	uint64_t owner_start;               /* its start time (proc.h) */
 	_Atomic uint64_t next_seq;          /* request counter, kept across owners */
+	/* Chunks the tokenizer dropped because the slot's ring stayed full
+	 * (its client did not read for a second): the client then ends every
+	 * request it has pending with -ENOBUFS (client.c). */
+	_Atomic uint64_t dropped;
 };
 
 /* The scheduler's figures for `shmrt stat`. */

@@ -5,6 +5,7 @@
 #include <errno.h>
 #include <limits.h>
 #include <pthread.h>
+#include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -128,6 +129,7 @@ static void *intake_thread(void *arg)
 struct output {
 	struct tok_proc *t;
 	struct shmrt_ring *resp[RT_MAX_CLIENTS]; /* opened on first use */
+	bool stalled[RT_MAX_CLIENTS];            /* its ring was full a second: no more waits */
 	struct rt_map streams;                   /* id -> struct shmrt_detok_stream */
 	char *text;
 	size_t text_cap;
@@ -180,13 +182,21 @@ static int respond(struct output *o, const struct rt_event *ev)
 	struct rt_resp r = {.id = ev->id, .token = ev->token, .finish = ev->finish, .status = ev->status,
 			    .n_prompt = ev->n_prompt, .n_generated = ev->n_generated, .text_len = (uint32_t)len};
 	void *buf;
-	/* A client that does not read (or is gone) loses its chunks, and the
-	 * others go on: 1 s, against a 256 KiB ring of ~2,000 chunks. */
-	if (shmrt_ring_reserve(o->resp[slot], sizeof(r) + len, &buf, 1000000000) == 0) {
+	/* A client whose ring stays full (its process stopped or starved: its
+	 * reader thread drains the ring into memory) costs one wait of 1 s,
+	 * against a 256 KiB ring of ~4,000 chunks; then its chunks are dropped
+	 * at once, so the other clients go on, until its ring has room again.
+	 * It learns of the drop from `dropped` and ends its requests. */
+	int64_t wait = o->stalled[slot] ? 0 : 1000000000;
+	if (shmrt_ring_reserve(o->resp[slot], sizeof(r) + len, &buf, wait) == 0) {
 		memcpy(buf, &r, sizeof(r));
 		if (len)
 			memcpy((char *)buf + sizeof(r), o->text, len);
 		shmrt_ring_commit(o->resp[slot], buf, sizeof(r) + len);
+		o->stalled[slot] = false;
+	} else {
+		o->stalled[slot] = true;
+		atomic_fetch_add_explicit(&o->t->st->clients[slot].dropped, 1, memory_order_release);
 	}
 	return 0;
 }

@@ -357,6 +357,108 @@ static void test_hang(void)
 	CHECK_OK(shmrt_runtime_stop(rt, 0));
 }
 
+/* ---- a frozen client ------------------------------------------------------ */
+
+#define FROZEN_REQUESTS 32
+#define FROZEN_TOKENS 480
+
+/* The frozen client's process (this program run as `--frozen-client NAME
+ * FD`): submits FROZEN_REQUESTS long requests, says so on FD, is stopped by
+ * its parent, and once continued reads every request to its end. Exit 0:
+ * every request ended, normally or with -ENOBUFS, and at least one with
+ * -ENOBUFS; 2: none was dropped; 1: anything else. */
+static int frozen_client(const char *name, int fd)
+{
+	struct shmrt_client *c;
+	if (shmrt_client_attach(&c, name) < 0)
+		return 1;
+	uint64_t ids[FROZEN_REQUESTS];
+	struct shmrt_request r = {.tokens = prompts[0], .n_tokens = 1, .max_tokens = FROZEN_TOKENS, .ignore_eos = 1};
+	int32_t tok = 1;
+	r.tokens = &tok;
+	for (int i = 0; i < FROZEN_REQUESTS; i++)
+		if (shmrt_client_submit(c, &r, &ids[i]) < 0)
+			return 1;
+	if (write(fd, "s", 1) != 1)
+		return 1;
+	int dropped = 0;
+	for (int i = 0; i < FROZEN_REQUESTS; i++) {
+		struct shmrt_response x;
+		int n = 0;
+		do {
+			if (shmrt_client_next(c, ids[i], &x, (int64_t)60 * 1000000000) < 0)
+				return fprintf(stderr, "frozen client: request %d: %s\n", i, shmrt_last_error()), 1;
+			n += x.token >= 0;
+		} while (!x.finish);
+		if (x.finish == SHMRT_CLIENT_ERROR && x.status == -ENOBUFS)
+			dropped++;
+		else if (x.status != 0 || n != FROZEN_TOKENS)
+			return fprintf(stderr, "frozen client: request %d: finish %d status %d, %d tokens\n", i, x.finish,
+				       x.status, n), 1;
+	}
+	shmrt_client_detach(c);
+	return dropped ? 0 : 2;
+}
+
+/* A client process stopped while its requests stream (SIGSTOP: its ring
+ * fills): the others are served meanwhile (the tokenizer waits once, a
+ * second, then drops that client's chunks), nobody is judged hung, and
+ * the frozen client, continued, sees its requests end with -ENOBUFS
+ * instead of waiting for chunks that will never come. */
+static void test_frozen_client(void)
+{
+	struct shmrt_runtime_options o = {.model_dir = model_dir, .name = "frozen", .exe = exe, .workers = 1,
+					  .max_seqs = FROZEN_REQUESTS, .max_model_len = FROZEN_TOKENS + 16,
+					  .kv_blocks = FROZEN_REQUESTS * ((FROZEN_TOKENS + 16) / 16),
+					  .max_clients = 4, .hang_timeout_ns = (int64_t)5 * 1000000000};
+	struct shmrt_runtime *rt;
+	CHECK_OK(shmrt_runtime_start(&rt, &o));
+	CHECK_OK(shmrt_runtime_wait_ready(rt, (int64_t)60 * 1000000000));
+	int fds[2];
+	CHECK(pipe(fds) == 0, "pipe");
+	pid_t pid = fork();
+	CHECK(pid >= 0, "fork");
+	if (pid == 0) {
+		char fd[16];
+		snprintf(fd, sizeof(fd), "%d", fds[1]);
+		close(fds[0]);
+		execl("/proc/self/exe", "test_runtime", "--frozen-client", "frozen", fd, (char *)NULL);
+		_exit(127);
+	}
+	close(fds[1]);
+	char b;
+	CHECK(read(fds[0], &b, 1) == 1, "the frozen client never submitted");
+	close(fds[0]);
+	CHECK(kill(pid, SIGSTOP) == 0, "SIGSTOP");
+	int64_t t_stop = now_ns();
+	usleep(300000); /* its ring fills (~4,000 chunks) */
+
+	struct shmrt_client *c;
+	CHECK_OK(shmrt_client_attach(&c, "frozen"));
+	int64_t t0 = now_ns();
+	struct shmrt_request r = {.tokens = prompts[1], .n_tokens = prompt_len[1], .max_tokens = 4, .ignore_eos = 1};
+	uint64_t id;
+	CHECK_OK(shmrt_client_submit(c, &r, &id));
+	int32_t got[4];
+	struct shmrt_response x;
+	CHECK(drain(c, id, got, 4, &x) == 4 && x.status == 0 && !memcmp(got, ref[1], 16),
+	      "a request beside a frozen client");
+	double served = (double)(now_ns() - t0) * 1e-9;
+	CHECK(served < 4.0, "a request beside a frozen client took %.1f s", served);
+	CHECK(shmrt_runtime_health(rt, NULL) == SHMRT_HEALTH_READY, "not READY beside a frozen client");
+	while (now_ns() - t_stop < (int64_t)2 * 1000000000)
+		usleep(10000);
+	CHECK(kill(pid, SIGCONT) == 0, "SIGCONT");
+	int st;
+	CHECK(waitpid(pid, &st, 0) == pid, "waitpid");
+	CHECK(WIFEXITED(st) && WEXITSTATUS(st) == 0, "the frozen client: exit status %#x (2: nothing was dropped)", st);
+	CHECK(shmrt_runtime_health(rt, NULL) == SHMRT_HEALTH_READY, "not READY after a frozen client");
+	fprintf(stderr, "frozen client: a request beside it served in %.3f s; its own requests ended with -ENOBUFS\n",
+		served);
+	shmrt_client_detach(c);
+	CHECK_OK(shmrt_runtime_stop(rt, 0));
+}
+
 static int count_arenas(const char *dir)
 {
 	char cmd[160];
@@ -517,6 +619,8 @@ static void test_supervisor_death(void)
 
 int main(int argc, char **argv)
 {
+	if (argc == 4 && !strcmp(argv[1], "--frozen-client"))
+		return frozen_client(argv[2], atoi(argv[3]));
 	CHECK(argc >= 2, "usage: test_runtime SHMRT [N_REQUESTS]");
 	exe = argv[1];
 	int n = argc > 2 ? atoi(argv[2]) : 200;
@@ -556,6 +660,7 @@ int main(int argc, char **argv)
 
 	test_tp2();
 	test_hang();
+	test_frozen_client();
 	test_shmrt_start(dir);
 	test_supervisor_death();
 	/* shmrt bench e2e --workers: the document, not speed. 4 decode steps
