@@ -410,7 +410,7 @@ static void test_frozen_client(void)
 	struct shmrt_runtime_options o = {.model_dir = model_dir, .name = "frozen", .exe = exe, .workers = 1,
 					  .max_seqs = FROZEN_REQUESTS, .max_model_len = FROZEN_TOKENS + 16,
 					  .kv_blocks = FROZEN_REQUESTS * ((FROZEN_TOKENS + 16) / 16),
-					  .max_clients = 4, .hang_timeout_ns = (int64_t)5 * 1000000000};
+					  .max_clients = 4, .hang_timeout_ns = (int64_t)10 * 1000000000};
 	struct shmrt_runtime *rt;
 	CHECK_OK(shmrt_runtime_start(&rt, &o));
 	CHECK_OK(shmrt_runtime_wait_ready(rt, (int64_t)60 * 1000000000));
@@ -444,7 +444,9 @@ static void test_frozen_client(void)
 	CHECK(drain(c, id, got, 4, &x) == 4 && x.status == 0 && !memcmp(got, ref[1], 16),
 	      "a request beside a frozen client");
 	double served = (double)(now_ns() - t0) * 1e-9;
-	CHECK(served < 4.0, "a request beside a frozen client took %.1f s", served);
+	/* one wait of 1 s, and slow builds (ASan) and machines; without the
+	 * drops, a second per chunk of the frozen client's (thousands) */
+	CHECK(served < 8.0, "a request beside a frozen client took %.1f s", served);
 	CHECK(shmrt_runtime_health(rt, NULL) == SHMRT_HEALTH_READY, "not READY beside a frozen client");
 	while (now_ns() - t_stop < (int64_t)2 * 1000000000)
 		usleep(10000);
