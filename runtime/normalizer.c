@@ -34,19 +34,14 @@ struct tok_normalizer {
 
 static int add_step(struct tok_normalizer *nz, json_t *j, struct tok_json_at at);
 
+static int add_item(void *nz, json_t *j, struct tok_json_at at)
+{
+	return add_step(nz, j, at);
+}
+
 static int add_sequence(struct tok_normalizer *nz, json_t *j, struct tok_json_at at)
 {
-	json_t *list;
-	int rc = tok_json_array(j, "normalizers", at, &list);
-	size_t i;
-	json_t *sub;
-	json_array_foreach(list, i, sub) {
-		char where[256];
-		struct tok_json_at sub_at = {at.file, tok_json_where(where, sizeof(where), at.where, NULL, (long)i)};
-		if (rc == 0)
-			rc = add_step(nz, sub, sub_at);
-	}
-	return rc;
+	return tok_json_sequence(j, "normalizers", at, add_item, nz);
 }
 
 static int copy_text(struct step *st, const char *s, size_t n, struct tok_json_at at)

@@ -157,24 +157,21 @@ static int parse_metaspace(struct tok_pretok *pt, json_t *j, struct tok_json_at 
 	return split ? tok_regex_compile(repl, repl_n, TOK_RE_LITERAL, at.file, at.where, &st->re) : 0;
 }
 
+static int add_steps(struct tok_pretok *pt, json_t *j, struct tok_json_at at);
+
+static int add_item(void *pt, json_t *j, struct tok_json_at at)
+{
+	return add_steps(pt, j, at);
+}
+
 static int add_steps(struct tok_pretok *pt, json_t *j, struct tok_json_at at)
 {
 	const char *type;
 	int rc = tok_json_type(j, at, &type);
 	if (rc < 0)
 		return rc;
-	if (!strcmp(type, "Sequence")) {
-		json_t *list, *sub;
-		size_t i;
-		rc = tok_json_array(j, "pretokenizers", at, &list);
-		json_array_foreach(list, i, sub) {
-			char where[256];
-			struct tok_json_at sub_at = {at.file, tok_json_where(where, sizeof(where), at.where, NULL, (long)i)};
-			if (rc == 0)
-				rc = add_steps(pt, sub, sub_at);
-		}
-		return rc;
-	}
+	if (!strcmp(type, "Sequence"))
+		return tok_json_sequence(j, "pretokenizers", at, add_item, pt);
 	if (!strcmp(type, "Split"))
 		return parse_split(pt, j, at);
 	if (!strcmp(type, "ByteLevel"))

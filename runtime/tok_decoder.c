@@ -89,24 +89,27 @@ static int parse_strip(struct tok_decoder *d, json_t *j, bool fused, struct tok_
 	return 0;
 }
 
+static int add(struct tok_decoder *d, json_t *j, bool *fused, struct tok_json_at at);
+
+struct sequence {
+	struct tok_decoder *d;
+	bool *fused;
+};
+
+static int add_item(void *ctx, json_t *j, struct tok_json_at at)
+{
+	struct sequence *s = ctx;
+	return add(s->d, j, s->fused, at);
+}
+
 static int add(struct tok_decoder *d, json_t *j, bool *fused, struct tok_json_at at)
 {
 	const char *type;
 	int rc = tok_json_type(j, at, &type);
 	if (rc < 0)
 		return rc;
-	if (!strcmp(type, "Sequence")) {
-		json_t *list, *sub;
-		size_t i;
-		rc = tok_json_array(j, "decoders", at, &list);
-		json_array_foreach(list, i, sub) {
-			char where[256];
-			struct tok_json_at sub_at = {at.file, tok_json_where(where, sizeof(where), at.where, NULL, (long)i)};
-			if (rc == 0)
-				rc = add(d, sub, fused, sub_at);
-		}
-		return rc;
-	}
+	if (!strcmp(type, "Sequence"))
+		return tok_json_sequence(j, "decoders", at, add_item, &(struct sequence){d, fused});
 	if (!strcmp(type, "ByteLevel")) {
 		d->byte_level = *fused = true;
 		return 0;

@@ -77,6 +77,22 @@ int tok_json_array(json_t *obj, const char *name, struct tok_json_at at, json_t 
 	return 0;
 }
 
+int tok_json_sequence(json_t *obj, const char *name, struct tok_json_at at,
+		      int (*add)(void *ctx, json_t *item, struct tok_json_at at), void *ctx)
+{
+	json_t *list, *item;
+	int rc = tok_json_array(obj, name, at, &list);
+	size_t i;
+	json_array_foreach(list, i, item) {
+		if (rc < 0)
+			break;
+		char where[256];
+		struct tok_json_at item_at = {at.file, tok_json_where(where, sizeof(where), at.where, NULL, (long)i)};
+		rc = add(ctx, item, item_at);
+	}
+	return rc;
+}
+
 const char *tok_json_where(char *buf, size_t cap, const char *where, const char *name, long index)
 {
 	if (name)

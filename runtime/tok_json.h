@@ -34,6 +34,12 @@ int tok_json_pattern(json_t *obj, struct tok_json_at at, const char **s, size_t 
 /* The list obj.name (an array), or -EINVAL. */
 int tok_json_array(json_t *obj, const char *name, struct tok_json_at at, json_t **arr);
 
+/* A "Sequence" component (normalizers, pre-tokenizers, decoders,
+ * post-processors): add(ctx, item, where) for each item of the list
+ * obj.name in order, up to the first error, which it returns. */
+int tok_json_sequence(json_t *obj, const char *name, struct tok_json_at at,
+		      int (*add)(void *ctx, json_t *item, struct tok_json_at at), void *ctx);
+
 /* "WHERE[i]" or "WHERE.name" into buf, for nested messages. */
 const char *tok_json_where(char *buf, size_t cap, const char *where, const char *name, long index);
 

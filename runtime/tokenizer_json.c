@@ -244,6 +244,13 @@ static int load_cls_sep(struct shmrt_tokenizer *tok, json_t *p, struct tok_json_
 	return rc < 0 ? rc : tok_ids_push(&tok->suffix, (int32_t)json_integer_value(sep));
 }
 
+static int load_post(struct shmrt_tokenizer *tok, json_t *p, struct tok_json_at at);
+
+static int load_post_item(void *tok, json_t *p, struct tok_json_at at)
+{
+	return load_post(tok, p, at);
+}
+
 static int load_post(struct shmrt_tokenizer *tok, json_t *p, struct tok_json_at at)
 {
 	if (!p || json_is_null(p))
@@ -252,18 +259,8 @@ static int load_post(struct shmrt_tokenizer *tok, json_t *p, struct tok_json_at 
 	int rc = tok_json_type(p, at, &type);
 	if (rc < 0)
 		return rc;
-	if (!strcmp(type, "Sequence")) {
-		json_t *list, *sub;
-		size_t i;
-		rc = tok_json_array(p, "processors", at, &list);
-		json_array_foreach(list, i, sub) {
-			char where[256];
-			struct tok_json_at sat = {at.file, tok_json_where(where, sizeof(where), at.where, NULL, (long)i)};
-			if (rc == 0)
-				rc = load_post(tok, sub, sat);
-		}
-		return rc;
-	}
+	if (!strcmp(type, "Sequence"))
+		return tok_json_sequence(p, "processors", at, load_post_item, tok);
 	if (!strcmp(type, "TemplateProcessing"))
 		return load_template(tok, p, at);
 	if (!strcmp(type, "BertProcessing") || !strcmp(type, "RobertaProcessing"))
