@@ -448,6 +448,11 @@ static void test_frozen_client(void)
 	 * drops, a second per chunk of the frozen client's (thousands) */
 	CHECK(served < 8.0, "a request beside a frozen client took %.1f s", served);
 	CHECK(shmrt_runtime_health(rt, NULL) == SHMRT_HEALTH_READY, "not READY beside a frozen client");
+	/* shmrt stat shows the frozen client's full ring and its drops */
+	char cmd[512];
+	snprintf(cmd, sizeof(cmd), "%s stat --name frozen --json | grep -qE '\"pid\": %d, \"used\": [0-9]+, "
+		 "\"capacity\": [0-9]+, \"dropped\": [1-9]'", exe, (int)pid);
+	CHECK(system(cmd) == 0, "stat --json: no drops for the frozen client (pid %d)", (int)pid);
 	while (now_ns() - t_stop < (int64_t)2 * 1000000000)
 		usleep(10000);
 	CHECK(kill(pid, SIGCONT) == 0, "SIGCONT");

@@ -49,9 +49,10 @@ static json_t *rings_json(const struct shmrt_arena *a, const struct rt_state *st
 	for (unsigned i = 0; i < st->max_clients; i++) {
 		uint64_t owner = atomic_load(&st->clients[i].owner);
 		if (owner && rt_ring_usage(a, "responses", i, &used, &cap) == 0)
-			json_array_append_new(clients, json_pack("{s:i, s:I, s:I, s:I}", "slot", (int)i, "pid",
+			json_array_append_new(clients, json_pack("{s:i, s:I, s:I, s:I, s:I}", "slot", (int)i, "pid",
 								 (json_int_t)owner, "used", (json_int_t)used,
-								 "capacity", (json_int_t)cap));
+								 "capacity", (json_int_t)cap, "dropped",
+								 (json_int_t)atomic_load(&st->clients[i].dropped)));
 	}
 	json_object_set_new(obj, "responses", clients);
 	return obj;
@@ -103,11 +104,12 @@ static void print_text(json_t *d)
 			size_t j;
 			json_t *c;
 			json_array_foreach(v, j, c)
-				printf("resp[%lld] %12lld %12lld  (client pid %lld)\n",
+				printf("resp[%lld] %12lld %12lld  (client pid %lld, %lld chunks dropped)\n",
 				       json_integer_value(json_object_get(c, "slot")),
 				       json_integer_value(json_object_get(c, "used")),
 				       json_integer_value(json_object_get(c, "capacity")),
-				       json_integer_value(json_object_get(c, "pid")));
+				       json_integer_value(json_object_get(c, "pid")),
+				       json_integer_value(json_object_get(c, "dropped")));
 		} else {
 			printf("%-10s %12lld %12lld\n", k, json_integer_value(json_object_get(v, "used")),
 			       json_integer_value(json_object_get(v, "capacity")));
