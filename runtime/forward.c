@@ -369,9 +369,12 @@ int shmrt_model_forward(struct shmrt_model *m, struct shmrt_kv_pool *p, const st
 					 .table_dtype = m->embed.dtype, .out = s->x, .out_dtype = m->act};
 	if ((rc = m->b->embedding(NULL, &e)) < 0)
 		return rc;
-	for (int l = 0; l < c->num_layers; l++)
+	for (int l = 0; l < c->num_layers; l++) {
 		if ((rc = attention_block(m, p, l, st, &ml, &sh)) < 0 || (rc = mlp_block(m, l, st->n_tokens)) < 0)
 			return rc;
+		if (m->on_layer)
+			m->on_layer(m->on_layer_arg);
+	}
 	if (st->logits == SHMRT_LOGITS_NONE || sh.rows == 0)
 		return m->b->synchronize(NULL);
 	if ((rc = head(m, st, &ml, sh.rows)) < 0)

@@ -298,6 +298,8 @@ static int tp_options(struct shmrt_model *m, const struct shmrt_model_options *o
 	m->world = opt->world ? opt->world : 1;
 	m->rank = opt->rank;
 	m->xfer = opt->xfer;
+	m->on_layer = opt->on_layer;
+	m->on_layer_arg = opt->on_layer_arg;
 	if (m->world < 1 || m->world > SHMRT_XFER_MAX_WORLD || m->rank < 0 || m->rank >= m->world)
 		return shmrt_fail(EINVAL, "model: rank %d of world %d: need 0 <= rank < world <= %d", opt->rank,
 				  opt->world, SHMRT_XFER_MAX_WORLD);

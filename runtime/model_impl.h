@@ -54,6 +54,8 @@ struct shmrt_model {
 	/* lm_head's rows on this rank: the vocabulary [vocab_start,
 	 * vocab_start + vocab_local) (shard_plan.h; all of it unless split) */
 	int vocab_start, vocab_local;
+	void (*on_layer)(void *arg); /* options.on_layer */
+	void *on_layer_arg;
 	struct shmrt_layer *layers;
 	uint64_t step_weight_bytes;
 	struct shmrt_load_stats load_stats;

@@ -134,6 +134,13 @@ static int join_group(struct worker *w, struct shmrt_arena *a)
 	return shmrt_xfer_open(&w->xfer, NULL, &cfg);
 }
 
+/* A long step (a large prefill on a CPU) beats layer by layer: only a
+ * layer that never ends is a hang. */
+static void beat(void *proc)
+{
+	rt_beat(proc);
+}
+
 int rt_worker_run(struct shmrt_arena *a, struct rt_state *st, int rank)
 {
 	struct worker w = {.st = st, .me = &st->procs[RT_PROC_WORKER0 + rank], .rank = rank};
@@ -146,7 +153,8 @@ int rt_worker_run(struct shmrt_arena *a, struct rt_state *st, int rank)
 	if (!rc)
 		rc = rt_placement_apply(&where);
 	atomic_store(&w.me->progress, 100);
-	struct shmrt_model_options mo = {.backend = st->backend, .rank = rank, .world = (int)st->n_workers};
+	struct shmrt_model_options mo = {.backend = st->backend, .rank = rank, .world = (int)st->n_workers,
+					 .on_layer = beat, .on_layer_arg = w.me};
 	if (!rc)
 		rc = alloc_buffers(&w);
 	if (!rc && st->n_workers > 1)

@@ -223,13 +223,20 @@ static void check_bf16_vs_f32(const struct test_model_dir *d, const struct seqda
 	shmrt_model_free(m);
 }
 
+static void count_layer(void *n)
+{
+	++*(int *)n;
+}
+
 /* 0, or -ENOTSUP when the backend does not run these activations. */
 static int run_preset(const char *preset, uint64_t seed, enum shmrt_dtype act)
 {
+	int layers_seen = 0;
 	struct test_model_dir d;
 	test_model_make(&d, preset, seed);
 	struct shmrt_model *m;
-	struct shmrt_model_options mo = {.backend = backend, .activations = act};
+	struct shmrt_model_options mo = {.backend = backend, .activations = act, .on_layer = count_layer,
+					 .on_layer_arg = &layers_seen};
 	CHECK_OK(shmrt_model_load(d.path, &mo, &m));
 	int V = shmrt_model_config(m)->vocab_size;
 	TOL = act == SHMRT_BF16 ? TOL_BF16 : TOL_F32;
@@ -245,6 +252,8 @@ static int run_preset(const char *preset, uint64_t seed, enum shmrt_dtype act)
 	struct shmrt_seq_input in = {.seq = &probe, .tokens = sd[0].tokens, .n = 1};
 	CHECK_OK(shmrt_kv_pool_new(m, 1, 16, &p));
 	int rc = shmrt_model_step(m, p, &in, 1, SHMRT_LOGITS_LAST, NULL);
+	CHECK(rc < 0 || layers_seen == shmrt_model_config(m)->num_layers, "on_layer called %d times in a step of %d layers",
+	      layers_seen, shmrt_model_config(m)->num_layers);
 	shmrt_kv_seq_reset(p, &probe);
 	shmrt_kv_pool_free(p);
 	if (rc == -ENOTSUP) {

@@ -73,6 +73,12 @@ struct shmrt_model_options {
 	 * reduced in place there (no staging copies). */
 	int rank, world;
 	struct shmrt_xfer *xfer;
+	/* Called with on_layer_arg after each layer of a step has been issued
+	 * (computed, on the CPU backends): a sign of life within a long step
+	 * (the runtime's workers beat their heart there, so that a prefill of
+	 * minutes on a CPU is not taken for a hang). NULL: none. */
+	void (*on_layer)(void *arg);
+	void *on_layer_arg;
 };
 
 /* Opens the checkpoint in dir (config.json, model.safetensors or an index
