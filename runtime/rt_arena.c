@@ -70,21 +70,24 @@ static unsigned copies(const struct rt_state *st, const struct ring_def *d)
 	return !strcmp(d->name, "responses") ? st->max_clients : 1;
 }
 
-int rt_ring_open(const struct shmrt_arena *a, const char *name, unsigned index, int role, unsigned reader,
-		 struct shmrt_ring **out)
+/* The memory of ring name[index] in an attached arena. */
+static int named_ring_mem(const struct shmrt_arena *a, const char *name, unsigned index, void **mem, size_t *size)
 {
 	struct rt_state *st = NULL;
 	const struct ring_def *d = find_def(name);
-	void *mem = NULL;
-	size_t size = 0;
 	int rc = rt_state_get(a, &st);
 	if (!rc && !d)
 		rc = shmrt_fail(EINVAL, "no ring %s", name);
-	if (!rc)
-		rc = ring_mem(a, d, index, copies(st, d), &mem, &size);
-	if (!rc)
-		rc = shmrt_ring_open(out, mem, size, (enum shmrt_ring_role)role, reader);
-	return rc;
+	return rc ? rc : ring_mem(a, d, index, copies(st, d), mem, size);
+}
+
+int rt_ring_open(const struct shmrt_arena *a, const char *name, unsigned index, int role, unsigned reader,
+		 struct shmrt_ring **out)
+{
+	void *mem = NULL;
+	size_t size = 0;
+	int rc = named_ring_mem(a, name, index, &mem, &size);
+	return rc ? rc : shmrt_ring_open(out, mem, size, (enum shmrt_ring_role)role, reader);
 }
 
 static int xfer_format(struct shmrt_arena *a, const struct rt_state *st);
@@ -129,15 +132,9 @@ static int xfer_format(struct shmrt_arena *a, const struct rt_state *st)
 
 int rt_ring_usage(const struct shmrt_arena *a, const char *name, unsigned index, uint64_t *used, uint64_t *cap)
 {
-	struct rt_state *st = NULL;
-	const struct ring_def *d = find_def(name);
 	void *mem = NULL;
 	size_t size = 0;
-	int rc = rt_state_get(a, &st);
-	if (!rc && !d)
-		rc = -EINVAL;
-	if (!rc)
-		rc = ring_mem(a, d, index, copies(st, d), &mem, &size);
+	int rc = named_ring_mem(a, name, index, &mem, &size);
 	if (rc)
 		return rc;
 	const struct ring_shared *sh = mem;
