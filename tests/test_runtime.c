@@ -262,17 +262,33 @@ static void *stream_thread(void *arg)
 	return NULL;
 }
 
+/* n streaming requests on threads, once each has its first chunk. */
+static void start_streams(struct shmrt_client *c, struct streamer *s, pthread_t *th, int n)
+{
+	for (int i = 0; i < n; i++) {
+		s[i] = (struct streamer){.c = c};
+		CHECK(pthread_create(&th[i], NULL, stream_thread, &s[i]) == 0, "thread");
+	}
+	for (int i = 0; i < n; i++)
+		while (!s[i].started)
+			usleep(1000);
+}
+
+/* The streams of start_streams, each ended by the runtime's failure. */
+static void join_failed_streams(struct streamer *s, pthread_t *th, int n)
+{
+	for (int i = 0; i < n; i++) {
+		pthread_join(th[i], NULL);
+		CHECK(s[i].finish == SHMRT_CLIENT_ERROR && s[i].status == -ECONNRESET, "stream %d: finish %d status %d",
+		      i, s[i].finish, s[i].status);
+	}
+}
+
 static void kill_one(struct shmrt_runtime *rt, struct shmrt_client *c, int victim, int restart)
 {
 	struct streamer s[4];
 	pthread_t th[4];
-	for (int i = 0; i < 4; i++) {
-		s[i] = (struct streamer){.c = c};
-		CHECK(pthread_create(&th[i], NULL, stream_thread, &s[i]) == 0, "thread");
-	}
-	for (int i = 0; i < 4; i++)
-		while (!s[i].started)
-			usleep(1000);
+	start_streams(c, s, th, 4);
 	int pid = shmrt_runtime_child_pid(rt, victim);
 	CHECK(pid > 0, "child %d", victim);
 	int64_t t0 = now_ns();
@@ -280,11 +296,7 @@ static void kill_one(struct shmrt_runtime *rt, struct shmrt_client *c, int victi
 	while (shmrt_runtime_health(rt, NULL) == SHMRT_HEALTH_READY)
 		CHECK(now_ns() - t0 < 1000000000, "child %d killed: still READY after 1 s", victim);
 	double seen_ms = (double)(now_ns() - t0) * 1e-6;
-	for (int i = 0; i < 4; i++) {
-		pthread_join(th[i], NULL);
-		CHECK(s[i].finish == SHMRT_CLIENT_ERROR && s[i].status == -ECONNRESET, "stream %d: finish %d status %d",
-		      i, s[i].finish, s[i].status);
-	}
+	join_failed_streams(s, th, 4);
 	double ended_ms = (double)(now_ns() - t0) * 1e-6;
 	struct shmrt_request r = {.tokens = prompts[1], .n_tokens = prompt_len[1], .max_tokens = 4, .ignore_eos = 1};
 	uint64_t id;
@@ -324,13 +336,7 @@ static void test_hang(void)
 	CHECK_OK(shmrt_client_attach(&c, "hang"));
 	struct streamer s[2];
 	pthread_t th[2];
-	for (int i = 0; i < 2; i++) {
-		s[i] = (struct streamer){.c = c};
-		CHECK(pthread_create(&th[i], NULL, stream_thread, &s[i]) == 0, "thread");
-	}
-	for (int i = 0; i < 2; i++)
-		while (!s[i].started)
-			usleep(1000);
+	start_streams(c, s, th, 2);
 	int pid = shmrt_runtime_child_pid(rt, RT_PROC_WORKER0);
 	CHECK(pid > 0, "worker 0");
 	int64_t t0 = now_ns();
@@ -341,11 +347,7 @@ static void test_hang(void)
 	double seen = (double)(now_ns() - t0) * 1e-9;
 	/* its last beat may be up to RT_BEAT_NS (100 ms) older than the stop */
 	CHECK(seen > (double)hang_ns * 1e-9 - 0.15, "killed as hung %.3f s after the stop, before the timeout", seen);
-	for (int i = 0; i < 2; i++) {
-		pthread_join(th[i], NULL);
-		CHECK(s[i].finish == SHMRT_CLIENT_ERROR && s[i].status == -ECONNRESET, "stream %d: finish %d status %d",
-		      i, s[i].finish, s[i].status);
-	}
+	join_failed_streams(s, th, 2);
 	struct shmrt_request r = {.tokens = prompts[1], .n_tokens = prompt_len[1], .max_tokens = 4};
 	uint64_t id;
 	CHECK(shmrt_client_submit(c, &r, &id) == -EAGAIN && strstr(shmrt_last_error(), "worker 0") &&
@@ -603,11 +605,9 @@ static void test_supervisor_death(void)
 	struct shmrt_proc_id kids[3];
 	for (int i = 0; i < 3; i++)
 		CHECK_OK(shmrt_proc_identify(atomic_load(&st->procs[i].pid), &kids[i]));
-	struct streamer s = {.c = c};
+	struct streamer s;
 	pthread_t th;
-	CHECK(pthread_create(&th, NULL, stream_thread, &s) == 0, "thread");
-	while (!s.started)
-		usleep(1000);
+	start_streams(c, &s, &th, 1);
 	CHECK(kill(pid, SIGKILL) == 0, "kill");
 	CHECK(waitpid(pid, NULL, 0) == pid, "wait");
 	t0 = now_ns();
