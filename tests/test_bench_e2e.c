@@ -5,7 +5,6 @@
  * with passive OpenMP waits) with the target and the greedy-token
  * comparison, or a note saying why there are none (not installed). The CSV has the same rows; the made checkpoint is gone
  * afterwards. Not a speed test. argv[1]: the shmrt program. */
-#include <dirent.h>
 #include <jansson.h>
 #include <math.h>
 #include <stdbool.h>
@@ -17,6 +16,7 @@
 
 #include "check.h"
 #include "command_output.h"
+#include "file_counts.h"
 
 static double positive(const json_t *obj, const char *key)
 {
@@ -25,28 +25,6 @@ static double positive(const json_t *obj, const char *key)
 	double x = json_number_value(v);
 	CHECK(isfinite(x) && x > 0, "\"%s\" = %g", key, x);
 	return x;
-}
-
-static int count_lines(const char *path)
-{
-	FILE *f = fopen(path, "r");
-	CHECK(f, "no CSV at %s", path);
-	int n = 0;
-	for (int c; (c = fgetc(f)) != EOF;)
-		n += c == '\n';
-	fclose(f);
-	return n;
-}
-
-static bool dir_empty(const char *dir)
-{
-	DIR *d = opendir(dir);
-	CHECK(d, "opendir %s", dir);
-	int n = 0;
-	for (struct dirent *e; (e = readdir(d));)
-		n += strcmp(e->d_name, ".") && strcmp(e->d_name, "..");
-	closedir(d);
-	return n == 0;
 }
 
 /* The llama.cpp row, or the note that explains its absence. */
@@ -117,7 +95,7 @@ int main(int argc, char **argv)
 	CHECK(n_peer == 0 || n_peer == 2, "%d llama.cpp rows (as it comes and OMP passive, or none)", n_peer);
 	check_peer(doc, peer_row);
 	CHECK(count_lines(csv) == (int)i + 1, "%s: %d lines for %zu rows", csv, count_lines(csv), i);
-	CHECK(dir_empty(dir), "%s: the made checkpoint was left behind", dir);
+	CHECK(count_entries(dir) == 0, "%s: the made checkpoint was left behind", dir);
 	json_decref(doc);
 	free(out);
 	unlink(csv);

@@ -5,7 +5,6 @@
  * each method those of the checkpoint; the CSV has the same rows; the
  * synthetic checkpoint is gone afterwards. A missing --model is an error.
  * Not a speed test. argv[1]: the shmrt program. */
-#include <dirent.h>
 #include <jansson.h>
 #include <math.h>
 #include <stdbool.h>
@@ -17,6 +16,7 @@
 
 #include "check.h"
 #include "command_output.h"
+#include "file_counts.h"
 
 static double figure(const json_t *row, const char *key)
 {
@@ -26,28 +26,6 @@ static double figure(const json_t *row, const char *key)
 	double x = json_number_value(v);
 	CHECK(isfinite(x) && x > 0, "\"%s\" = %g", key, x);
 	return x;
-}
-
-static int count_entries(const char *dir)
-{
-	DIR *d = opendir(dir);
-	CHECK(d, "opendir %s", dir);
-	int n = 0;
-	for (struct dirent *e; (e = readdir(d));)
-		n += strcmp(e->d_name, ".") && strcmp(e->d_name, "..");
-	closedir(d);
-	return n;
-}
-
-static int count_lines(const char *path)
-{
-	FILE *f = fopen(path, "r");
-	CHECK(f, "no CSV at %s", path);
-	int n = 0;
-	for (int c; (c = fgetc(f)) != EOF;)
-		n += c == '\n';
-	fclose(f);
-	return n;
 }
 
 static const char *const methods[] = {"read", "io_uring", "pread"};
