@@ -154,6 +154,45 @@ static void print_row(const struct result *r, size_t bytes, const struct result 
 	printf("\n");
 }
 
+/* Runs the peer on the same text (text_file) and prints both: JSON or a
+ * table. file: the --file given, NULL for generated text. */
+static void report(int json, const char *peer, const char *tokenizer, const char *pattern, const char *file,
+		   const char *text_file, size_t n, const struct result *ours)
+{
+	struct result theirs = {0};
+	char why[512] = "";
+	int have_peer = run_peer(peer, tokenizer, pattern, text_file, &theirs, why, sizeof(why)) == 0;
+	int same = have_peer && theirs.tokens == ours->tokens && !strcmp(theirs.checksum, ours->checksum);
+	if (json) {
+		json_t *doc = json_pack("{s:s, s:I, s:{s:s, s:I, s:f, s:s}}", "tokenizer", tokenizer, "bytes", (json_int_t)n,
+					"shmrt", "impl", ours->impl, "tokens", (json_int_t)ours->tokens, "seconds",
+					ours->seconds, "checksum", ours->checksum);
+		if (have_peer)
+			json_object_set_new(doc, "peer",
+					    json_pack("{s:s, s:I, s:f, s:s, s:b, s:f}", "impl", theirs.impl, "tokens",
+						      (json_int_t)theirs.tokens, "seconds", theirs.seconds, "checksum",
+						      theirs.checksum, "same_ids", same, "speedup",
+						      theirs.seconds / ours->seconds));
+		else
+			json_object_set_new(doc, "peer_missing", json_string(why));
+		json_dumpf(doc, stdout, JSON_INDENT(2));
+		putchar('\n');
+		json_decref(doc);
+	} else {
+		printf("tokenizer %s%s%s, text %s: %.1f MB, one thread, CPU seconds, best of %d\n\n", tokenizer,
+		       pattern ? " --pattern " : "", pattern ? pattern : "", file ? file : "(generated)", n / 1e6, REPEAT);
+		printf("%-22s %10s %9s %11s %8s  %s\n", "encoder", "tokens", "CPU s", "Mtokens/s", "MB/s",
+		       "vs peer");
+		print_row(ours, n, have_peer ? &theirs : NULL);
+		if (have_peer) {
+			print_row(&theirs, n, NULL);
+			printf("\nsame ids as %s: %s\n", theirs.impl, same ? "yes" : "NO (checksums differ)");
+		} else {
+			printf("\npeer: %s\n", why);
+		}
+	}
+}
+
 int bench_tokenize(int argc, char **argv)
 {
 	const char *tokenizer = NULL, *pattern = NULL, *file = NULL, *peer = "bench/tokenize_peer.py";
@@ -211,54 +250,18 @@ int bench_tokenize(int argc, char **argv)
 		t = now() - t;
 		ours.seconds = t < ours.seconds ? t : ours.seconds;
 	}
-	if (rc < 0) {
+	int status = rc < 0;
+	if (status) {
 		fprintf(stderr, "shmrt bench tokenize: encode: %s\n", shmrt_last_error());
-		free(ids);
-		free(text);
-		shmrt_tokenizer_free(tok);
-		if (!file)
-			unlink(text_path);
-		return 1;
-	}
-	ours.tokens = rc;
-	checksum(ids, (size_t)rc, ours.checksum);
-
-	struct result theirs = {0};
-	char why[512] = "";
-	int have_peer = run_peer(peer, tokenizer, pattern, file ? file : text_path, &theirs, why, sizeof(why)) == 0;
-	int same = have_peer && theirs.tokens == ours.tokens && !strcmp(theirs.checksum, ours.checksum);
-	if (json) {
-		json_t *doc = json_pack("{s:s, s:I, s:{s:s, s:I, s:f, s:s}}", "tokenizer", tokenizer, "bytes", (json_int_t)n,
-					"shmrt", "impl", ours.impl, "tokens", (json_int_t)ours.tokens, "seconds",
-					ours.seconds, "checksum", ours.checksum);
-		if (have_peer)
-			json_object_set_new(doc, "peer",
-					    json_pack("{s:s, s:I, s:f, s:s, s:b, s:f}", "impl", theirs.impl, "tokens",
-						      (json_int_t)theirs.tokens, "seconds", theirs.seconds, "checksum",
-						      theirs.checksum, "same_ids", same, "speedup",
-						      theirs.seconds / ours.seconds));
-		else
-			json_object_set_new(doc, "peer_missing", json_string(why));
-		json_dumpf(doc, stdout, JSON_INDENT(2));
-		putchar('\n');
-		json_decref(doc);
 	} else {
-		printf("tokenizer %s%s%s, text %s: %.1f MB, one thread, CPU seconds, best of %d\n\n", tokenizer,
-		       pattern ? " --pattern " : "", pattern ? pattern : "", file ? file : "(generated)", n / 1e6, REPEAT);
-		printf("%-22s %10s %9s %11s %8s  %s\n", "encoder", "tokens", "CPU s", "Mtokens/s", "MB/s",
-		       "vs peer");
-		print_row(&ours, n, have_peer ? &theirs : NULL);
-		if (have_peer) {
-			print_row(&theirs, n, NULL);
-			printf("\nsame ids as %s: %s\n", theirs.impl, same ? "yes" : "NO (checksums differ)");
-		} else {
-			printf("\npeer: %s\n", why);
-		}
+		ours.tokens = rc;
+		checksum(ids, (size_t)rc, ours.checksum);
+		report(json, peer, tokenizer, pattern, file, file ? file : text_path, n, &ours);
 	}
 	free(ids);
 	free(text);
 	shmrt_tokenizer_free(tok);
 	if (!file)
 		unlink(text_path);
-	return 0;
+	return status;
 }
