@@ -10,6 +10,7 @@
 #include "shmrt/client.h"
 #include "shmrt/ring.h"
 #include "fail.h"
+#include "futex.h"
 #include "proc.h"
 #include "rt_map.h"
 #include "rt_proto.h"
@@ -86,8 +87,9 @@ static void end_with(struct pending *p, int status)
 	queue(p, c);
 }
 
-/* Under mu: ends the pending requests of finished epochs (a child died,
- * the runtime stopped), or all of them (status -EPIPE). */
+/* Under mu: ends with status the pending requests of finished epochs (a
+ * child died, the runtime stopped), or all of them (all: the supervisor is
+ * gone, or the tokenizer dropped chunks of ours). */
 static void fail_stale(struct shmrt_client *c, int all, int status)
 {
 	uint32_t epoch = atomic_load_explicit(&c->st->epoch, memory_order_acquire);
@@ -96,13 +98,6 @@ static void fail_stale(struct shmrt_client *c, int all, int status)
 		if (p && !p->ended && (all || p->epoch != epoch))
 			end_with(p, status);
 	}
-}
-
-static int64_t now(void)
-{
-	struct timespec ts;
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (int64_t)ts.tv_sec * 1000000000 + ts.tv_nsec;
 }
 
 static void deliver(struct shmrt_client *c, const void *rec, size_t len)
@@ -120,24 +115,13 @@ static void deliver(struct shmrt_client *c, const void *rec, size_t len)
 	struct pending *p = rt_map_get(&c->reqs, r->id);
 	if (p && !p->ended) {
 		if (!p->t_first && r->token >= 0)
-			p->t_first = now();
+			p->t_first = shmrt_now_ns();
 		queue(p, ch);
 		ch = NULL;
 		pthread_cond_broadcast(&c->cv);
 	}
 	pthread_mutex_unlock(&c->mu);
 	free(ch); /* a request this client no longer waits for */
-}
-
-/* Under mu: the tokenizer dropped chunks of ours (rt_proto.h, dropped):
- * which requests lost one is unknown, so every pending one ends. */
-static void fail_dropped(struct shmrt_client *c)
-{
-	for (size_t i = 0; i < c->reqs.cap; i++) {
-		struct pending *p = c->reqs.keys[i] ? c->reqs.vals[i] : NULL;
-		if (p && !p->ended)
-			end_with(p, -ENOBUFS);
-	}
 }
 
 static void *read_responses(void *arg)
@@ -160,8 +144,10 @@ static void *read_responses(void *arg)
 		}
 		uint64_t d = atomic_load_explicit(dropped, memory_order_acquire);
 		if (d != seen_dropped) {
+			/* the tokenizer dropped chunks of ours (rt_proto.h):
+			 * which requests lost one is unknown, so all end */
 			pthread_mutex_lock(&c->mu);
-			fail_dropped(c);
+			fail_stale(c, 1, -ENOBUFS);
 			pthread_cond_broadcast(&c->cv);
 			pthread_mutex_unlock(&c->mu);
 			seen_dropped = d;
@@ -340,7 +326,7 @@ int shmrt_client_submit(struct shmrt_client *c, const struct shmrt_request *r, u
 	uint64_t seq = atomic_fetch_add(&c->st->clients[c->slot].next_seq, 1) + 1;
 	p->id = (uint64_t)c->slot << 48 | (seq & ((UINT64_C(1) << 48) - 1));
 	p->epoch = epoch;
-	p->t_submit = now();
+	p->t_submit = shmrt_now_ns();
 	pthread_mutex_lock(&c->mu);
 	rc = rt_map_put(&c->reqs, p->id, p) ? shmrt_fail(ENOMEM, "no memory") : 0;
 	pthread_mutex_unlock(&c->mu);
@@ -418,7 +404,7 @@ int shmrt_client_next(struct shmrt_client *c, uint64_t id, struct shmrt_response
 	out->text = (char *)ch;
 	if (out->finish) {
 		out->first_token_s = p->t_first ? (double)(p->t_first - p->t_submit) * 1e-9 : 0;
-		out->total_s = (double)(now() - p->t_submit) * 1e-9;
+		out->total_s = (double)(shmrt_now_ns() - p->t_submit) * 1e-9;
 		free(p);
 		if (out->status)
 			reason_of(c, out->status); /* the message, for the caller */
