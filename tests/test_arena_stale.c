@@ -18,6 +18,7 @@
 
 #include "shmrt/shmrt.h"
 #include "check.h"
+#include "json_document.h"
 #include "shm_tmpdir.h"
 
 static const struct shmrt_region_spec spec = {"data", 4096, 0, -1};
@@ -300,9 +301,7 @@ static void test_tool(const char *shmrt)
 	make_file("shmrt-foreign", "x", 1);
 
 	CHECK(run_clean(shmrt, out, sizeof(out), "--json", NULL) == 0, "shmrt clean --json failed");
-	json_error_t err;
-	json_t *doc = json_loads(out, 0, &err);
-	CHECK(doc, "not JSON (%s): %s", err.text, out);
+	json_t *doc = json_document(out);
 	CHECK(!strcmp(str(doc, "dir"), dir), "dir: %s", out);
 	CHECK(json_integer_value(json_object_get(doc, "removed")) == 2, "removed: %s", out);
 	CHECK(json_array_size(json_object_get(doc, "arenas")) == 3, "arenas: %s", out);

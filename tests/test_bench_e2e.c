@@ -17,6 +17,7 @@
 #include "check.h"
 #include "command_output.h"
 #include "file_counts.h"
+#include "json_document.h"
 
 static double positive(const json_t *obj, const char *key)
 {
@@ -62,9 +63,7 @@ int main(int argc, char **argv)
 	int status;
 	char *out = command_output(cmd, &status);
 	CHECK(WIFEXITED(status) && WEXITSTATUS(status) == 0, "%s: exit status %#x", cmd, status);
-	json_error_t err;
-	json_t *doc = json_loads(out, 0, &err);
-	CHECK(doc, "stdout is not one JSON document: %s (line %d)\n%s", err.text, err.line, out);
+	json_t *doc = json_document(out);
 	CHECK(!strcmp(json_string_value(json_object_get(doc, "preset")) ?: "", "tiny"), "not the tiny preset");
 	positive(doc, "weight_bytes_per_step");
 	positive(doc, "kv_bytes_per_token");

@@ -14,6 +14,7 @@
 #include "shmrt_config.h"
 #include "check.h"
 #include "command_output.h"
+#include "json_document.h"
 
 static const char *const transports[] = {
 	"floor", "shmrt-spin", "shmrt-futex", "pipe", "uds",
@@ -61,10 +62,7 @@ int main(int argc, char **argv)
 		SKIP("the benchmark needs two CPUs");
 
 	char *out = run_bench(argv[1]);
-	json_error_t err;
-	/* json_loads rejects anything after the one document. */
-	json_t *doc = json_loads(out, 0, &err);
-	CHECK(doc, "stdout is not one JSON document: %s (line %d)\n%s", err.text, err.line, out);
+	json_t *doc = json_document(out);
 	json_t *results = json_object_get(doc, "results");
 	CHECK(json_is_array(results), "no \"results\" array");
 

@@ -17,6 +17,7 @@
 
 #include "check.h"
 #include "command_output.h"
+#include "json_document.h"
 
 static char *run_bench(const char *shmrt, const char *args)
 {
@@ -83,9 +84,7 @@ int main(int argc, char **argv)
 {
 	CHECK(argc == 2, "usage: %s SHMRT_PROGRAM", argv[0]);
 	char *out = run_bench(argv[1], "--quick --json");
-	json_error_t err;
-	json_t *doc = json_loads(out, 0, &err); /* rejects anything after the document */
-	CHECK(doc, "stdout is not one JSON document: %s (line %d)\n%s", err.text, err.line, out);
+	json_t *doc = json_document(out);
 
 	json_t *limits = json_object_get(doc, "limits"), *results = json_object_get(doc, "results");
 	CHECK(json_is_object(limits) && json_object_size(limits) == 2, "\"limits\" is not an object of two");

@@ -17,6 +17,7 @@
 #include "check.h"
 #include "command_output.h"
 #include "file_counts.h"
+#include "json_document.h"
 
 static double figure(const json_t *row, const char *key)
 {
@@ -80,9 +81,7 @@ int main(int argc, char **argv)
 	char *out = command_output(cmd, &status);
 	CHECK(WIFEXITED(status) && WEXITSTATUS(status) == 0, "%s: exit status %#x", cmd, status);
 
-	json_error_t err;
-	json_t *doc = json_loads(out, 0, &err); /* rejects anything after the one document */
-	CHECK(doc, "stdout is not one JSON document: %s (line %d)\n%s", err.text, err.line, out);
+	json_t *doc = json_document(out);
 	CHECK(json_is_true(json_object_get(doc, "synthetic")) && json_is_true(json_object_get(doc, "quick")),
 	      "not a synthetic --quick run");
 	bool uring = true;

@@ -15,6 +15,7 @@
 #include "shmrt/shmrt.h"
 #include "check.h"
 #include "command_output.h"
+#include "json_document.h"
 
 static json_t *run_bench(const char *shmrt, const char *args)
 {
@@ -23,9 +24,7 @@ static json_t *run_bench(const char *shmrt, const char *args)
 	int status;
 	char *out = command_output(cmd, &status);
 	CHECK(status == 0, "%s failed: %s", cmd, out);
-	json_error_t err;
-	json_t *doc = json_loads(out, 0, &err);
-	CHECK(doc, "%s: not JSON (%s): %s", cmd, err.text, out);
+	json_t *doc = json_document(out);
 	CHECK(strstr(json_string_value(json_object_get(doc, "peer_missing")), "/nonexistent/peer.py"),
 	      "no word of the missing peer: %s", out);
 	free(out);

@@ -18,6 +18,7 @@
 #include "shmrt_config.h"
 #include "check.h"
 #include "command_output.h"
+#include "json_document.h"
 
 static const json_int_t sizes[] = {4 << 10, 64 << 10, 1 << 20, 16 << 20};
 #define N_SIZES (int)(sizeof(sizes) / sizeof(sizes[0]))
@@ -54,9 +55,7 @@ int main(int argc, char **argv)
 {
 	CHECK(argc == 2, "usage: %s SHMRT_PROGRAM", argv[0]);
 	char *out = run_bench(argv[1]);
-	json_error_t err;
-	json_t *doc = json_loads(out, 0, &err);
-	CHECK(doc, "stdout is not one JSON document: %s (line %d)\n%s", err.text, err.line, out);
+	json_t *doc = json_document(out);
 
 	double cpus = number(doc, "cpus", "document");
 	double memcpy_gbps[N_SIZES] = {0}, memcpy_par_gbps[N_WORKERS][N_SIZES] = {{0}};

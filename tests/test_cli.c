@@ -16,6 +16,7 @@
 #include "shmrt/shmrt.h"
 #include "check.h"
 #include "command_output.h"
+#include "json_document.h"
 
 static const char *shmrt;
 
@@ -107,9 +108,7 @@ static void check_info_json(const char *dir, bool exists)
 	setenv("SHMRT_SHM_DIR", dir, 1);
 	struct run r = run("info --json");
 	CHECK(r.status == 0, "info --json: exit status %d", r.status);
-	json_error_t err;
-	json_t *doc = json_loads(r.out, 0, &err);
-	CHECK(doc, "info --json: not one JSON document (%s):\n%s", err.text, r.out);
+	json_t *doc = json_document(r.out);
 	const char *version = json_string_value(json_object_get(doc, "version"));
 	CHECK(version && !strcmp(version, shmrt_version()), "version '%s'", version);
 

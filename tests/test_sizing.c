@@ -19,6 +19,7 @@
 #include "arena_space.h"
 #include "check.h"
 #include "command_output.h"
+#include "json_document.h"
 #include "shm_tmpdir.h"
 #include "shmrt/shmrt.h"
 #include "sizing.h"
@@ -244,9 +245,7 @@ static void test_program(void)
 	snprintf(args, sizeof(args), "size --config '%s/llama-3.1-8b-instruct.json' --tp 2 --max-seqs 64 --json",
 		 configs);
 	CHECK(run(args, &out) == 0, "size --json");
-	json_error_t err;
-	json_t *doc = json_loads(out, 0, &err);
-	CHECK(doc, "not JSON: %s\n%s", err.text, out);
+	json_t *doc = json_document(out);
 	CHECK(json_integer_value(json_object_get(doc, "arena_bytes")) == (json_int_t)s.arena_bytes &&
 		      json_integer_value(json_object_get(doc, "vertex_shared_memory_size_mb")) ==
 			      (json_int_t)s.advised_mib,
