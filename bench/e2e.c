@@ -246,7 +246,7 @@ static bool positive(const char *s, int max, int *out)
 	return true;
 }
 
-/* 0 to run, or the exit status (usage). */
+/* -1 to run, or the exit status (usage), as the other benchmarks' parsers. */
 static int parse_args(int argc, char **argv, struct args *a)
 {
 	static const struct option opts[] = {
@@ -283,7 +283,7 @@ static int parse_args(int argc, char **argv, struct args *a)
 			 (c == 'r' && positive(optarg, 64, &a->rounds)))
 			continue;
 		else if (c == 'h')
-			return usage(stdout), 1;
+			return usage(stdout), 0;
 		else
 			return usage(stderr), 2;
 	}
@@ -294,7 +294,7 @@ static int parse_args(int argc, char **argv, struct args *a)
 	a->prompt = a->prompt ? a->prompt : 16;
 	a->steps = a->steps ? a->steps : a->quick ? 4 : 32;
 	a->rounds = a->rounds ? a->rounds : a->quick ? 1 : 3;
-	return 0;
+	return -1;
 }
 
 static const char *dtype_name(enum shmrt_dtype d)
@@ -351,8 +351,8 @@ int bench_e2e(int argc, char **argv)
 		return bench_e2e_mp(argc, argv);
 	struct args a;
 	int rc = parse_args(argc, argv, &a);
-	if (rc)
-		return rc == 1 ? 0 : rc;
+	if (rc >= 0)
+		return rc;
 	char dir[4096];
 	if (a.model) {
 		snprintf(dir, sizeof(dir), "%s", a.model);
