@@ -39,6 +39,7 @@
 #include "bench.h"
 #include "e2e.h"
 #include "e2e_mp.h"
+#include "fail.h"
 #include "kernels.h"
 
 struct args {
@@ -63,55 +64,64 @@ struct run {
 	int n_first;
 };
 
-/* One turn at batch B: adds the decoded tokens and the time to *row. */
-static int decode_turn(struct run *r, int B, struct e2e_row *row)
+int e2e_decode(struct shmrt_model *m, int B, const int32_t *prompts, int prompt, int steps, int32_t *first0,
+	       int64_t *ns)
 {
-	const struct args *a = r->a;
-	int bs = 16, per_seq = (a->prompt + a->steps + bs) / bs;
+	int bs = 16, per_seq = (prompt + steps + bs) / bs;
 	struct shmrt_kv_pool *pool = NULL;
 	struct shmrt_kv_seq *seqs = calloc((size_t)B, sizeof(*seqs));
 	struct shmrt_seq_input *in = calloc((size_t)B, sizeof(*in));
 	struct shmrt_sample_params *sp = calloc((size_t)B, sizeof(*sp));
-	int32_t *prompts = malloc((size_t)B * (size_t)a->prompt * sizeof(int32_t));
 	int32_t *next = calloc((size_t)B, sizeof(int32_t));
-	int rc = seqs && in && sp && prompts && next ? 0 : -ENOMEM;
+	int rc = seqs && in && sp && next ? 0 : -ENOMEM;
 	if (rc == 0)
-		rc = shmrt_kv_pool_new(r->m, B * per_seq, bs, &pool);
+		rc = shmrt_kv_pool_new(m, B * per_seq, bs, &pool);
 	for (int s = 0; rc == 0 && s < B; s++) {
-		for (int i = 0; i < a->prompt; i++)
-			prompts[s * a->prompt + i] = prompt_token(r->vocab, s, i);
-		in[s] = (struct shmrt_seq_input){&seqs[s], prompts + s * a->prompt, a->prompt};
+		in[s] = (struct shmrt_seq_input){&seqs[s], prompts + (size_t)s * (size_t)prompt, prompt};
 		sp[s] = (struct shmrt_sample_params){.temperature = 0, .top_p = 1, .seq_id = (uint64_t)s};
 	}
-	if (rc == 0 && (rc = shmrt_model_step(r->m, pool, in, B, SHMRT_LOGITS_LAST, NULL)) >= 0)
-		rc = shmrt_model_sample(r->m, sp, B, next);
+	if (rc == 0 && (rc = shmrt_model_step(m, pool, in, B, SHMRT_LOGITS_LAST, NULL)) >= 0)
+		rc = shmrt_model_sample(m, sp, B, next);
 	int64_t t0 = shmrt_now_ns();
-	for (int step = 0; rc >= 0 && step < a->steps; step++) {
-		if (B == 1) {
-			r->first_tokens[step] = next[0];
-			r->n_first = step + 1;
-		}
+	for (int step = 0; rc >= 0 && step < steps; step++) {
+		if (first0)
+			first0[step] = next[0];
 		for (int s = 0; s < B; s++)
 			in[s] = (struct shmrt_seq_input){&seqs[s], &next[s], 1};
-		if ((rc = shmrt_model_step(r->m, pool, in, B, SHMRT_LOGITS_LAST, NULL)) >= 0)
-			rc = shmrt_model_sample(r->m, sp, B, next);
+		if ((rc = shmrt_model_step(m, pool, in, B, SHMRT_LOGITS_LAST, NULL)) >= 0)
+			rc = shmrt_model_sample(m, sp, B, next);
 	}
-	int64_t t1 = shmrt_now_ns();
-	if (rc < 0)
-		fprintf(stderr, "shmrt bench e2e: batch %d: %s\n", B, shmrt_last_error());
-	else {
-		row->tokens += (double)B * a->steps;
-		row->ns += (double)(t1 - t0);
-	}
+	*ns = shmrt_now_ns() - t0;
 	for (int s = 0; pool && s < B; s++)
 		shmrt_kv_seq_reset(pool, &seqs[s]);
 	shmrt_kv_pool_free(pool);
 	free(seqs);
 	free(in);
 	free(sp);
-	free(prompts);
 	free(next);
 	return rc < 0 ? rc : 0;
+}
+
+/* One turn at batch B: adds the decoded tokens and the time to *row. */
+static int decode_turn(struct run *r, int B, struct e2e_row *row)
+{
+	const struct args *a = r->a;
+	int32_t *prompts = malloc((size_t)B * (size_t)a->prompt * sizeof(int32_t));
+	int64_t ns = 0;
+	int rc = prompts ? 0 : shmrt_fail(ENOMEM, "no memory");
+	for (int s = 0; !rc && s < B; s++)
+		for (int i = 0; i < a->prompt; i++)
+			prompts[s * a->prompt + i] = prompt_token(r->vocab, s, i);
+	if (!rc)
+		rc = e2e_decode(r->m, B, prompts, a->prompt, a->steps, B == 1 ? r->first_tokens : NULL, &ns);
+	free(prompts);
+	if (rc < 0)
+		return fprintf(stderr, "shmrt bench e2e: batch %d: %s\n", B, shmrt_last_error()), rc;
+	if (B == 1)
+		r->n_first = a->steps;
+	row->tokens += (double)B * a->steps;
+	row->ns += (double)ns;
+	return 0;
 }
 
 /* llama.cpp at batch 1 on the same prompt as our sequence 0. A failure

@@ -54,6 +54,15 @@ int e2e_peer_probe(struct e2e_peer *p, char *note, size_t cap);
 int e2e_peer_decode(struct e2e_peer *p, const char *env, const int32_t *prompt, int n_prompt, int steps, double *ns,
 		    int32_t *tokens, char *version, size_t version_cap, char *note, size_t note_cap);
 
+struct shmrt_model;
+
+/* B sequences, sequence s's prompt at prompts[s * prompt], prefilled in
+ * one step, then `steps` greedy decode steps of all B in this process:
+ * their time in *ns; sequence 0's tokens (the prefill's, then each step's
+ * but the last) into first0 unless NULL. 0 or -errno. */
+int e2e_decode(struct shmrt_model *m, int B, const int32_t *prompts, int prompt, int steps, int32_t *first0,
+	       int64_t *ns);
+
 void e2e_print_table(const struct e2e_report *r);
 int e2e_print_json(const struct e2e_report *r);
 int e2e_write_csv(const struct e2e_report *r, const char *path);

@@ -9,6 +9,7 @@
 #include <unistd.h>
 
 #include "shmrt/shmrt.h"
+#include "e2e.h"
 #include "e2e_mp.h"
 #include "fail.h"
 #include "futex.h"
@@ -162,42 +163,23 @@ int e2e_mp_wanted(int argc, char **argv)
 	return 0;
 }
 
-/* The single-process path on the same batch: shmrt_model_step and
- * shmrt_model_sample in this process, ns per decode step. */
+/* The single-process path on the same batch (e2e_decode: shmrt_model_step
+ * and shmrt_model_sample in this process), ns per decode step. */
 static int single_process(struct shmrt_model *m, int B, int prompt, int steps, double *step_ns)
 {
-	int bs = 16, per = (prompt + steps + 1 + bs - 1) / bs, V = shmrt_model_config(m)->vocab_size;
-	struct shmrt_kv_pool *pool = NULL;
-	struct shmrt_kv_seq *seqs = calloc((size_t)B, sizeof(*seqs));
-	struct shmrt_seq_input *in = calloc((size_t)B, sizeof(*in));
-	struct shmrt_sample_params *sp = calloc((size_t)B, sizeof(*sp));
-	int32_t *ids = malloc((size_t)prompt * sizeof(int32_t)), *next = calloc((size_t)B, sizeof(int32_t));
-	int rc = seqs && in && sp && ids && next ? 0 : -ENOMEM;
-	if (!rc)
-		rc = shmrt_kv_pool_new(m, B * per, bs, &pool);
-	for (int i = 0; i < prompt && !rc; i++)
-		ids[i] = (int32_t)(1 + (i * 7919) % (V - 1)); /* as run() */
-	for (int s = 0; s < B && !rc; s++) {
-		in[s] = (struct shmrt_seq_input){&seqs[s], ids, prompt};
-		sp[s] = (struct shmrt_sample_params){.seq_id = (uint64_t)s};
-	}
-	if (!rc && (rc = shmrt_model_step(m, pool, in, B, SHMRT_LOGITS_LAST, NULL)) >= 0)
-		rc = shmrt_model_sample(m, sp, B, next);
-	int64_t t0 = shmrt_now_ns();
-	for (int k = 0; k < steps && rc >= 0; k++) {
-		for (int s = 0; s < B; s++) {
-			in[s] = (struct shmrt_seq_input){&seqs[s], &next[s], 1};
-			sp[s].step = (uint64_t)k + 1;
-		}
-		if ((rc = shmrt_model_step(m, pool, in, B, SHMRT_LOGITS_LAST, NULL)) >= 0)
-			rc = shmrt_model_sample(m, sp, B, next);
-	}
-	*step_ns = (double)(shmrt_now_ns() - t0) / steps;
-	for (int s = 0; pool && s < B; s++)
-		shmrt_kv_seq_reset(pool, &seqs[s]);
-	shmrt_kv_pool_free(pool);
-	free(seqs), free(in), free(sp), free(ids), free(next);
-	return rc < 0 ? rc : 0;
+	int V = shmrt_model_config(m)->vocab_size;
+	int32_t *prompts = malloc((size_t)B * (size_t)prompt * sizeof(int32_t));
+	*step_ns = 0;
+	if (!prompts)
+		return shmrt_fail(ENOMEM, "no memory");
+	for (int s = 0; s < B; s++)
+		for (int i = 0; i < prompt; i++)
+			prompts[s * prompt + i] = (int32_t)(1 + (i * 7919) % (V - 1)); /* as run() */
+	int64_t ns;
+	int rc = e2e_decode(m, B, prompts, prompt, steps, NULL, &ns);
+	free(prompts);
+	*step_ns = (double)ns / steps;
+	return rc;
 }
 
 static void mp_usage(FILE *f)
