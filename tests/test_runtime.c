@@ -475,15 +475,22 @@ static int count_arenas(const char *dir)
 	return system(cmd) == 0;
 }
 
-static void test_shmrt_start(const char *dir)
+/* `shmrt start` of runtime name on the tiny model, as a child process. */
+static pid_t spawn_start(const char *name)
 {
 	pid_t pid = fork();
 	CHECK(pid >= 0, "fork");
 	if (pid == 0) {
-		execl(exe, exe, "start", "--model", model_dir, "--name", "cli", "--kv-blocks", "64", "--max-seqs", "8",
+		execl(exe, exe, "start", "--model", model_dir, "--name", name, "--kv-blocks", "64", "--max-seqs", "8",
 		      "--max-model-len", "128", (char *)NULL);
 		_exit(127);
 	}
+	return pid;
+}
+
+static void test_shmrt_start(const char *dir)
+{
+	pid_t pid = spawn_start("cli");
 	char cmd[512];
 	snprintf(cmd, sizeof(cmd), "%s probe --name cli --ready 2>/dev/null", exe);
 	int64_t t0 = now_ns();
@@ -582,13 +589,7 @@ static void test_tp2(void)
  * end with -EPIPE, and the arena left behind is stale (cleaned). */
 static void test_supervisor_death(void)
 {
-	pid_t pid = fork();
-	CHECK(pid >= 0, "fork");
-	if (pid == 0) {
-		execl(exe, exe, "start", "--model", model_dir, "--name", "sup", "--kv-blocks", "64", "--max-seqs", "8",
-		      "--max-model-len", "128", (char *)NULL);
-		_exit(127);
-	}
+	pid_t pid = spawn_start("sup");
 	struct shmrt_client *c;
 	int64_t t0 = now_ns();
 	while (shmrt_client_attach(&c, "sup") < 0 || shmrt_client_health(c, NULL) != SHMRT_HEALTH_READY) {
