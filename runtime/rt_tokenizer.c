@@ -23,6 +23,10 @@ struct tok_proc {
 	struct rt_state *st;
 	struct rt_proc *me;
 	struct shmrt_tokenizer *enc, *dec;
+	/* Limits read once from the shared state at start and checked: a peer
+	 * that rewrites the state later cannot move them (rt_proto.h). */
+	unsigned max_clients;
+	int max_model_len;
 	_Atomic int failed; /* the intake thread stopped on an error */
 	char intake_error[256];
 };
@@ -30,7 +34,8 @@ struct tok_proc {
 static int load(const struct rt_state *st, struct shmrt_tokenizer **tok)
 {
 	char path[sizeof(st->model_dir) + 16];
-	snprintf(path, sizeof(path), "%s/tokenizer.json", st->model_dir);
+	snprintf(path, sizeof(path), "%.*s/tokenizer.json", (int)strnlen(st->model_dir, sizeof(st->model_dir)),
+		 st->model_dir);
 	return shmrt_tokenizer_load(path, NULL, tok);
 }
 
@@ -71,13 +76,21 @@ static int forward(struct tok_proc *t, struct shmrt_ring *out, const struct rt_r
 	return shmrt_ring_commit(out, buf, sizeof(h) + h.payload_len);
 }
 
+/* Whether a submit record, copied out of the ring, is one to forward. */
+static bool acceptable(const struct tok_proc *t, const struct rt_req *rq, size_t len)
+{
+	return rq->payload_len == len - sizeof(*rq) &&
+	       rq->epoch == atomic_load_explicit(&t->st->epoch, memory_order_acquire) &&
+	       RT_ID_SLOT(rq->id) < t->max_clients && rq->kind >= RT_REQ_TEXT && rq->kind <= RT_REQ_CANCEL;
+}
+
 static int intake(struct tok_proc *t, struct shmrt_ring *in, struct shmrt_ring *out)
 {
-	int cap = t->st->max_model_len + 1;
+	int cap = t->max_model_len + 1;
+	size_t rec_cap = shmrt_ring_max_record(in);
 	int32_t *ids = malloc((size_t)cap * sizeof(int32_t));
-	if (!ids)
-		return -ENOMEM;
-	int rc = 0;
+	char *copy = malloc(rec_cap);
+	int rc = ids && copy ? 0 : -ENOMEM;
 	while (!rc) {
 		const void *rec;
 		size_t len;
@@ -92,16 +105,22 @@ static int intake(struct tok_proc *t, struct shmrt_ring *in, struct shmrt_ring *
 		}
 		if (rc)
 			break;
-		const struct rt_req *rq = rec;
-		/* a hostile or broken client: drop what does not parse */
-		if (len >= sizeof(*rq) && rq->payload_len == len - sizeof(*rq) &&
-		    rq->epoch == atomic_load_explicit(&t->st->epoch, memory_order_acquire) &&
-		    RT_ID_SLOT(rq->id) < t->st->max_clients && rq->kind >= RT_REQ_TEXT && rq->kind <= RT_REQ_CANCEL)
-			rc = forward(t, out, rq, rq + 1, ids, cap);
+		/* The record lies in memory every client may write: copied once,
+		 * then checked and used from the copy only, so that a peer that
+		 * rewrites it after the check (payload_len) changes nothing. A
+		 * hostile or broken client: drop what does not parse. */
+		struct rt_req rq;
+		if (len >= sizeof(rq) && len <= rec_cap) {
+			memcpy(copy, rec, len);
+			memcpy(&rq, copy, sizeof(rq));
+			if (acceptable(t, &rq, len))
+				rc = forward(t, out, &rq, copy + sizeof(rq), ids, cap);
+		}
 		atomic_fetch_add_explicit(&t->me->work, 1, memory_order_relaxed);
 		if (!rc)
 			rc = shmrt_ring_release(in);
 	}
+	free(copy);
 	free(ids);
 	return rc;
 }
@@ -155,7 +174,7 @@ static int append(struct output *o, size_t *len, const char *s, int n)
 static int respond(struct output *o, const struct rt_event *ev)
 {
 	unsigned slot = RT_ID_SLOT(ev->id);
-	if (slot >= o->t->st->max_clients)
+	if (slot >= o->t->max_clients)
 		return 0;
 	struct shmrt_detok_stream *s = rt_map_get(&o->streams, ev->id);
 	int rc = 0;
@@ -227,13 +246,26 @@ static int output(struct output *o, struct shmrt_ring *events)
 	return rc ? rc : atomic_load(&o->t->failed);
 }
 
+static int limits(struct tok_proc *t)
+{
+	t->max_clients = *(volatile uint32_t *)&t->st->max_clients;
+	t->max_model_len = *(volatile int32_t *)&t->st->max_model_len;
+	if (t->max_clients < 1 || t->max_clients > RT_MAX_CLIENTS || t->max_model_len < 1 ||
+	    t->max_model_len >= INT_MAX / 4)
+		return shmrt_fail(EBADMSG, "the arena's limits are out of range (%u clients, context %d)",
+				  t->max_clients, t->max_model_len);
+	return 0;
+}
+
 int rt_tokenizer_run(struct shmrt_arena *a, struct rt_state *st)
 {
 	struct tok_proc t = {.a = a, .st = st, .me = &st->procs[0]};
 	struct output o = {.t = &t};
 	struct shmrt_ring *events = NULL;
 	atomic_store(&t.me->phase, RT_PHASE_LOADING);
-	int rc = load(st, &t.enc);
+	int rc = limits(&t);
+	if (!rc)
+		rc = load(st, &t.enc);
 	if (!rc)
 		rc = load(st, &t.dec);
 	if (!rc)

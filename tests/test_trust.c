@@ -1,0 +1,191 @@
+/* The shared-memory trust boundary (issue 18): a peer that writes into a
+ * live runtime's arena may make its own requests fail, never crash, hang
+ * or corrupt another process. The hostile peer is this program: it maps
+ * the arena and writes fields through the layout of runtime/rt_proto.h.
+ *
+ *   test_trust SHMRT CASE
+ *     max_clients  the state's max_clients raised to 65535 and a request
+ *                  for client slot 300: the tokenizer drops it (it used to
+ *                  index its 256-entry arrays with the shared value)
+ *     payload_len  submit records whose payload_len is rewritten while the
+ *                  tokenizer reads them: it uses the length it checked
+ *
+ * Each case checks afterwards that no child died (the restart counter)
+ * and that a client is still served. */
+#include <errno.h>
+#include <pthread.h>
+#include <signal.h>
+#include <stdatomic.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "shmrt/shmrt.h"
+#include "check.h"
+#include "shm_tmpdir.h"
+#include "rt_proto.h"
+
+#define MAX_CLIENTS 8
+#define CONTEXT 128
+
+static const char *exe;
+static char model_dir[64];
+
+static int64_t now_ns(void)
+{
+	struct timespec ts;
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (int64_t)ts.tv_sec * 1000000000 + ts.tv_nsec;
+}
+
+static struct shmrt_runtime *start(const char *name)
+{
+	struct shmrt_runtime_options o = {.model_dir = model_dir, .name = name, .exe = exe, .restart = 1,
+					  .max_seqs = 8, .max_batch_tokens = 256, .kv_blocks = 64,
+					  .max_model_len = CONTEXT, .max_clients = MAX_CLIENTS};
+	struct shmrt_runtime *rt;
+	CHECK_OK(shmrt_runtime_start(&rt, &o));
+	CHECK_OK(shmrt_runtime_wait_ready(rt, (int64_t)60 * 1000000000));
+	return rt;
+}
+
+/* The hostile peer's view of the arena. */
+struct peer {
+	struct shmrt_arena *a;
+	struct rt_state *st;
+	struct shmrt_ring *submit;
+};
+
+static void peer_attach(struct peer *p, const char *name)
+{
+	CHECK_OK(shmrt_arena_attach(&p->a, name));
+	CHECK_OK(rt_state_get(p->a, &p->st));
+	CHECK_OK(rt_ring_open(p->a, "submit", 0, SHMRT_RING_PRODUCER, 0, &p->submit));
+}
+
+static void peer_detach(struct peer *p)
+{
+	shmrt_ring_close(p->submit);
+	shmrt_arena_detach(p->a);
+}
+
+/* Commits a request record as a client would, and returns where it lies
+ * (the peer may go on writing it). */
+static struct rt_req *peer_submit(struct peer *p, uint32_t kind, uint64_t id, const void *payload, uint32_t len)
+{
+	struct rt_req h = {.kind = kind, .epoch = atomic_load(&p->st->epoch), .id = id, .max_tokens = 1,
+			   .payload_len = len};
+	void *buf;
+	CHECK_OK(shmrt_ring_reserve(p->submit, sizeof(h) + len, &buf, (int64_t)5 * 1000000000));
+	memcpy(buf, &h, sizeof(h));
+	memcpy((char *)buf + sizeof(h), payload, len);
+	CHECK_OK(shmrt_ring_commit(p->submit, buf, sizeof(h) + len));
+	return buf;
+}
+
+/* Waits until the tokenizer has taken `n` more submit records than `base`. */
+static void wait_intake(const struct peer *p, uint64_t base, uint64_t n)
+{
+	int64_t end = now_ns() + (int64_t)30 * 1000000000;
+	while (atomic_load(&p->st->procs[0].work) < base + n) {
+		CHECK(now_ns() < end, "the tokenizer took %llu of %llu records in 30 s",
+		      (unsigned long long)(atomic_load(&p->st->procs[0].work) - base), (unsigned long long)n);
+		usleep(1000);
+	}
+}
+
+/* No child died, and a request is served. */
+static void check_served(struct shmrt_runtime *rt, struct shmrt_client *c, const struct peer *p, int tok_pid)
+{
+	CHECK(atomic_load(&p->st->restarts) == 0 && shmrt_runtime_child_pid(rt, 0) == tok_pid,
+	      "a child died: %u restarts, reason: %s", atomic_load(&p->st->restarts), p->st->reason);
+	int32_t prompt[3] = {1, 2, 3};
+	struct shmrt_request r = {.tokens = prompt, .n_tokens = 3, .max_tokens = 2, .ignore_eos = 1};
+	uint64_t id;
+	CHECK_OK(shmrt_client_submit(c, &r, &id));
+	struct shmrt_response out;
+	do
+		CHECK_OK(shmrt_client_next(c, id, &out, (int64_t)30 * 1000000000));
+	while (!out.finish);
+	CHECK(out.finish == SHMRT_CLIENT_LENGTH && out.n_generated == 2, "finish %d status %d: %s", out.finish,
+	      out.status, shmrt_last_error());
+}
+
+static void case_max_clients(struct shmrt_runtime *rt, struct shmrt_client *c, struct peer *p)
+{
+	(void)c;
+	uint64_t base = atomic_load(&p->st->procs[0].work);
+	*(volatile uint32_t *)&p->st->max_clients = 65535;
+	int32_t ids[3] = {1, 2, 3};
+	peer_submit(p, RT_REQ_IDS, (uint64_t)300 << 48 | 1, ids, sizeof(ids));
+	wait_intake(p, base, 1);
+	usleep(500000); /* the time to run it and respond, where it was accepted */
+	*(volatile uint32_t *)&p->st->max_clients = MAX_CLIENTS;
+	(void)rt;
+}
+
+/* Rewrites a record's payload_len between its true value and one far
+ * beyond the mapping until the tokenizer has taken it. */
+static void case_payload_len(struct shmrt_runtime *rt, struct shmrt_client *c, struct peer *p)
+{
+	(void)rt;
+	(void)c;
+	char text[1024];
+	for (size_t i = 0; i < sizeof(text); i++)
+		text[i] = "ab c"[i % 4];
+	int64_t end = now_ns() + (int64_t)5 * 1000000000;
+	int n = 0;
+	for (; n < 2000 && now_ns() < end; n++) {
+		uint64_t base = atomic_load(&p->st->procs[0].work);
+		/* slot 7: no client, so nothing waits for the answers */
+		struct rt_req *rq = peer_submit(p, RT_REQ_TEXT, (uint64_t)7 << 48 | (uint64_t)(n + 1), text, sizeof(text));
+		volatile uint32_t *len = &rq->payload_len;
+		for (uint32_t k = 0; atomic_load(&p->st->procs[0].work) == base && now_ns() < end; k++)
+			*len = k & 1 ? 0x7ffffff0u : (uint32_t)sizeof(text);
+		*len = sizeof(text);
+	}
+	fprintf(stderr, "payload_len: %d records rewritten while read\n", n);
+}
+
+struct test_case {
+	const char *name;
+	void (*run)(struct shmrt_runtime *, struct shmrt_client *, struct peer *);
+};
+
+static const struct test_case cases[] = {
+	{"max_clients", case_max_clients},
+	{"payload_len", case_payload_len},
+};
+
+int main(int argc, char **argv)
+{
+	CHECK(argc == 3, "usage: test_trust SHMRT CASE");
+	exe = argv[1];
+	const struct test_case *tc = NULL;
+	for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++)
+		if (!strcmp(argv[2], cases[i].name))
+			tc = &cases[i];
+	CHECK(tc, "no case %s", argv[2]);
+	shm_tmpdir();
+	snprintf(model_dir, sizeof(model_dir), "/tmp/test-trust-XXXXXX");
+	CHECK(mkdtemp(model_dir), "mkdtemp");
+	CHECK_OK(shmrt_mkmodel("tiny", 1, model_dir));
+
+	struct shmrt_runtime *rt = start("trust");
+	struct shmrt_client *c;
+	CHECK_OK(shmrt_client_attach(&c, "trust"));
+	struct peer p;
+	peer_attach(&p, "trust");
+	int tok_pid = shmrt_runtime_child_pid(rt, 0);
+	tc->run(rt, c, &p);
+	check_served(rt, c, &p, tok_pid);
+	peer_detach(&p);
+	shmrt_client_detach(c);
+	CHECK_OK(shmrt_runtime_stop(rt, 0));
+	char cmd[128];
+	snprintf(cmd, sizeof(cmd), "rm -rf %s", model_dir);
+	CHECK(system(cmd) == 0, "rm");
+	return 0;
+}
