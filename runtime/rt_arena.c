@@ -7,6 +7,7 @@
 #include "fail.h"
 #include "ring_layout.h"
 #include "rt_proto.h"
+#include "sizing.h"
 
 struct ring_def {
 	const char *name;
@@ -127,7 +128,11 @@ static int xfer_format(struct shmrt_arena *a, const struct rt_state *st)
 	if (st->n_workers < 2)
 		return 0;
 	int rc = shmrt_arena_region(a, "xfer", &mem, &size);
-	return rc ? rc : shmrt_xfer_format(mem, size, (int)st->n_workers, 0);
+	/* the chunk sizing.c made the region for (shmrt_sizing_fit may have
+	 * grown or shrunk it with the shared memory given) */
+	return rc ? rc
+		  : shmrt_xfer_format(mem, size, (int)st->n_workers,
+				      shmrt_sizing_chunk_of_region((int)st->n_workers, size));
 }
 
 int rt_ring_usage(const struct shmrt_arena *a, const char *name, unsigned index, uint64_t *used, uint64_t *cap)

@@ -1,6 +1,7 @@
 /* The runtime's arena, region by region (sizing.h). */
 #include <errno.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include "shmrt/ring.h"
@@ -48,6 +49,15 @@ static int add_ring(struct shmrt_sizing *s, const char *name, enum shmrt_ring_ki
 	return 0;
 }
 
+/* The transport's chunk 0 (ipc/xfer.c): SHMRT_XFER_CHUNK, else the default. */
+static size_t default_chunk(void)
+{
+	const char *v = getenv("SHMRT_XFER_CHUNK");
+	char *end;
+	unsigned long long x = v && *v ? strtoull(v, &end, 10) : 0;
+	return x && !*end ? (size_t)x : SHMRT_XFER_DEFAULT_CHUNK;
+}
+
 static int fill_defaults(const struct shmrt_sizing_params *in, struct shmrt_sizing_params *p)
 {
 	*p = *in;
@@ -78,6 +88,10 @@ static int fill_defaults(const struct shmrt_sizing_params *in, struct shmrt_sizi
 	if (p->max_model_len < 1 || p->max_model_len > p->model->max_context)
 		return shmrt_fail(EINVAL, "sizing: --max-model-len %d outside 1 .. the model's %d", p->max_model_len,
 				  p->model->max_context);
+	if (p->xfer_chunk && (p->xfer_chunk & (p->xfer_chunk - 1) || p->xfer_chunk < SHMRT_SIZING_MIN_CHUNK ||
+			      p->xfer_chunk > SHMRT_SIZING_MAX_CHUNK))
+		return shmrt_fail(EINVAL, "sizing: --xfer-chunk %zu is not a power of two in %zu .. %zu", p->xfer_chunk,
+				  SHMRT_SIZING_MIN_CHUNK, SHMRT_SIZING_MAX_CHUNK);
 	if (p->block_size < 1 || p->kv_blocks < 0 || p->max_clients < 1)
 		return shmrt_fail(EINVAL, "sizing: --block-size %d, --kv-blocks %d, clients %d out of range",
 				  p->block_size, p->kv_blocks, p->max_clients);
@@ -108,8 +122,15 @@ int shmrt_sizing_compute(const struct shmrt_sizing_params *params, struct shmrt_
 	    (rc = add_ring(s, "responses", SHMRT_RING_SPSC, 1, 0, 1, SHMRT_SIZING_RESPONSE_RING,
 			   (unsigned)p->max_clients)))
 		return rc;
-	if (p->tp > 1)
-		add(s, "xfer")->bytes = shmrt_xfer_footprint(p->tp, 0);
+	if (p->tp > 1) {
+		struct shmrt_sizing_region *x = add(s, "xfer");
+		x->bytes = shmrt_xfer_footprint(p->tp, p->xfer_chunk);
+		if (!x->bytes)
+			return shmrt_fail(EINVAL, "sizing: no xfer staging for tp %d with a %zu-byte chunk (is "
+						  "SHMRT_XFER_CHUNK a multiple of 64 up to 16 MiB?)",
+					  p->tp, p->xfer_chunk);
+		s->xfer_chunk = p->xfer_chunk ? p->xfer_chunk : default_chunk();
+	}
 	add(s, "state")->bytes = SHMRT_SIZING_STATE_BYTES;
 
 	struct shmrt_region_spec specs[SHMRT_SIZING_MAX_REGIONS];
@@ -117,8 +138,77 @@ int shmrt_sizing_compute(const struct shmrt_sizing_params *params, struct shmrt_
 	if ((rc = shmrt_arena_footprint(specs, s->n_regions, &s->arena_bytes)))
 		return rc;
 	s->allreduce_bytes = (uint64_t)p->max_batch_tokens * (uint64_t)p->model->hidden_size * 4;
+	s->min_mib = (s->arena_bytes + MiB - 1) / MiB;
 	s->advised_mib = shmrt_shm_advised_mib(s->arena_bytes);
 	return 0;
+}
+
+int shmrt_sizing_fit(const struct shmrt_sizing_params *params, uint64_t budget_bytes, struct shmrt_sizing *out)
+{
+	struct shmrt_sizing_params p = *params;
+	if (p.tp <= 1)
+		return shmrt_sizing_compute(&p, out);
+	p.xfer_chunk = SHMRT_SIZING_MIN_CHUNK;
+	int rc = shmrt_sizing_compute(&p, out);
+	/* The arena grows with the chunk: double it while the next still fits. */
+	while (!rc && p.xfer_chunk < SHMRT_SIZING_MAX_CHUNK) {
+		struct shmrt_sizing next;
+		p.xfer_chunk *= 2;
+		if (shmrt_sizing_compute(&p, &next) || next.arena_bytes > budget_bytes)
+			break;
+		*out = next;
+	}
+	return rc;
+}
+
+size_t shmrt_sizing_chunk_of_region(int world, size_t size)
+{
+	if (shmrt_xfer_footprint(world, 0) == size)
+		return 0;
+	size_t best = 0;
+	for (size_t c = SHMRT_SIZING_MIN_CHUNK; c <= SHMRT_SIZING_MAX_CHUNK; c *= 2)
+		if (shmrt_xfer_footprint(world, c) && shmrt_xfer_footprint(world, c) <= size)
+			best = c;
+	return best;
+}
+
+int shmrt_sizing_nccl_shm(struct shmrt_nccl_shm *n)
+{
+	if (n->ranks < 2 || n->channels < 1)
+		return shmrt_fail(EINVAL, "sizing: NCCL's SHM share needs 2 ranks or more and a channel (%d, %d)",
+				  n->ranks, n->channels);
+	uint64_t simple = n->buffsize ? n->buffsize : SHMRT_NCCL_DEFAULT_BUFFSIZE;
+	uint64_t ll = n->ll_buffsize ? n->ll_buffsize : SHMRT_NCCL_DEFAULT_LL_BUFFSIZE;
+	uint64_t ll128 = n->ll128_buffsize ? n->ll128_buffsize : SHMRT_NCCL_DEFAULT_LL128_BUFFSIZE;
+	uint64_t r = (uint64_t)n->ranks;
+	n->connections = (uint64_t)n->channels * (r + 2 * (r - 1));
+	n->per_connection = 2 * SHMRT_NCCL_SEGMENT_HEADER + simple + ll + ll128;
+	n->bytes = n->connections * n->per_connection;
+	return 0;
+}
+
+static int near_best(const struct shmrt_sizing_point *pt, const double *best)
+{
+	for (int k = 0; k < 3; k++)
+		if (best[k] > 0 && pt->figures[k] < SHMRT_SIZING_KNEE_FRACTION * best[k])
+			return 0;
+	return 1;
+}
+
+int shmrt_sizing_knee(const struct shmrt_sizing_point *pts, unsigned n, uint64_t *knee_mib)
+{
+	double best[3] = {0, 0, 0};
+	for (unsigned i = 0; i < n; i++)
+		for (int k = 0; k < 3 && pts[i].started; k++)
+			if (pts[i].figures[k] > best[k])
+				best[k] = pts[i].figures[k];
+	int found = 0;
+	for (unsigned i = 0; i < n; i++)
+		if (pts[i].started && near_best(&pts[i], best) && (!found || pts[i].budget_mib < *knee_mib)) {
+			*knee_mib = pts[i].budget_mib;
+			found = 1;
+		}
+	return found ? 0 : shmrt_fail(ENOENT, "sizing: no budget of the curve started");
 }
 
 void shmrt_sizing_specs(const struct shmrt_sizing *s, struct shmrt_region_spec *specs)

@@ -341,7 +341,7 @@ static int create_arena(struct shmrt_runtime *rt, const struct shmrt_runtime_opt
 	struct shmrt_sizing_params sp = {.model = &cfg, .tp = o->workers, .max_batch_tokens = o->max_batch_tokens,
 					 .max_seqs = o->max_seqs, .max_model_len = o->max_model_len,
 					 .block_size = o->block_size, .kv_blocks = o->kv_blocks,
-					 .max_clients = o->max_clients};
+					 .max_clients = o->max_clients, .xfer_chunk = o->xfer_chunk};
 	struct shmrt_sizing sz;
 	if ((rc = shmrt_sizing_compute(&sp, &sz)))
 		return rc;

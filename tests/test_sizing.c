@@ -15,6 +15,7 @@
 #include <string.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
+#include <unistd.h>
 
 #include "arena_space.h"
 #include "check.h"
@@ -221,6 +222,70 @@ static void test_errors(void)
 	      "a step ring over 2 GiB: %s", shmrt_last_error());
 }
 
+/* NCCL's SHM share, worked out by hand from the figures cited in sizing.h:
+ * a connection is 2 header pages + LL 524,288 + LL128 4,915,200 + SIMPLE
+ * 4,194,304 = 9,641,984 B; per channel, ranks ring + 2 (ranks - 1) tree
+ * connections. */
+static void test_nccl_share(void)
+{
+	struct shmrt_nccl_shm n = {.ranks = 2, .channels = 2};
+	CHECK_OK(shmrt_sizing_nccl_shm(&n));
+	CHECK(n.connections == 8 && n.per_connection == 9641984 && n.bytes == 8 * 9641984ull,
+	      "2 ranks, 2 channels: %llu x %llu", (unsigned long long)n.connections,
+	      (unsigned long long)n.per_connection);
+	n = (struct shmrt_nccl_shm){.ranks = 8, .channels = 4, .buffsize = MiB};
+	CHECK_OK(shmrt_sizing_nccl_shm(&n));
+	CHECK(n.connections == 4 * (8 + 14) && n.per_connection == 8192 + 524288 + 4915200 + MiB,
+	      "8 ranks, 4 channels, NCCL_BUFFSIZE 1 MiB");
+	n = (struct shmrt_nccl_shm){.ranks = 1, .channels = 2};
+	CHECK(shmrt_sizing_nccl_shm(&n) == -EINVAL, "one rank");
+}
+
+/* The knee: the smallest budget that started within 95% of the best on
+ * every measured figure. */
+static void test_knee(void)
+{
+	struct shmrt_sizing_point pts[] = {
+		{512, 1, {10, 100, 4.0}}, {32, 0, {0, 0, 0}},	 {64, 1, {10, 80, 2.0}},
+		{128, 1, {9.9, 96, 3.5}}, {256, 1, {10, 97, 3.9}}, {1024, 1, {10, 99, 0}},
+	};
+	uint64_t knee = 0;
+	CHECK_OK(shmrt_sizing_knee(pts, 6, &knee));
+	CHECK(knee == 256, "knee %llu, by hand 256 (128 has 3.5 < 0.95 x 4.0 GB/s)", (unsigned long long)knee);
+	pts[3].figures[2] = 3.8;
+	CHECK_OK(shmrt_sizing_knee(pts, 6, &knee));
+	CHECK(knee == 128, "knee %llu, by hand 128", (unsigned long long)knee);
+	CHECK(shmrt_sizing_knee(pts + 1, 1, &knee) == -ENOENT, "nothing started");
+}
+
+/* The budget rule: the largest power-of-two chunk whose arena fits. */
+static void test_fit(void)
+{
+	struct shmrt_model_config m = load("llama-3.1-8b-instruct.json");
+	struct shmrt_sizing_params p = {.model = &m, .tp = 2, .max_seqs = 64};
+	struct shmrt_sizing small, fit, next;
+	p.xfer_chunk = SHMRT_SIZING_MIN_CHUNK;
+	CHECK_OK(shmrt_sizing_compute(&p, &small));
+	uint64_t budget = small.arena_bytes + 40 * MiB;
+	CHECK_OK(shmrt_sizing_fit(&p, budget, &fit));
+	p.xfer_chunk = fit.xfer_chunk * 2;
+	CHECK_OK(shmrt_sizing_compute(&p, &next));
+	CHECK(fit.arena_bytes <= budget && next.arena_bytes > budget && fit.xfer_chunk > SHMRT_SIZING_MIN_CHUNK,
+	      "chunk %zu: arena %llu, next %llu, budget %llu", fit.xfer_chunk, (unsigned long long)fit.arena_bytes,
+	      (unsigned long long)next.arena_bytes, (unsigned long long)budget);
+	/* the staging is about 5 x world^2 x chunk (transport.h): 20 x chunk for 2 */
+	CHECK(fit.regions[6].bytes >= 20 * (uint64_t)fit.xfer_chunk, "xfer %llu for chunk %zu",
+	      (unsigned long long)fit.regions[6].bytes, fit.xfer_chunk);
+	CHECK_OK(shmrt_sizing_fit(&p, MiB, &fit));
+	CHECK(fit.xfer_chunk == SHMRT_SIZING_MIN_CHUNK && fit.arena_bytes == small.arena_bytes, "below the minimum");
+	CHECK(fit.min_mib == (small.arena_bytes + MiB - 1) / MiB, "min_mib");
+	/* the supervisor formats the region with the chunk it was sized for */
+	CHECK(shmrt_sizing_chunk_of_region(2, shmrt_xfer_footprint(2, 262144)) == 262144, "chunk of a region");
+	CHECK(shmrt_sizing_chunk_of_region(2, shmrt_xfer_footprint(2, 0)) == 0, "default chunk");
+	p.xfer_chunk = 3000;
+	CHECK(shmrt_sizing_compute(&p, &fit) == -EINVAL && strstr(shmrt_last_error(), "--xfer-chunk"), "chunk 3000");
+}
+
 /* Runs `shmrt ARGS`; returns the exit status, stdout in *out (if not NULL). */
 static int run(const char *args, char **out)
 {
@@ -233,6 +298,56 @@ static int run(const char *args, char **out)
 	else
 		free(buf);
 	return WIFEXITED(st) ? WEXITSTATUS(st) : -1;
+}
+
+/* --gpu l4 counts NCCL's SHM share by name (8 x 9,641,984 B for 2 ranks,
+ * 2 channels, as test_nccl_share works out); --gpu h100 does not;
+ * --from-bench advises the knee plus the share. */
+static void test_program_shares(const struct shmrt_sizing *s)
+{
+	char args[8192], *out, bench[] = "/tmp/test-sizing-bench-XXXXXX";
+	const uint64_t nccl = 8 * 9641984ull;
+	snprintf(args, sizeof(args), "size --config '%s/llama-3.1-8b-instruct.json' --tp 2 --max-seqs 64 --gpu l4 --json",
+		 configs);
+	CHECK(run(args, &out) == 0, "--gpu l4");
+	json_t *doc = json_document(out), *share = json_array_get(json_object_get(doc, "shares"), 1);
+	CHECK(!strcmp(json_string_value(json_object_get(share, "name")), "nccl_shm") &&
+		      json_integer_value(json_object_get(share, "bytes")) == (json_int_t)nccl,
+	      "nccl share: %s", out);
+	CHECK(json_integer_value(json_object_get(doc, "min_mib")) == (json_int_t)((s->arena_bytes + MiB - 1) / MiB) &&
+		      json_integer_value(json_object_get(doc, "advised_mib")) ==
+			      (json_int_t)shmrt_shm_advised_mib(s->arena_bytes + nccl),
+	      "advised with the share: %s", out);
+	json_decref(doc);
+	free(out);
+	snprintf(args, sizeof(args), "size --config '%s/llama-3.1-8b-instruct.json' --tp 2 --gpu h100 --json", configs);
+	CHECK(run(args, &out) == 0, "--gpu h100");
+	doc = json_document(out);
+	share = json_array_get(json_object_get(doc, "shares"), 1);
+	CHECK(json_integer_value(json_object_get(share, "bytes")) == 0, "no NCCL share with NVLink: %s", out);
+	json_decref(doc);
+	free(out);
+
+	int fd = mkstemp(bench);
+	CHECK(fd >= 0, "mkstemp");
+	const char *rows = "{\"rows\": [{\"budget_mib\": 64, \"started\": false},"
+			   " {\"budget_mib\": 512, \"started\": true, \"tokens_per_s_batch1\": 10,"
+			   " \"tokens_per_s_batch_large\": 100, \"allreduce_gbps\": 4},"
+			   " {\"budget_mib\": 256, \"started\": true, \"tokens_per_s_batch1\": 10,"
+			   " \"tokens_per_s_batch_large\": 99, \"allreduce_gbps\": 3.9}]}";
+	CHECK(write(fd, rows, strlen(rows)) == (ssize_t)strlen(rows), "write");
+	close(fd);
+	snprintf(args, sizeof(args),
+		 "size --config '%s/llama-3.1-8b-instruct.json' --tp 2 --max-seqs 64 --gpu l4 --from-bench %s --json",
+		 configs, bench);
+	CHECK(run(args, &out) == 0, "--from-bench");
+	doc = json_document(out);
+	CHECK(json_integer_value(json_object_get(doc, "knee_mib")) == 256 &&
+		      json_integer_value(json_object_get(doc, "advised_mib")) == 256 + (json_int_t)((nccl + MiB - 1) / MiB),
+	      "knee 256 + the NCCL share: %s", out);
+	json_decref(doc);
+	free(out);
+	unlink(bench);
 }
 
 static void test_program(void)
@@ -283,6 +398,8 @@ static void test_program(void)
 	unlink(path);
 	rmdir(dir);
 
+	test_program_shares(&s);
+
 	CHECK(run("size --help", NULL) == 0, "--help");
 	CHECK(run("size", NULL) == 2, "neither --model nor --config");
 	snprintf(args, sizeof(args), "size --config '%s/llama-2-7b-hf.json' --model /nonexistent", configs);
@@ -304,6 +421,9 @@ int main(int argc, char **argv)
 	test_advice();
 	test_arena_holds();
 	test_errors();
+	test_nccl_share();
+	test_knee();
+	test_fit();
 	test_program();
 	printf("sizing: ok\n");
 	return 0;

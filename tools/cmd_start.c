@@ -18,7 +18,7 @@ static void usage(FILE *f)
 	fprintf(f, "usage: shmrt start --model DIR --name NAME [--workers N] [--restart]\n"
 		   "                   [--max-seqs N] [--max-batch-tokens N] [--max-model-len N]\n"
 		   "                   [--block-size N] [--kv-blocks N] [--clients N] [--backend NAME]\n"
-		   "                   [--drain-seconds S] [--hang-seconds S]\n\n"
+		   "                   [--drain-seconds S] [--hang-seconds S] [--xfer-chunk BYTES]\n\n"
 		   "Creates the arena NAME in $SHMRT_SHM_DIR (/dev/shm), runs the tokenizer, the\n"
 		   "scheduler and N workers as processes and watches them until SIGTERM or SIGINT,\n"
 		   "which drain the requests in flight (up to --drain-seconds, default 5), end the\n"
@@ -38,7 +38,9 @@ static void usage(FILE *f)
 		   "  --block-size N       KV cache block (default 16)\n"
 		   "  --kv-blocks N        KV cache blocks (default: max-seqs full sequences)\n"
 		   "  --clients N          client slots (default 64)\n"
-		   "  --backend NAME       cpu (default), cpu-ref or cuda\n");
+		   "  --backend NAME       cpu (default), cpu-ref or cuda\n"
+		   "  --xfer-chunk BYTES   the shm transport's chunk between workers: a power of two,\n"
+		   "                       4096 .. 16777216 (default 65536; `shmrt size` prints its cost)\n");
 }
 
 static void log_line(void *arg, const char *line)
@@ -57,11 +59,11 @@ static int parse(int argc, char **argv, struct shmrt_runtime_options *o, long *d
 		{"kv-blocks", required_argument, 0, 'k'},   {"clients", required_argument, 0, 'c'},
 		{"backend", required_argument, 0, 'B'},	    {"drain-seconds", required_argument, 0, 'd'},
 		{"hang-seconds", required_argument, 0, 'H'}, {"help", no_argument, 0, 'h'},
-		{0}};
+		{"xfer-chunk", required_argument, 0, 'x'},  {0}};
 	int *ints[] = {['w'] = &o->workers, ['s'] = &o->max_seqs, ['t'] = &o->max_batch_tokens,
 		       ['l'] = &o->max_model_len, ['b'] = &o->block_size, ['k'] = &o->kv_blocks,
 		       ['c'] = &o->max_clients};
-	for (int c; (c = getopt_long(argc, argv, "m:N:w:rs:t:l:b:k:c:B:d:H:h", opts, NULL)) != -1;) {
+	for (int c; (c = getopt_long(argc, argv, "m:N:w:rs:t:l:b:k:c:B:d:H:x:h", opts, NULL)) != -1;) {
 		long v;
 		switch (c) {
 		case 'm': o->model_dir = optarg; break;
@@ -76,6 +78,11 @@ static int parse(int argc, char **argv, struct shmrt_runtime_options *o, long *d
 			if (parse_int_arg("start", "--hang-seconds", optarg, 0, 86400, &v))
 				return 2;
 			o->hang_timeout_ns = v ? v * (int64_t)1000000000 : -1;
+			break;
+		case 'x': /* checked by the sizing */
+			if (parse_int_arg("start", "--xfer-chunk", optarg, 1, 16 << 20, &v))
+				return 2;
+			o->xfer_chunk = (size_t)v;
 			break;
 		case 'w': case 's': case 't': case 'l': case 'b': case 'k': case 'c':
 			if (parse_int_arg("start", argv[optind - 1], optarg, 1, INT_MAX / 2, &v))

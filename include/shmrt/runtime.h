@@ -46,6 +46,11 @@ struct shmrt_runtime_options {
 	 * child started, died, the health changed); NULL: silent. */
 	void (*log)(void *arg, const char *line);
 	void *log_arg;
+	/* The shm transport's chunk (workers > 1): a power of two, 4 KiB ..
+	 * 16 MiB; 0: the transport's default. `shmrt size` and `shmrt bench
+	 * shm` say what each costs in shared memory. Last, so that the fields
+	 * above keep their places. */
+	size_t xfer_chunk;
 };
 
 /* 60 s: vLLM's default for one engine iteration (VLLM_ENGINE_ITERATION_TIMEOUT_S). */
