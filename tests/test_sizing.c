@@ -7,7 +7,8 @@
  *    formats in its region and takes its largest record;
  *  - bad limits, and the program: text, --json (same figures), --model,
  *    usage errors.
- * argv[1]: the shmrt program; argv[2]: tests/fixtures/config. */
+ *  - the deployed models' fixtures and the README's table of what to set.
+ * argv[1]: the shmrt program; argv[2]: tests/fixtures/config; argv[3]: README.md. */
 #include <errno.h>
 #include <jansson.h>
 #include <stdio.h>
@@ -286,6 +287,42 @@ static void test_fit(void)
 	CHECK(shmrt_sizing_compute(&p, &fit) == -EINVAL && strstr(shmrt_last_error(), "--xfer-chunk"), "chunk 3000");
 }
 
+/* The deployed models' config.json fixtures, against their published values
+ * (the model cards' config.json: hidden, layers, heads, kv heads,
+ * intermediate, vocab, context), and what the sizing derives from them by
+ * the record formats: the largest all-reduce (2048 tokens x hidden x 4 B)
+ * and the submit ring's largest record (256 + 8 B a token of context). */
+static const struct deployed {
+	const char *file;
+	int hidden, layers, heads, kv_heads, intermediate, vocab, context;
+} deployed[] = {
+	{"llama-3.1-8b-instruct.json", 4096, 32, 32, 8, 14336, 128256, 131072},
+	{"llama-3.1-70b-instruct.json", 8192, 80, 64, 8, 28672, 128256, 131072},
+	{"mistral-7b-instruct-v0.2.json", 4096, 32, 32, 8, 14336, 32000, 32768},
+	{"qwen2-7b-instruct.json", 3584, 28, 28, 4, 18944, 152064, 32768},
+	{"qwen2-72b-instruct.json", 8192, 80, 64, 8, 29568, 152064, 32768},
+};
+
+static void test_deployed_configs(void)
+{
+	for (size_t i = 0; i < sizeof(deployed) / sizeof(deployed[0]); i++) {
+		const struct deployed *d = &deployed[i];
+		struct shmrt_model_config m = load(d->file);
+		CHECK(m.hidden_size == d->hidden && m.num_layers == d->layers && m.num_heads == d->heads &&
+			      m.num_kv_heads == d->kv_heads && m.intermediate_size == d->intermediate &&
+			      m.vocab_size == d->vocab && m.max_context == d->context,
+		      "%s: published values", d->file);
+		struct shmrt_sizing s;
+		int tp = d->kv_heads >= 8 ? 8 : 4;
+		CHECK_OK(shmrt_sizing_compute(&(struct shmrt_sizing_params){.model = &m, .tp = tp}, &s));
+		CHECK(s.allreduce_bytes == 2048ull * (uint64_t)d->hidden * 4 &&
+			      s.regions[0].max_record == 256 + 8ull * (uint64_t)d->context &&
+			      s.regions[6].bytes == shmrt_xfer_footprint(tp, 0) &&
+			      s.min_mib == (s.arena_bytes + MiB - 1) / MiB,
+		      "%s at tp %d: derived figures", d->file, tp);
+	}
+}
+
 /* Runs `shmrt ARGS`; returns the exit status, stdout in *out (if not NULL). */
 static int run(const char *args, char **out)
 {
@@ -348,6 +385,63 @@ static void test_program_shares(const struct shmrt_sizing *s)
 	json_decref(doc);
 	free(out);
 	unlink(bench);
+}
+
+/* The README's table of what to set on Vertex AI: every cell "ADVISED
+ * (NEEDED)" is what `shmrt size --json` says for that model and column,
+ * "n/a" a tp the model's heads refuse (exit 2). */
+static const struct {
+	int tp;
+	const char *gpu;
+} columns[] = {{1, "h100"}, {2, "l4"}, {4, "l4"}, {8, "l4"}, {8, "h100"}};
+
+static void check_cell(const char *file, int col, const char *cell)
+{
+	char args[4096], *out;
+	snprintf(args, sizeof(args), "size --config '%s/%s' --tp %d --gpu %s --json", configs, file, columns[col].tp,
+		 columns[col].gpu);
+	if (!strncmp(cell, "n/a", 3)) {
+		CHECK(run(args, NULL) == 2, "%s tp %d: README says n/a", file, columns[col].tp);
+		return;
+	}
+	long advised, needed;
+	CHECK(sscanf(cell, "%ld (%ld)", &advised, &needed) == 2, "README cell '%s'", cell);
+	CHECK(run(args, &out) == 0, "%s", args);
+	json_t *doc = json_document(out);
+	CHECK(json_integer_value(json_object_get(doc, "advised_mib")) == advised &&
+		      json_integer_value(json_object_get(doc, "needed_mib")) == needed,
+	      "README says %s for %s tp %d %s; the program:\n%s", cell, file, columns[col].tp, columns[col].gpu, out);
+	json_decref(doc);
+	free(out);
+}
+
+static void test_readme_table(const char *readme)
+{
+	FILE *f = fopen(readme, "r");
+	CHECK(f, "open %s", readme);
+	char line[1024];
+	int rows = 0, cells = 0;
+	while (fgets(line, sizeof(line), f)) {
+		char *q = strstr(line, ".json` |");
+		if (strncmp(line, "| ", 2) || !q)
+			continue;
+		char *file = strchr(line, '`') + 1;
+		*strchr(file, '`') = 0;
+		char *cell = q + strlen(".json` |");
+		for (int col = 0; col < 5; col++) {
+			while (*cell == ' ')
+				cell++;
+			char *end = strchr(cell, '|');
+			CHECK(end, "README row of %s: 5 columns", file);
+			*end = 0;
+			if (strncmp(cell, "\xe2\x80\x94", 3)) /* an em dash: the weights do not fit */
+				check_cell(file, col, cell), cells++;
+			cell = end + 1;
+		}
+		rows++;
+	}
+	fclose(f);
+	CHECK(rows == 5 && cells >= 19, "README: %d rows, %d cells checked", rows, cells);
 }
 
 static void test_program(void)
@@ -413,7 +507,7 @@ static void test_program(void)
 
 int main(int argc, char **argv)
 {
-	CHECK(argc == 3, "usage: test_sizing SHMRT CONFIG_DIR");
+	CHECK(argc == 4, "usage: test_sizing SHMRT CONFIG_DIR README");
 	shmrt = argv[1];
 	configs = argv[2];
 	test_llama2_defaults();
@@ -425,6 +519,8 @@ int main(int argc, char **argv)
 	test_knee();
 	test_fit();
 	test_program();
+	test_deployed_configs();
+	test_readme_table(argv[3]);
 	printf("sizing: ok\n");
 	return 0;
 }
