@@ -3,7 +3,8 @@
  * MiB less it exits 1 with the sizing message (never a signal, never
  * SIGBUS); a larger budget serves the same greedy tokens. Once with one
  * worker, once with two and the shm transport's staging grown (a chunk
- * of 256 KiB). Needs to mount a tmpfs (root); skipped (77) otherwise.
+ * of 256 KiB). `shmrt stat` reports the arena's reserved bytes (what the
+ * tmpfs uses) and the touched ones. Needs to mount a tmpfs (root); skipped (77) otherwise.
  * argv[1]: the shmrt program. */
 #include <errno.h>
 #include <jansson.h>
@@ -50,6 +51,8 @@ static void unmount(void)
 }
 
 /* The minimum `shmrt size --json` gives for these workers and extra flags. */
+static long arena_bytes; /* of the case being checked, as `shmrt size` says */
+
 static long size_min_mib(int workers, const char *extra)
 {
 	char cmd[8192];
@@ -63,6 +66,7 @@ static long size_min_mib(int workers, const char *extra)
 	long arena = (long)json_integer_value(json_object_get(doc, "arena_bytes"));
 	/* independent of the tool's rounding: the arena fits in min, not in min - 1 */
 	CHECK(min > 1 && arena <= min << 20 && arena > (min - 1) << 20, "min_mib %ld for arena %ld", min, arena);
+	arena_bytes = arena;
 	json_decref(doc);
 	free(out);
 	return min;
@@ -114,6 +118,32 @@ static char *serve_one(void)
 	return tokens;
 }
 
+/* `shmrt stat --json`'s shared memory: reserved and allocated are the
+ * arena's size, which is also what the tmpfs says it uses (statvfs);
+ * touched is some of it and not all (the response rings of 3 idle client
+ * slots, for one, are never written). */
+static void check_stat(void)
+{
+	char cmd[4200];
+	snprintf(cmd, sizeof(cmd), "'%s' stat --name sz --json", shmrt);
+	int st;
+	char *out = command_output(cmd, &st);
+	CHECK(WIFEXITED(st) && WEXITSTATUS(st) == 0, "stat: %s", out);
+	json_t *doc = json_document(out), *shm = json_object_get(doc, "shm");
+	struct statvfs v;
+	CHECK(statvfs(mnt, &v) == 0, "statvfs");
+	long used = (long)((v.f_blocks - v.f_bfree) * v.f_frsize);
+	long reserved = (long)json_integer_value(json_object_get(shm, "reserved_bytes"));
+	long touched = (long)json_integer_value(json_object_get(shm, "touched_bytes"));
+	CHECK(reserved == arena_bytes && used == arena_bytes &&
+		      json_integer_value(json_object_get(shm, "allocated_bytes")) == arena_bytes,
+	      "stat's shm %s: the arena is %ld bytes, the tmpfs uses %ld", out, arena_bytes, used);
+	CHECK(touched > 0 && touched < reserved / 2 && json_integer_value(json_object_get(shm, "mapped_by")) >= 4,
+	      "touched %ld of %ld bytes: %s", touched, reserved, out);
+	json_decref(doc);
+	free(out);
+}
+
 /* At mib MiB: serves (returns its tokens), or is refused (NULL). */
 static char *try_budget(long mib, int workers, const char *extra)
 {
@@ -125,6 +155,7 @@ static char *try_budget(long mib, int workers, const char *extra)
 	char *tokens = NULL;
 	if (wait_ready(pid, &status)) {
 		tokens = serve_one();
+		check_stat();
 		CHECK(kill(pid, SIGTERM) == 0, "SIGTERM");
 		CHECK(waitpid(pid, &status, 0) == pid, "waitpid");
 		CHECK(WIFEXITED(status) && WEXITSTATUS(status) == 0, "shmrt start at %ld MiB: status %d", mib, status);

@@ -6,6 +6,8 @@
 #include <string.h>
 
 #include "shmrt/shmrt.h"
+#include "../bench/shm_usage.h"
+#include "arena_format.h"
 #include "cmd.h"
 #include "futex.h"
 #include "rt_proto.h"
@@ -15,7 +17,9 @@ static void usage(FILE *f)
 	fprintf(f, "usage: shmrt stat --name NAME [--json]\n\n"
 		   "Health, every process (role, pid, heartbeat age, work done), ring occupancy,\n"
 		   "waiting and running sequences, KV blocks used, step time and tokens/s of the\n"
-		   "runtime NAME. --json: one JSON document.\n");
+		   "runtime NAME, and its shared memory: reserved (the arena file, allocated whole\n"
+		   "at start) and touched (pages the live processes have mapped: the sum of their\n"
+		   "Pss in /proc/PID/smaps). --json: one JSON document.\n");
 }
 
 static json_t *procs_json(const struct rt_state *st, int64_t now)
@@ -81,6 +85,21 @@ static json_t *document(const struct shmrt_arena *a, const struct shmrt_arena_in
 			 rings_json(a, st), "scheduler", sched);
 }
 
+/* The arena's shared memory: reserved (the file, all allocated at start)
+ * and touched (the pages the live processes have mapped, this one too). */
+static json_t *shm_json(const struct shmrt_arena_info *info)
+{
+	char path[4200];
+	snprintf(path, sizeof(path), "%s/" SHMRT_ARENA_PREFIX "%s", shmrt_shm_dir(), info->name);
+	struct shm_usage u;
+	if (shm_usage_of(path, &u) < 0)
+		return json_pack("{s:s, s:I, s:s}", "path", path, "reserved_bytes", (json_int_t)info->bytes, "error",
+				 shmrt_last_error());
+	return json_pack("{s:s, s:I, s:I, s:I, s:i}", "path", path, "reserved_bytes", (json_int_t)u.reserved,
+			 "allocated_bytes", (json_int_t)u.allocated, "touched_bytes", (json_int_t)u.touched,
+			 "mapped_by", u.mappers);
+}
+
 static void print_text(json_t *d)
 {
 	printf("%s: %s (%lld/1000)%s%s, supervisor pid %lld, restarts %lld\n", json_string_value(json_object_get(d, "name")),
@@ -115,6 +134,12 @@ static void print_text(json_t *d)
 			       json_integer_value(json_object_get(v, "capacity")));
 		}
 	}
+	json_t *m = json_object_get(d, "shm");
+	printf("\nshared memory: %.2f MiB reserved (%s), %.2f MiB touched by %lld processes\n",
+	       (double)json_integer_value(json_object_get(m, "reserved_bytes")) / (1 << 20),
+	       json_string_value(json_object_get(m, "path")),
+	       (double)json_integer_value(json_object_get(m, "touched_bytes")) / (1 << 20),
+	       json_integer_value(json_object_get(m, "mapped_by")));
 	json_t *s = json_object_get(d, "scheduler");
 	printf("\nrequests in %lld, out %lld; waiting %lld, running %lld; KV blocks %lld used, %lld free\n"
 	       "steps %lld, tokens %lld, preemptions %lld; step %.3f ms (mean %.3f ms), %.1f tokens/s while stepping\n",
@@ -152,6 +177,7 @@ int cmd_stat(int argc, char **argv)
 		return 1;
 	}
 	json_t *d = document(a, &info, st);
+	json_object_set_new(d, "shm", shm_json(&info));
 	if (json) {
 		json_dumpf(d, stdout, JSON_PRESERVE_ORDER);
 		putchar('\n');
