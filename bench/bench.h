@@ -24,5 +24,6 @@ int bench_load(int argc, char **argv);
 int bench_e2e(int argc, char **argv);
 int bench_xfer(int argc, char **argv);
 int bench_tokenize(int argc, char **argv);
+int bench_shm(int argc, char **argv);
 
 #endif

@@ -62,7 +62,7 @@ static int finish(struct shmrt_client *c, uint64_t id)
 	return r.status;
 }
 
-static int run(struct shmrt_client *c, const struct rt_state *st, int batch, int prompt, int steps,
+int e2e_mp_run(struct shmrt_client *c, const struct rt_state *st, int batch, int prompt, int steps,
 	       struct e2e_mp_result *out)
 {
 	int32_t *ids = malloc((size_t)prompt * sizeof(int32_t));
@@ -134,7 +134,7 @@ int e2e_mp_measure(const char *model_dir, const char *exe, int workers, int batc
 	if (!rc)
 		rc = rt_state_get(a, &st);
 	if (!rc)
-		rc = run(c, st, batch, prompt, steps, out);
+		rc = e2e_mp_run(c, st, batch, prompt, steps, out);
 	if (rc)
 		snprintf(note, note_cap, "multi-process runtime: %s", shmrt_last_error());
 	if (a)

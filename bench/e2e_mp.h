@@ -27,6 +27,14 @@ struct e2e_mp_result {
 int e2e_mp_measure(const char *model_dir, const char *exe, int workers, int batch, int prompt, int steps,
 		   struct e2e_mp_result *out, char *note, size_t note_cap);
 
+/* The measure of e2e_mp_measure on a runtime already READY, through its
+ * client c and state st (rt_proto.h), whose limits hold `batch` sequences
+ * of prompt + steps + 1 tokens: 0 or -errno. */
+struct shmrt_client;
+struct rt_state;
+int e2e_mp_run(struct shmrt_client *c, const struct rt_state *st, int batch, int prompt, int steps,
+	       struct e2e_mp_result *out);
+
 /* `shmrt bench e2e --workers W ...`: the multi-process path against the
  * single-process one, batch by batch (bench_e2e hands over when --workers
  * is given). Returns the exit status. */

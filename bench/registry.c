@@ -9,6 +9,8 @@ const struct shmrt_bench shmrt_benches[] = {
 	{"e2e", "decode tokens/s at batch 1, 8, 32 vs the memory-bandwidth ceiling and llama.cpp", bench_e2e},
 	{"kernels", "matmul and attention vs memory bandwidth, FMA peak, device copy, cuBLASLt", bench_kernels},
 	{"xfer", "all-reduce bus bandwidth of the shm transport (W workers) vs memcpy; NCCL with GPUs", bench_xfer},
+	{"shm", "per /dev/shm budget (a tmpfs of that size): starts?, tokens/s, all-reduce GB/s, bytes touched",
+	 bench_shm},
 	{"tokenize", "encode tokens/s on one thread vs Hugging Face tokenizers or tiktoken", bench_tokenize},
 	{NULL, NULL, NULL},
 };
