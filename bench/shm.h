@@ -26,7 +26,7 @@ struct shm_row {
 struct shm_run {
 	const char *model; /* the checkpoint directory */
 	const char *preset; /* or NULL for --model */
-	int workers, batch, prompt, steps, hidden;
+	int workers, batch, prompt, steps, repeat, hidden;
 	uint64_t min_mib; /* the sizing's minimum for these limits with the smallest chunk */
 	struct shm_row rows[SHM_MAX_BUDGETS];
 	int n_rows;

@@ -38,9 +38,9 @@ static double ratio(double v, double b)
 void shm_print_table(const struct shm_run *r)
 {
 	double b1 = best(r, 0), bn = best(r, 1), ba = best(r, 2);
-	printf("model %s%s%s, %d workers, batch 1 and %d, prompt %d, %d decode steps; minimum %llu MiB\n",
-	       r->preset ? "preset " : "", r->preset ? r->preset : r->model, "", r->workers, r->batch, r->prompt,
-	       r->steps, (unsigned long long)r->min_mib);
+	printf("model %s%s, %d workers, batch 1 and %d, prompt %d, %d decode steps, best of %d; minimum %llu MiB\n",
+	       r->preset ? "preset " : "", r->preset ? r->preset : r->model, r->workers, r->batch, r->prompt,
+	       r->steps, r->repeat, (unsigned long long)r->min_mib);
 	printf("all-reduce of %zu bytes (a step of %d x %d tokens, f32); ratios to the best budget\n\n",
 	       r->rows[0].ar_bytes[AR_LAST] ? r->rows[0].ar_bytes[AR_LAST] : (size_t)r->hidden * 4 * r->batch * r->prompt,
 	       r->batch, r->prompt);
@@ -114,8 +114,9 @@ void shm_print_json(const struct shm_run *r)
 	json_t *rows = json_array();
 	for (int i = 0; i < r->n_rows; i++)
 		json_array_append_new(rows, row_json(r, &r->rows[i]));
-	json_t *doc = json_pack("{s:s, s:s, s:i, s:i, s:i, s:i, s:i, s:I, s:o}", "benchmark", "shm", "model", r->model,
-				"workers", r->workers, "batch", r->batch, "prompt", r->prompt, "steps", r->steps,
+	json_t *doc = json_pack("{s:s, s:s, s:i, s:i, s:i, s:i, s:i, s:i, s:I, s:o}", "benchmark", "shm", "model",
+				r->model, "workers", r->workers, "batch", r->batch, "prompt", r->prompt, "steps", r->steps,
+				"repeat", r->repeat,
 				"hidden_size", r->hidden, "min_mib", (json_int_t)r->min_mib, "rows", rows);
 	json_object_set_new(doc, "preset", r->preset ? json_string(r->preset) : json_null());
 	json_object_set_new(doc, "knee_mib", r->have_knee ? json_integer((json_int_t)r->knee_mib) : json_null());
