@@ -18,7 +18,7 @@
 struct chunk {
 	struct chunk *next;
 	struct rt_resp r;
-	char text[]; /* r.text_len bytes and a NUL */
+	char text[]; /* r.text_len bytes and a NUL, r.reason_len bytes and a NUL */
 };
 
 struct pending {
@@ -80,7 +80,7 @@ static void queue(struct pending *p, struct chunk *c)
 /* Ends p with an error chunk of its own (the runtime cannot send it). */
 static void end_with(struct pending *p, int status)
 {
-	struct chunk *c = calloc(1, sizeof(*c) + 1);
+	struct chunk *c = calloc(1, sizeof(*c) + 2);
 	if (!c)
 		return; /* next() reports the status without a chunk */
 	c->r = (struct rt_resp){.id = p->id, .token = -1, .finish = RT_FINISH_ERROR, .status = status};
@@ -100,21 +100,37 @@ static void fail_stale(struct shmrt_client *c, int all, int status)
 	}
 }
 
-static void deliver(struct shmrt_client *c, const void *rec, size_t len)
+/* The reason a response gives is shown to people (shmrt_last_error, a
+ * server's error body): control bytes become '?'. */
+static void printable(char *s, size_t n)
 {
-	const struct rt_resp *r = rec;
-	if (len < sizeof(*r) || r->text_len != len - sizeof(*r))
+	for (size_t i = 0; i < n; i++)
+		if ((unsigned char)s[i] < 0x20 || s[i] == 0x7f)
+			s[i] = '?';
+}
+
+static void deliver(struct shmrt_client *c, const char *rec, size_t len)
+{
+	struct rt_resp r; /* read once: the ring is shared memory */
+	if (len < sizeof(r))
 		return;
-	struct chunk *ch = malloc(sizeof(*ch) + r->text_len + 1);
+	memcpy(&r, rec, sizeof(r));
+	if (r.reason_len >= RT_REASON_MAX || (size_t)r.text_len + r.reason_len != len - sizeof(r))
+		return;
+	struct chunk *ch = malloc(sizeof(*ch) + r.text_len + r.reason_len + 2);
 	if (!ch)
 		return;
-	memcpy(&ch->r, r, sizeof(*r));
-	memcpy(ch->text, r + 1, r->text_len);
-	ch->text[r->text_len] = '\0';
+	ch->r = r;
+	memcpy(ch->text, rec + sizeof(r), r.text_len);
+	ch->text[r.text_len] = '\0';
+	char *reason = ch->text + r.text_len + 1;
+	memcpy(reason, rec + sizeof(r) + r.text_len, r.reason_len);
+	reason[r.reason_len] = '\0';
+	printable(reason, r.reason_len);
 	pthread_mutex_lock(&c->mu);
-	struct pending *p = rt_map_get(&c->reqs, r->id);
+	struct pending *p = rt_map_get(&c->reqs, r.id);
 	if (p && !p->ended) {
-		if (!p->t_first && r->token >= 0)
+		if (!p->t_first && r.token >= 0)
 			p->t_first = shmrt_now_ns();
 		queue(p, ch);
 		ch = NULL;
@@ -354,10 +370,18 @@ int shmrt_client_submit(struct shmrt_client *c, const struct shmrt_request *r, u
 	return 0;
 }
 
-static int reason_of(struct shmrt_client *c, int status)
+/* Sets the message of a failed request: the runtime's reason for it, else
+ * what the status and the runtime's state say. */
+static int reason_of(struct shmrt_client *c, int status, const char *reason)
 {
+	if (*reason)
+		return shmrt_fail(-status, "%s", reason);
+	/* the shared reason bounded by its field: a peer may leave no NUL */
+	int n = (int)strnlen(c->st->reason, sizeof(c->st->reason));
+	if ((status == -ECONNRESET || status == -EPIPE) && n)
+		return shmrt_fail(-status, "%.*s", n, c->st->reason);
 	if (status == -ECONNRESET || status == -EPIPE)
-		return shmrt_fail(-status, "%s", c->st->reason[0] ? c->st->reason : "the runtime is gone");
+		return shmrt_fail(-status, "the runtime is gone");
 	if (status == -ENOBUFS)
 		return shmrt_fail(ENOBUFS, "this client did not take its responses for a second (its process "
 				  "stopped or starved) and the runtime dropped some: its requests were ended");
@@ -399,6 +423,8 @@ int shmrt_client_next(struct shmrt_client *c, uint64_t id, struct shmrt_response
 	*out = (struct shmrt_response){.id = id, .token = r->token, .text_len = r->text_len,
 				       .finish = (enum shmrt_client_finish)r->finish, .status = r->status,
 				       .n_prompt = r->n_prompt, .n_generated = r->n_generated};
+	if (out->finish && out->status) /* the message, for the caller */
+		reason_of(c, out->status, ch->text + out->text_len + 1);
 	memmove(ch, ch->text, out->text_len + 1); /* the chunk's memory becomes the text */
 	set_text((char *)ch);
 	out->text = (char *)ch;
@@ -406,8 +432,6 @@ int shmrt_client_next(struct shmrt_client *c, uint64_t id, struct shmrt_response
 		out->first_token_s = p->t_first ? (double)(p->t_first - p->t_submit) * 1e-9 : 0;
 		out->total_s = (double)(shmrt_now_ns() - p->t_submit) * 1e-9;
 		free(p);
-		if (out->status)
-			reason_of(c, out->status); /* the message, for the caller */
 	}
 	return 0;
 }

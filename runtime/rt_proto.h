@@ -92,6 +92,7 @@ struct rt_state {
 	uint32_t magic, n_workers, max_clients;
 	int32_t max_seqs, max_batch_tokens, block_size, num_blocks, max_model_len;
 	int32_t restart;
+	int32_t log_refusals; /* 1: the tokenizer writes a line to stderr for each refused request */
 	int64_t hang_timeout_ns; /* > 0: a READY child silent this long is killed; else never */
 	char model_dir[4096];
 	char backend[32];
@@ -116,7 +117,8 @@ enum { RT_REQ_ADD_SPECIAL = 1u << 0, RT_REQ_IGNORE_EOS = 1u << 1 };
 
 /* A request: submit and tokens rings. payload bytes follow (text, or
  * int32 ids: payload_len / 4 of them). On the tokens ring, status < 0 is a
- * request the tokenizer refused (the scheduler reports it as an event). */
+ * request the tokenizer refused (the scheduler reports it as an event);
+ * its payload is then the reason, text for the client. */
 struct rt_req {
 	uint32_t kind, flags;
 	uint32_t epoch;
@@ -139,13 +141,13 @@ struct rt_event {
 	int32_t finish;
 	int32_t status; /* 0 or -errno (finish RT_FINISH_ERROR) */
 	int32_t n_prompt, n_generated, n_preempted;
-	int32_t pad;
+	uint32_t reason_len; /* why it failed: text after the events, < RT_REASON_MAX */
 };
 _Static_assert(sizeof(struct rt_event) == 40, "event layout");
 
 struct rt_events {
 	uint32_t n, pad;
-	/* struct rt_event [n] */
+	/* struct rt_event [n], then each event's reason_len bytes in turn */
 };
 
 struct rt_sampled {
@@ -165,7 +167,8 @@ struct rt_resp {
 	int32_t status;
 	int32_t n_prompt, n_generated;
 	uint32_t text_len;
-	/* char text[text_len] */
+	uint32_t reason_len; /* < RT_REASON_MAX: why it failed (finish RT_FINISH_ERROR) */
+	/* char text[text_len], then char reason[reason_len] */
 };
 
 /* Request ids: the client slot in the top 16 bits, its counter below. */

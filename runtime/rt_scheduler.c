@@ -22,11 +22,18 @@ struct sched_proc {
 	int32_t *toks;
 };
 
-static int send_events(struct sched_proc *p, const struct shmrt_sched_event *ev, int n, int status)
+/* status != 0: the events end their requests with that error; reason
+ * (reason_len bytes, kept when status != 0) is the first one's. */
+static int send_events(struct sched_proc *p, const struct shmrt_sched_event *ev, int n, int status,
+		       const char *reason, size_t reason_len)
 {
 	if (n <= 0)
 		return 0;
-	size_t len = sizeof(struct rt_events) + (size_t)n * sizeof(struct rt_event);
+	if (reason_len >= RT_REASON_MAX)
+		reason_len = RT_REASON_MAX - 1;
+	if (!status)
+		reason_len = 0;
+	size_t len = sizeof(struct rt_events) + (size_t)n * sizeof(struct rt_event) + reason_len;
 	void *buf;
 	int rc = shmrt_ring_reserve(p->events, len, &buf, SHMRT_WAIT_FOREVER);
 	if (rc)
@@ -38,35 +45,44 @@ static int send_events(struct sched_proc *p, const struct shmrt_sched_event *ev,
 		e[i] = (struct rt_event){.id = ev[i].id, .token = ev[i].token,
 					 .finish = status ? RT_FINISH_ERROR : (int32_t)ev[i].finish,
 					 .status = status, .n_prompt = ev[i].n_prompt,
-					 .n_generated = ev[i].n_generated, .n_preempted = ev[i].n_preempted};
+					 .n_generated = ev[i].n_generated, .n_preempted = ev[i].n_preempted,
+					 .reason_len = i == 0 ? (uint32_t)reason_len : 0};
+	if (reason_len)
+		memcpy((char *)(e + n), reason, reason_len);
 	return shmrt_ring_commit(p->events, buf, len);
 }
 
-static int refuse(struct sched_proc *p, const struct rt_req *rq, int status)
+static int refuse(struct sched_proc *p, const struct rt_req *rq, int status, const char *reason, size_t reason_len)
 {
-	struct shmrt_sched_event ev = {.id = rq->id, .token = -1, .n_prompt = (int32_t)(rq->payload_len / 4)};
-	return send_events(p, &ev, 1, status);
+	struct shmrt_sched_event ev = {.id = rq->id, .token = -1,
+				       .n_prompt = rq->status ? 0 : (int32_t)(rq->payload_len / 4)};
+	return send_events(p, &ev, 1, status, reason, reason_len);
 }
 
 static int take(struct sched_proc *p, const void *rec, size_t len)
 {
-	const struct rt_req *rq = rec;
-	if (len < sizeof(*rq) || rq->payload_len != len - sizeof(*rq) || rq->payload_len % 4)
+	/* the header once, into our memory (rt_proto.h: the arena is shared) */
+	struct rt_req h;
+	if (len < sizeof(h))
+		return shmrt_fail(EBADMSG, "a malformed tokens record (%zu bytes)", len);
+	memcpy(&h, rec, sizeof(h));
+	const struct rt_req *rq = &h;
+	if (rq->payload_len != len - sizeof(*rq) || (!rq->status && rq->payload_len % 4))
 		return shmrt_fail(EBADMSG, "a malformed tokens record (%zu bytes)", len);
 	if (rq->kind == RT_REQ_CANCEL) {
 		struct shmrt_sched_event ev;
-		return shmrt_sched_cancel(p->s, rq->id, &ev) == 1 ? send_events(p, &ev, 1, 0) : 0;
+		return shmrt_sched_cancel(p->s, rq->id, &ev) == 1 ? send_events(p, &ev, 1, 0, NULL, 0) : 0;
 	}
-	if (rq->status)
-		return refuse(p, rq, rq->status);
-	struct shmrt_sched_request r = {.id = rq->id, .prompt = (const int32_t *)(rq + 1),
+	if (rq->status) /* the tokenizer refused it: its reason is the payload */
+		return refuse(p, rq, rq->status, (const char *)rec + sizeof(h), rq->payload_len);
+	struct shmrt_sched_request r = {.id = rq->id, .prompt = (const int32_t *)((const char *)rec + sizeof(h)),
 					.prompt_len = (int)(rq->payload_len / 4), .max_tokens = rq->max_tokens,
 					.ignore_eos = rq->flags & RT_REQ_IGNORE_EOS, .temperature = rq->temperature,
 					.top_p = rq->top_p, .top_k = rq->top_k, .seed = rq->seed};
 	r.n_stop_ids = rq->n_stop >= 0 && rq->n_stop <= SHMRT_SCHED_MAX_STOP_IDS ? rq->n_stop : 0;
 	memcpy(r.stop_ids, rq->stop_ids, sizeof(int32_t) * (size_t)r.n_stop_ids);
 	int rc = shmrt_sched_submit(p->s, &r);
-	return rc ? refuse(p, rq, rc) : 0;
+	return rc ? refuse(p, rq, rc, shmrt_last_error(), strlen(shmrt_last_error())) : 0;
 }
 
 /* Takes what the tokens ring holds, waiting up to timeout for the first. */
@@ -157,7 +173,7 @@ static int run_step(struct sched_proc *p)
 	int m = shmrt_sched_apply(p->s, p->toks, p->plan.n_samples, p->ev, p->plan.n_seqs);
 	if (m < 0)
 		return m;
-	rc = send_events(p, p->ev, m, 0);
+	rc = send_events(p, p->ev, m, 0, NULL, 0);
 	int64_t t_end = shmrt_now_ns();
 	t.step = t_end - t0;
 	t.post = t_end - t_got;

@@ -27,6 +27,7 @@ struct tok_proc {
 	 * that rewrites the state later cannot move them (rt_proto.h). */
 	unsigned max_clients;
 	int max_model_len;
+	bool log_refusals;
 	_Atomic int failed; /* the intake thread stopped on an error */
 	char intake_error[256];
 };
@@ -39,40 +40,55 @@ static int load(const struct rt_state *st, struct shmrt_tokenizer **tok)
 	return shmrt_tokenizer_load(path, NULL, tok);
 }
 
-/* One submit record to the tokens ring: ids encoded from text (or as
- * they came), or the refusal, or a cancel as it is. */
-static int forward(struct tok_proc *t, struct shmrt_ring *out, const struct rt_req *rq, const void *payload,
-		   int32_t *ids, int cap)
+/* The prompt of a TEXT or IDS record into ids: how many, or -errno with
+ * the reason (RT_REASON_MAX bytes) for the client. */
+static int prompt_ids(struct tok_proc *t, const struct rt_req *rq, const void *payload, int32_t *ids, int cap,
+		      char *reason)
 {
-	struct rt_req h = *rq;
-	int n = 0;
+	int n = (int)(rq->payload_len / 4);
 	if (rq->kind == RT_REQ_TEXT) {
 		unsigned flags = (rq->flags & RT_REQ_ADD_SPECIAL ? SHMRT_ENCODE_ADD_SPECIAL : 0) |
 				 SHMRT_ENCODE_SPECIAL_AS_TEXT;
 		n = shmrt_tokenizer_encode(t->enc, payload, rq->payload_len, flags, ids, (size_t)cap);
-		if (n > cap)
-			h.status = -E2BIG;
-		else if (n == 0)
-			h.status = -EINVAL; /* an empty prompt */
-		else if (n < 0)
-			h.status = n;
-	} else if (rq->kind == RT_REQ_IDS) {
-		n = (int)(rq->payload_len / 4);
-		if (n > cap)
-			h.status = -E2BIG;
-		else
-			memcpy(ids, payload, (size_t)n * 4);
+		if (n < 0) {
+			snprintf(reason, RT_REASON_MAX, "the prompt cannot be encoded: %s", shmrt_last_error());
+			return n;
+		}
+		if (n == 0) {
+			snprintf(reason, RT_REASON_MAX, "an empty prompt: its text encodes to no tokens");
+			return -EINVAL;
+		}
 	}
-	if (h.status || rq->kind == RT_REQ_CANCEL)
-		n = 0;
+	if (n >= t->max_model_len) {
+		snprintf(reason, RT_REASON_MAX, "a prompt of %d tokens leaves no room in the model's context of %d",
+			 n, t->max_model_len);
+		return -E2BIG;
+	}
+	if (rq->kind == RT_REQ_IDS)
+		memcpy(ids, payload, (size_t)n * 4);
+	return n;
+}
+
+/* One submit record to the tokens ring: ids encoded from text (or as
+ * they came), or the refusal with its reason, or a cancel as it is. */
+static int forward(struct tok_proc *t, struct shmrt_ring *out, const struct rt_req *rq, const void *payload,
+		   int32_t *ids, int cap)
+{
+	struct rt_req h = *rq;
+	char reason[RT_REASON_MAX];
+	const void *body = ids;
+	int n = rq->kind == RT_REQ_CANCEL ? 0 : prompt_ids(t, rq, payload, ids, cap, reason);
 	h.kind = rq->kind == RT_REQ_CANCEL ? RT_REQ_CANCEL : RT_REQ_IDS;
-	h.payload_len = (uint32_t)n * 4;
+	h.status = n < 0 ? n : 0;
+	h.payload_len = n < 0 ? (uint32_t)strlen(reason) : (uint32_t)n * 4;
+	if (n < 0)
+		body = reason;
 	void *buf;
 	int rc = shmrt_ring_reserve(out, sizeof(h) + h.payload_len, &buf, SHMRT_WAIT_FOREVER);
 	if (rc)
 		return rc;
 	memcpy(buf, &h, sizeof(h));
-	memcpy((char *)buf + sizeof(h), ids, h.payload_len);
+	memcpy((char *)buf + sizeof(h), body, h.payload_len);
 	return shmrt_ring_commit(out, buf, sizeof(h) + h.payload_len);
 }
 
@@ -170,8 +186,9 @@ static int append(struct output *o, size_t *len, const char *s, int n)
 }
 
 /* The response of one event: the text its token completes (and, at the
- * end, what the stream held back). */
-static int respond(struct output *o, const struct rt_event *ev)
+ * end, what the stream held back), or why its request failed (reason,
+ * reason_len bytes). */
+static int respond(struct output *o, const struct rt_event *ev, const char *reason, uint32_t reason_len)
 {
 	unsigned slot = RT_ID_SLOT(ev->id);
 	if (slot >= o->t->max_clients)
@@ -196,10 +213,14 @@ static int respond(struct output *o, const struct rt_event *ev)
 	}
 	if (rc)
 		return rc;
+	if (reason_len && o->t->log_refusals)
+		fprintf(stderr, "shmrt tokenizer: request %llu of client %u failed: %.*s\n",
+			(unsigned long long)(ev->id & ((UINT64_C(1) << 48) - 1)), slot, (int)reason_len, reason);
 	if (!o->resp[slot] && rt_ring_open(o->t->a, "responses", slot, SHMRT_RING_PRODUCER, 0, &o->resp[slot]))
 		return 0; /* the slot's ring is broken: nothing to tell that client */
 	struct rt_resp r = {.id = ev->id, .token = ev->token, .finish = ev->finish, .status = ev->status,
-			    .n_prompt = ev->n_prompt, .n_generated = ev->n_generated, .text_len = (uint32_t)len};
+			    .n_prompt = ev->n_prompt, .n_generated = ev->n_generated, .text_len = (uint32_t)len,
+			    .reason_len = reason_len};
 	void *buf;
 	/* A client whose ring stays full (its process stopped or starved: its
 	 * reader thread drains the ring into memory) costs one wait of 1 s,
@@ -207,17 +228,46 @@ static int respond(struct output *o, const struct rt_event *ev)
 	 * at once, so the other clients go on, until its ring has room again.
 	 * It learns of the drop from `dropped` and ends its requests. */
 	int64_t wait = o->stalled[slot] ? 0 : 1000000000;
-	if (shmrt_ring_reserve(o->resp[slot], sizeof(r) + len, &buf, wait) == 0) {
+	if (shmrt_ring_reserve(o->resp[slot], sizeof(r) + len + reason_len, &buf, wait) == 0) {
 		memcpy(buf, &r, sizeof(r));
 		if (len)
 			memcpy((char *)buf + sizeof(r), o->text, len);
-		shmrt_ring_commit(o->resp[slot], buf, sizeof(r) + len);
+		if (reason_len)
+			memcpy((char *)buf + sizeof(r) + len, reason, reason_len);
+		shmrt_ring_commit(o->resp[slot], buf, sizeof(r) + len + reason_len);
 		o->stalled[slot] = false;
 	} else {
 		o->stalled[slot] = true;
 		atomic_fetch_add_explicit(&o->t->st->clients[slot].dropped, 1, memory_order_release);
 	}
 	return 0;
+}
+
+/* The responses of one events record: each event and its reason copied
+ * out of the ring once, then checked. */
+static int respond_all(struct output *o, const char *rec, size_t len)
+{
+	struct rt_events h;
+	if (len < sizeof(h))
+		return shmrt_fail(EBADMSG, "a malformed events record (%zu bytes)", len);
+	memcpy(&h, rec, sizeof(h));
+	if (h.n > (len - sizeof(h)) / sizeof(struct rt_event))
+		return shmrt_fail(EBADMSG, "a malformed events record (%zu bytes, %u events)", len, h.n);
+	const char *reasons = rec + sizeof(h) + (size_t)h.n * sizeof(struct rt_event);
+	size_t left = len - (size_t)(reasons - rec);
+	int rc = 0;
+	for (uint32_t i = 0; i < h.n && !rc; i++) {
+		struct rt_event ev;
+		char reason[RT_REASON_MAX];
+		memcpy(&ev, rec + sizeof(h) + (size_t)i * sizeof(ev), sizeof(ev));
+		if (ev.reason_len >= RT_REASON_MAX || ev.reason_len > left)
+			return shmrt_fail(EBADMSG, "a malformed events record (a reason of %u bytes)", ev.reason_len);
+		memcpy(reason, reasons, ev.reason_len);
+		reasons += ev.reason_len;
+		left -= ev.reason_len;
+		rc = respond(o, &ev, reason, ev.reason_len);
+	}
+	return rc;
 }
 
 static int output(struct output *o, struct shmrt_ring *events)
@@ -234,12 +284,7 @@ static int output(struct output *o, struct shmrt_ring *events)
 		}
 		if (rc)
 			return rc; /* the scheduler is gone: the supervisor restarts us all */
-		const struct rt_events *h = rec;
-		const struct rt_event *ev = (const void *)(h + 1);
-		if (len < sizeof(*h) || h->n > (len - sizeof(*h)) / sizeof(*ev))
-			return shmrt_fail(EBADMSG, "a malformed events record (%zu bytes)", len);
-		for (uint32_t i = 0; i < h->n && !rc; i++)
-			rc = respond(o, &ev[i]);
+		rc = respond_all(o, rec, len);
 		if (!rc)
 			rc = shmrt_ring_release(events);
 	}
@@ -250,6 +295,7 @@ static int limits(struct tok_proc *t)
 {
 	t->max_clients = *(volatile uint32_t *)&t->st->max_clients;
 	t->max_model_len = *(volatile int32_t *)&t->st->max_model_len;
+	t->log_refusals = *(volatile int32_t *)&t->st->log_refusals != 0;
 	if (t->max_clients < 1 || t->max_clients > RT_MAX_CLIENTS || t->max_model_len < 1 ||
 	    t->max_model_len >= INT_MAX / 4)
 		return shmrt_fail(EBADMSG, "the arena's limits are out of range (%u clients, context %d)",

@@ -325,6 +325,7 @@ static int fill_state(struct rt_state *st, const struct shmrt_runtime_options *o
 	st->num_blocks = sz->p.kv_blocks;
 	st->max_model_len = sz->p.max_model_len;
 	st->restart = o->restart;
+	st->log_refusals = o->log != NULL;
 	st->hang_timeout_ns = o->hang_timeout_ns ? o->hang_timeout_ns : SHMRT_HANG_TIMEOUT_DEFAULT_NS;
 	st->supervisor_pid = getpid();
 	return 0;

@@ -9,10 +9,16 @@
  *                  index its 256-entry arrays with the shared value)
  *     payload_len  submit records whose payload_len is rewritten while the
  *                  tokenizer reads them: it uses the length it checked
+ *     reason       a prompt longer than the context, an id beyond the
+ *                  vocabulary: the client's shmrt_last_error() says why,
+ *                  and the children's log (stderr) too
+ *     reason       a prompt longer than the context, an id beyond the
+ *                  vocabulary: the client's shmrt_last_error() says why
  *
  * Each case checks afterwards that no child died (the restart counter)
  * and that a client is still served. */
 #include <errno.h>
+#include <fcntl.h>
 #include <pthread.h>
 #include <signal.h>
 #include <stdatomic.h>
@@ -32,6 +38,7 @@
 
 static const char *exe;
 static char model_dir[64];
+static char child_log[96]; /* the children's stderr */
 
 static int64_t now_ns(void)
 {
@@ -40,15 +47,47 @@ static int64_t now_ns(void)
 	return (int64_t)ts.tv_sec * 1000000000 + ts.tv_nsec;
 }
 
+static void log_line(void *arg, const char *line)
+{
+	(void)arg;
+	fprintf(stderr, "runtime: %s\n", line);
+}
+
+/* Starts the runtime with a log, the children's stderr going to child_log
+ * (and this program's own, meanwhile: it is theirs until they exist). */
 static struct shmrt_runtime *start(const char *name)
 {
 	struct shmrt_runtime_options o = {.model_dir = model_dir, .name = name, .exe = exe, .restart = 1,
 					  .max_seqs = 8, .max_batch_tokens = 256, .kv_blocks = 64,
-					  .max_model_len = CONTEXT, .max_clients = MAX_CLIENTS};
+					  .max_model_len = CONTEXT, .max_clients = MAX_CLIENTS, .log = log_line};
 	struct shmrt_runtime *rt;
+	snprintf(child_log, sizeof(child_log), "%s/children.log", model_dir);
+	int saved = dup(2), fd = open(child_log, O_WRONLY | O_CREAT | O_APPEND, 0600);
+	CHECK(saved >= 0 && fd >= 0 && dup2(fd, 2) == 2, "redirecting stderr");
 	CHECK_OK(shmrt_runtime_start(&rt, &o));
 	CHECK_OK(shmrt_runtime_wait_ready(rt, (int64_t)60 * 1000000000));
+	CHECK(dup2(saved, 2) == 2, "restoring stderr");
+	close(saved);
+	close(fd);
 	return rt;
+}
+
+/* The children's log, up to 64 KiB. */
+static char *read_log(void)
+{
+	static char buf[1 << 16];
+	FILE *f = fopen(child_log, "r");
+	size_t n = f ? fread(buf, 1, sizeof(buf) - 1, f) : 0;
+	if (f)
+		fclose(f);
+	buf[n] = '\0';
+	return buf;
+}
+
+/* At exit, what the children said (sanitizer reports included). */
+static void show_log(void)
+{
+	fprintf(stderr, "---- children's stderr ----\n%s", read_log());
 }
 
 /* The hostile peer's view of the arena. */
@@ -96,11 +135,17 @@ static void wait_intake(const struct peer *p, uint64_t base, uint64_t n)
 	}
 }
 
-/* No child died, and a request is served. */
-static void check_served(struct shmrt_runtime *rt, struct shmrt_client *c, const struct peer *p, int tok_pid)
+/* No child died but those the case made die (restarts), and a request
+ * is served. */
+static void check_served(struct shmrt_runtime *rt, struct shmrt_client *c, const struct peer *p, int tok_pid,
+			 unsigned restarts)
 {
-	CHECK(atomic_load(&p->st->restarts) == 0 && shmrt_runtime_child_pid(rt, 0) == tok_pid,
-	      "a child died: %u restarts, reason: %s", atomic_load(&p->st->restarts), p->st->reason);
+	CHECK(atomic_load(&p->st->restarts) == restarts && (restarts || shmrt_runtime_child_pid(rt, 0) == tok_pid),
+	      "%u restarts (%u expected), reason: %s", atomic_load(&p->st->restarts), restarts, p->st->reason);
+	/* a child that crashed while the supervisor stopped it dies unseen:
+	 * its sanitizer report is the trace */
+	CHECK(!strstr(read_log(), "Sanitizer") && !strstr(read_log(), "runtime error"),
+	      "a sanitizer report in the children's stderr");
 	int32_t prompt[3] = {1, 2, 3};
 	struct shmrt_request r = {.tokens = prompt, .n_tokens = 3, .max_tokens = 2, .ignore_eos = 1};
 	uint64_t id;
@@ -113,7 +158,7 @@ static void check_served(struct shmrt_runtime *rt, struct shmrt_client *c, const
 	      out.status, shmrt_last_error());
 }
 
-static void case_max_clients(struct shmrt_runtime *rt, struct shmrt_client *c, struct peer *p)
+static unsigned case_max_clients(struct shmrt_runtime *rt, struct shmrt_client *c, struct peer *p)
 {
 	(void)c;
 	uint64_t base = atomic_load(&p->st->procs[0].work);
@@ -124,11 +169,12 @@ static void case_max_clients(struct shmrt_runtime *rt, struct shmrt_client *c, s
 	usleep(500000); /* the time to run it and respond, where it was accepted */
 	*(volatile uint32_t *)&p->st->max_clients = MAX_CLIENTS;
 	(void)rt;
+	return 0;
 }
 
 /* Rewrites a record's payload_len between its true value and one far
  * beyond the mapping until the tokenizer has taken it. */
-static void case_payload_len(struct shmrt_runtime *rt, struct shmrt_client *c, struct peer *p)
+static unsigned case_payload_len(struct shmrt_runtime *rt, struct shmrt_client *c, struct peer *p)
 {
 	(void)rt;
 	(void)c;
@@ -139,24 +185,74 @@ static void case_payload_len(struct shmrt_runtime *rt, struct shmrt_client *c, s
 	int n = 0;
 	for (; n < 2000 && now_ns() < end; n++) {
 		uint64_t base = atomic_load(&p->st->procs[0].work);
-		/* slot 7: no client, so nothing waits for the answers */
-		struct rt_req *rq = peer_submit(p, RT_REQ_TEXT, (uint64_t)7 << 48 | (uint64_t)(n + 1), text, sizeof(text));
+		/* ids of slot 0, this program's client, which drops answers it
+		 * did not ask for (a slot with no reader would fill and stall) */
+		struct rt_req *rq = peer_submit(p, RT_REQ_TEXT, (uint64_t)1 << 40 | (uint64_t)(n + 1), text, sizeof(text));
 		volatile uint32_t *len = &rq->payload_len;
 		for (uint32_t k = 0; atomic_load(&p->st->procs[0].work) == base && now_ns() < end; k++)
 			*len = k & 1 ? 0x7ffffff0u : (uint32_t)sizeof(text);
 		*len = sizeof(text);
 	}
 	fprintf(stderr, "payload_len: %d records rewritten while read\n", n);
+	return 0;
+}
+
+/* The final chunk of a request: its status and the client's message. */
+static int refused(struct shmrt_client *c, const struct shmrt_request *r, char *msg, size_t cap)
+{
+	uint64_t id;
+	CHECK_OK(shmrt_client_submit(c, r, &id));
+	struct shmrt_response out;
+	do
+		CHECK_OK(shmrt_client_next(c, id, &out, (int64_t)30 * 1000000000));
+	while (!out.finish);
+	CHECK(out.finish == SHMRT_CLIENT_ERROR, "finish %d", out.finish);
+	snprintf(msg, cap, "%s", shmrt_last_error());
+	fprintf(stderr, "reason: status %d: %s\n", out.status, msg);
+	return out.status;
+}
+
+static unsigned case_reason(struct shmrt_runtime *rt, struct shmrt_client *c, struct peer *p)
+{
+	(void)rt;
+	(void)p;
+	char msg[512], want[128];
+	int32_t long_prompt[CONTEXT + 10];
+	for (int i = 0; i < CONTEXT + 10; i++)
+		long_prompt[i] = 1 + i % 50;
+	struct shmrt_request r = {.tokens = long_prompt, .n_tokens = CONTEXT + 10, .max_tokens = 4};
+	CHECK(refused(c, &r, msg, sizeof(msg)) == -E2BIG, "status of a long prompt");
+	snprintf(want, sizeof(want), "a prompt of %d tokens leaves no room in the model's context of %d",
+		 CONTEXT + 10, CONTEXT);
+	CHECK(strstr(msg, want), "the long prompt's message: %s", msg);
+	usleep(200000);
+	CHECK(strstr(read_log(), want), "the start log lacks the reason: %s", want);
+
+	int32_t bad[2] = {1, 1 << 30};
+	r = (struct shmrt_request){.tokens = bad, .n_tokens = 2, .max_tokens = 4};
+	CHECK(refused(c, &r, msg, sizeof(msg)) == -EINVAL, "status of an id beyond the vocabulary");
+	CHECK(strstr(msg, "1073741824") && strstr(msg, "vocabulary"), "the bad id's message: %s", msg);
+
+	/* text: the tokenizer's refusal */
+	char text[CONTEXT * 4 + 1];
+	for (int i = 0; i < CONTEXT * 4; i++)
+		text[i] = "ab "[i % 3];
+	r = (struct shmrt_request){.text = text, .text_len = CONTEXT * 4, .max_tokens = 4};
+	CHECK(refused(c, &r, msg, sizeof(msg)) == -E2BIG, "status of a long text");
+	CHECK(strstr(msg, "context of 128"), "the long text's message: %s", msg);
+	return 0;
 }
 
 struct test_case {
 	const char *name;
-	void (*run)(struct shmrt_runtime *, struct shmrt_client *, struct peer *);
+	/* returns how many restarts it caused */
+	unsigned (*run)(struct shmrt_runtime *, struct shmrt_client *, struct peer *);
 };
 
 static const struct test_case cases[] = {
 	{"max_clients", case_max_clients},
 	{"payload_len", case_payload_len},
+	{"reason", case_reason},
 };
 
 int main(int argc, char **argv)
@@ -174,13 +270,14 @@ int main(int argc, char **argv)
 	CHECK_OK(shmrt_mkmodel("tiny", 1, model_dir));
 
 	struct shmrt_runtime *rt = start("trust");
+	atexit(show_log);
 	struct shmrt_client *c;
 	CHECK_OK(shmrt_client_attach(&c, "trust"));
 	struct peer p;
 	peer_attach(&p, "trust");
 	int tok_pid = shmrt_runtime_child_pid(rt, 0);
-	tc->run(rt, c, &p);
-	check_served(rt, c, &p, tok_pid);
+	unsigned restarts = tc->run(rt, c, &p);
+	check_served(rt, c, &p, tok_pid, restarts);
 	peer_detach(&p);
 	shmrt_client_detach(c);
 	CHECK_OK(shmrt_runtime_stop(rt, 0));

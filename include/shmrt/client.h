@@ -12,7 +12,11 @@
  * runtime dies (or it stops) the requests in flight end with status
  * -ECONNRESET (the reason in shmrt_last_error() after shmrt_client_next),
  * -EPIPE when the supervisor itself is gone; submit refuses with -EAGAIN
- * while the runtime is not READY. */
+ * while the runtime is not READY. A request the runtime refuses (a prompt
+ * longer than the context, an id outside the vocabulary...) ends likewise
+ * with finish ERROR, and shmrt_last_error() after that chunk says why, as
+ * the runtime put it ("a prompt of 3391 tokens leaves no room in the
+ * model's context of 512"). */
 #ifndef SHMRT_CLIENT_H
 #define SHMRT_CLIENT_H
 

@@ -43,7 +43,9 @@ struct shmrt_runtime_options {
 	 * for max_seqs sequences of max_model_len). */
 	int max_seqs, max_batch_tokens, max_model_len, block_size, kv_blocks, max_clients;
 	/* Called from the watching thread with a line about each event (a
-	 * child started, died, the health changed); NULL: silent. */
+	 * child started, died, the health changed); NULL: silent. When set,
+	 * the tokenizer process also writes to its stderr (inherited from
+	 * the caller) a line about each request that failed, with why. */
 	void (*log)(void *arg, const char *line);
 	void *log_arg;
 	/* The shm transport's chunk (workers > 1): a power of two, 4 KiB ..
