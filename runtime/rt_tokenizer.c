@@ -28,7 +28,8 @@ struct tok_proc {
 	unsigned max_clients;
 	int max_model_len;
 	bool log_refusals;
-	_Atomic int failed; /* the intake thread stopped on an error */
+	_Atomic int failed;   /* the intake thread stopped on an error */
+	_Atomic int stopping; /* the intake thread is told to return */
 	char intake_error[256];
 };
 
@@ -84,7 +85,11 @@ static int forward(struct tok_proc *t, struct shmrt_ring *out, const struct rt_r
 	if (n < 0)
 		body = reason;
 	void *buf;
-	int rc = shmrt_ring_reserve(out, sizeof(h) + h.payload_len, &buf, SHMRT_WAIT_FOREVER);
+	int rc;
+	/* a wait with an end: the process may be stopping (rt_tokenizer_run) */
+	while ((rc = shmrt_ring_reserve(out, sizeof(h) + h.payload_len, &buf, RT_BEAT_NS)) == -ETIMEDOUT &&
+	       !atomic_load(&t->stopping))
+		;
 	if (rc)
 		return rc;
 	memcpy(buf, &h, sizeof(h));
@@ -107,7 +112,7 @@ static int intake(struct tok_proc *t, struct shmrt_ring *in, struct shmrt_ring *
 	int32_t *ids = malloc((size_t)cap * sizeof(int32_t));
 	char *copy = malloc(rec_cap);
 	int rc = ids && copy ? 0 : -ENOMEM;
-	while (!rc) {
+	while (!rc && !atomic_load(&t->stopping)) {
 		const void *rec;
 		size_t len;
 		rc = shmrt_ring_peek(in, &rec, &len, RT_BEAT_NS);
@@ -325,12 +330,13 @@ int rt_tokenizer_run(struct shmrt_arena *a, struct rt_state *st)
 		rc = output(&o, events);
 	}
 	if (started) {
-		/* the intake thread blocks on its rings: the process exits instead */
-		if (atomic_load(&t.failed))
-			pthread_join(th, NULL);
-		char msg[256];
-		snprintf(msg, sizeof(msg), "%s", atomic_load(&t.failed) ? t.intake_error : shmrt_last_error());
-		return shmrt_fail(rc ? -rc : EPIPE, "%s", msg);
+		/* Joined before the arena is unmapped (rt_child.c): its waits
+		 * end within RT_BEAT_NS once told to stop. */
+		int failed = atomic_load(&t.failed);
+		atomic_store(&t.stopping, 1);
+		pthread_join(th, NULL);
+		if (failed)
+			rc = shmrt_fail(-failed, "%s", t.intake_error);
 	}
 	for (unsigned i = 0; i < RT_MAX_CLIENTS; i++)
 		if (o.resp[i])

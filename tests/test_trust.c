@@ -12,6 +12,8 @@
  *     reason       a prompt longer than the context, an id beyond the
  *                  vocabulary: the client's shmrt_last_error() says why,
  *                  and the children's log (stderr) too
+ *     scheduler_fails  a corrupted tokens ring, ten times: the tokenizer
+ *                  joins its thread before it unmaps the arena
  *     reason       a prompt longer than the context, an id beyond the
  *                  vocabulary: the client's shmrt_last_error() says why
  *
@@ -31,6 +33,7 @@
 #include "shmrt/shmrt.h"
 #include "check.h"
 #include "shm_tmpdir.h"
+#include "ring_layout.h"
 #include "rt_proto.h"
 
 #define MAX_CLIENTS 8
@@ -47,10 +50,35 @@ static int64_t now_ns(void)
 	return (int64_t)ts.tv_sec * 1000000000 + ts.tv_nsec;
 }
 
+/* The runtime's log lines, kept for the checks. */
+static pthread_mutex_t log_mu = PTHREAD_MUTEX_INITIALIZER;
+static char runtime_log[1 << 16];
+
 static void log_line(void *arg, const char *line)
 {
 	(void)arg;
-	fprintf(stderr, "runtime: %s\n", line);
+	pthread_mutex_lock(&log_mu);
+	size_t n = strlen(runtime_log);
+	snprintf(runtime_log + n, sizeof(runtime_log) - n, "%s\n", line);
+	pthread_mutex_unlock(&log_mu);
+}
+
+/* Whether a line of the runtime's log holds s. */
+static int runtime_logged(const char *s)
+{
+	pthread_mutex_lock(&log_mu);
+	int found = strstr(runtime_log, s) != NULL;
+	pthread_mutex_unlock(&log_mu);
+	return found;
+}
+
+static void wait_ready(struct shmrt_runtime *rt)
+{
+	int64_t end = now_ns() + (int64_t)60 * 1000000000;
+	while (shmrt_runtime_health(rt, NULL) != SHMRT_HEALTH_READY) {
+		CHECK(now_ns() < end, "not READY again in 60 s");
+		usleep(10000);
+	}
 }
 
 /* Starts the runtime with a log, the children's stderr going to child_log
@@ -197,6 +225,34 @@ static unsigned case_payload_len(struct shmrt_runtime *rt, struct shmrt_client *
 	return 0;
 }
 
+/* A corrupted tokens ring makes the scheduler fail, and the tokenizer,
+ * seeing it gone, exit: it stops its intake thread before it unmaps the
+ * arena (the thread used to wake into the unmapped ring: SEGV, 1-6 times
+ * in 10). The runtime restarts each time; no process dies by a signal. */
+static unsigned case_scheduler_fails(struct shmrt_runtime *rt, struct shmrt_client *c, struct peer *p)
+{
+	(void)c;
+	void *mem;
+	size_t size;
+	CHECK_OK(shmrt_arena_region(p->a, "tokens", &mem, &size));
+	struct ring_shared *sh = mem;
+	for (int i = 0; i < 10; i++) {
+		uint32_t epoch = atomic_load(&p->st->epoch);
+		atomic_fetch_add(&sh->head, 3); /* not a record boundary */
+		int64_t end = now_ns() + (int64_t)30 * 1000000000;
+		while (atomic_load(&p->st->epoch) == epoch) {
+			CHECK(now_ns() < end, "the scheduler did not fail on a corrupted ring");
+			usleep(1000);
+		}
+		wait_ready(rt);
+	}
+	pthread_mutex_lock(&log_mu);
+	fprintf(stderr, "%s", runtime_log);
+	pthread_mutex_unlock(&log_mu);
+	CHECK(!runtime_logged("signal"), "a process died by a signal");
+	return 10;
+}
+
 /* The final chunk of a request: its status and the client's message. */
 static int refused(struct shmrt_client *c, const struct shmrt_request *r, char *msg, size_t cap)
 {
@@ -253,6 +309,7 @@ static const struct test_case cases[] = {
 	{"max_clients", case_max_clients},
 	{"payload_len", case_payload_len},
 	{"reason", case_reason},
+	{"scheduler_fails", case_scheduler_fails},
 };
 
 int main(int argc, char **argv)
