@@ -14,6 +14,8 @@
  *                  and the children's log (stderr) too
  *     scheduler_fails  a corrupted tokens ring, ten times: the tokenizer
  *                  joins its thread before it unmaps the arena
+ *     stat_strings the state's strings without a NUL and not UTF-8:
+ *                  `shmrt stat` (text and --json) shows them, bounded
  *     reason       a prompt longer than the context, an id beyond the
  *                  vocabulary: the client's shmrt_last_error() says why
  *
@@ -28,10 +30,13 @@
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
+#include <sys/wait.h>
 #include <unistd.h>
 
 #include "shmrt/shmrt.h"
 #include "check.h"
+#include "command_output.h"
+#include "json_document.h"
 #include "shm_tmpdir.h"
 #include "ring_layout.h"
 #include "rt_proto.h"
@@ -299,6 +304,46 @@ static unsigned case_reason(struct shmrt_runtime *rt, struct shmrt_client *c, st
 	return 0;
 }
 
+/* The state's strings made what a peer may leave there: no NUL, bytes
+ * that are not UTF-8. `shmrt stat` prints them bounded, with U+FFFD for
+ * what is not UTF-8 (it crashed, and --json printed an empty line). */
+static unsigned case_stat_strings(struct shmrt_runtime *rt, struct shmrt_client *c, struct peer *p)
+{
+	(void)rt;
+	(void)c;
+	struct rt_state *st = p->st;
+	char model[sizeof(st->model_dir)], backend[sizeof(st->backend)];
+	memcpy(model, st->model_dir, sizeof(model));
+	memcpy(backend, st->backend, sizeof(backend));
+	memset(st->reason, 0xff, sizeof(st->reason));
+	memset(st->backend, 'b', sizeof(st->backend));
+	snprintf(st->model_dir, sizeof(st->model_dir), "/tmp/m-\xff\xfe");
+	char cmd[256];
+	int status;
+	snprintf(cmd, sizeof(cmd), "%s stat --name trust", exe);
+	char *out = command_output(cmd, &status);
+	CHECK(WIFEXITED(status) && WEXITSTATUS(status) == 0 && strstr(out, "\xef\xbf\xbd"),
+	      "stat: status %#x, output:\n%s", status, out);
+	free(out);
+	snprintf(cmd, sizeof(cmd), "%s stat --name trust --json", exe);
+	out = command_output(cmd, &status);
+	CHECK(WIFEXITED(status) && WEXITSTATUS(status) == 0, "stat --json: status %#x", status);
+	json_t *d = json_document(out);
+	const char *reason = json_string_value(json_object_get(d, "reason"));
+	const char *be = json_string_value(json_object_get(d, "backend"));
+	const char *m = json_string_value(json_object_get(d, "model"));
+	CHECK(reason && strlen(reason) == 3 * sizeof(st->reason) && !strncmp(reason, "\xef\xbf\xbd", 3),
+	      "reason: %s", reason ? reason : "(none)");
+	CHECK(be && strlen(be) == sizeof(st->backend) && be[0] == 'b', "backend: %s", be ? be : "(none)");
+	CHECK(m && !strcmp(m, "/tmp/m-\xef\xbf\xbd\xef\xbf\xbd"), "model: %s", m ? m : "(none)");
+	json_decref(d);
+	free(out);
+	memcpy(st->model_dir, model, sizeof(model));
+	memcpy(st->backend, backend, sizeof(backend));
+	st->reason[0] = '\0';
+	return 0;
+}
+
 struct test_case {
 	const char *name;
 	/* returns how many restarts it caused */
@@ -310,6 +355,7 @@ static const struct test_case cases[] = {
 	{"payload_len", case_payload_len},
 	{"reason", case_reason},
 	{"scheduler_fails", case_scheduler_fails},
+	{"stat_strings", case_stat_strings},
 };
 
 int main(int argc, char **argv)

@@ -11,6 +11,7 @@
 #include "cmd.h"
 #include "futex.h"
 #include "rt_proto.h"
+#include "utf8.h"
 
 static void usage(FILE *f)
 {
@@ -22,10 +23,29 @@ static void usage(FILE *f)
 		   "Pss in /proc/PID/smaps). --json: one JSON document.\n");
 }
 
-static json_t *procs_json(const struct rt_state *st, int64_t now)
+/* Text for the document: bounded by its field's size (a string of the
+ * shared state may lack its NUL), ill-formed UTF-8 replaced by U+FFFD
+ * (jansson takes UTF-8 only: one such byte used to lose the document). */
+static json_t *text_json(const char *s, size_t size)
+{
+	struct tok_buf b = {0};
+	size_t used;
+	json_t *j = tok_utf8_lossy(s, strnlen(s, size), true, &b, &used) ? NULL : json_stringn(b.p ? b.p : "", b.n);
+	tok_buf_free(&b);
+	return j;
+}
+
+/* A count of the shared state, read once and kept within its array. */
+static unsigned bounded(const uint32_t *shared, unsigned max)
+{
+	unsigned n = *(const volatile uint32_t *)shared;
+	return n < max ? n : max;
+}
+
+static json_t *procs_json(const struct rt_state *st, unsigned n_workers, int64_t now)
 {
 	json_t *arr = json_array();
-	for (unsigned i = 0; i < RT_PROC_WORKER0 + st->n_workers; i++) {
+	for (unsigned i = 0; i < RT_PROC_WORKER0 + n_workers; i++) {
 		const struct rt_proc *p = &st->procs[i];
 		uint32_t ph = atomic_load(&p->phase);
 		json_array_append_new(
@@ -50,7 +70,7 @@ static json_t *rings_json(const struct shmrt_arena *a, const struct rt_state *st
 			json_object_set_new(obj, names[i], json_pack("{s:I, s:I}", "used", (json_int_t)used,
 								     "capacity", (json_int_t)cap));
 	json_t *clients = json_array();
-	for (unsigned i = 0; i < st->max_clients; i++) {
+	for (unsigned i = 0, n = bounded(&st->max_clients, RT_MAX_CLIENTS); i < n; i++) {
 		uint64_t owner = atomic_load(&st->clients[i].owner);
 		if (owner && rt_ring_usage(a, "responses", i, &used, &cap) == 0)
 			json_array_append_new(clients, json_pack("{s:i, s:I, s:I, s:I, s:I}", "slot", (int)i, "pid",
@@ -75,14 +95,16 @@ static json_t *document(const struct shmrt_arena *a, const struct shmrt_arena_in
 		(json_int_t)atomic_load(&f->finished), "last_step_ms", (double)atomic_load(&f->last_step_ns) * 1e-6,
 		"mean_step_ms", steps ? (double)sum * 1e-6 / (double)steps : 0.0, "tokens_per_s_stepping",
 		sum ? (double)tokens / ((double)sum * 1e-9) : 0.0);
-	return json_pack("{s:s, s:s, s:i, s:s, s:i, s:s, s:i, s:i, s:I, s:I, s:s, s:i, s:o, s:o, s:o}", "name",
-			 info->name, "health", shmrt_health_name(info->health), "progress", (int)info->progress,
-			 "reason", st->reason, "supervisor_pid", info->owner_pid, "model", st->model_dir, "workers",
-			 (int)st->n_workers, "restarts", (int)atomic_load(&st->restarts), "requests_in",
+	unsigned n_workers = bounded(&st->n_workers, RT_MAX_WORKERS);
+	return json_pack("{s:o, s:s, s:i, s:o, s:i, s:o, s:i, s:i, s:I, s:I, s:o, s:i, s:o, s:o, s:o}", "name",
+			 text_json(info->name, sizeof(info->name)), "health", shmrt_health_name(info->health),
+			 "progress", (int)info->progress, "reason", text_json(st->reason, sizeof(st->reason)),
+			 "supervisor_pid", info->owner_pid, "model", text_json(st->model_dir, sizeof(st->model_dir)),
+			 "workers", (int)n_workers, "restarts", (int)atomic_load(&st->restarts), "requests_in",
 			 (json_int_t)atomic_load(&st->requests_in), "requests_out",
-			 (json_int_t)atomic_load(&st->requests_out), "backend", st->backend, "epoch",
-			 (int)atomic_load(&st->epoch), "processes", procs_json(st, shmrt_now_ns()), "rings",
-			 rings_json(a, st), "scheduler", sched);
+			 (json_int_t)atomic_load(&st->requests_out), "backend", text_json(st->backend, sizeof(st->backend)),
+			 "epoch", (int)atomic_load(&st->epoch), "processes", procs_json(st, n_workers, shmrt_now_ns()),
+			 "rings", rings_json(a, st), "scheduler", sched);
 }
 
 /* The arena's shared memory: reserved (the file, all allocated at start)
@@ -93,11 +115,11 @@ static json_t *shm_json(const struct shmrt_arena_info *info)
 	snprintf(path, sizeof(path), "%s/" SHMRT_ARENA_PREFIX "%s", shmrt_shm_dir(), info->name);
 	struct shm_usage u;
 	if (shm_usage_of(path, &u) < 0)
-		return json_pack("{s:s, s:I, s:s}", "path", path, "reserved_bytes", (json_int_t)info->bytes, "error",
-				 shmrt_last_error());
-	return json_pack("{s:s, s:I, s:I, s:I, s:i}", "path", path, "reserved_bytes", (json_int_t)u.reserved,
-			 "allocated_bytes", (json_int_t)u.allocated, "touched_bytes", (json_int_t)u.touched,
-			 "mapped_by", u.mappers);
+		return json_pack("{s:o, s:I, s:o}", "path", text_json(path, sizeof(path)), "reserved_bytes",
+				 (json_int_t)info->bytes, "error", text_json(shmrt_last_error(), SIZE_MAX));
+	return json_pack("{s:o, s:I, s:I, s:I, s:i}", "path", text_json(path, sizeof(path)), "reserved_bytes",
+			 (json_int_t)u.reserved, "allocated_bytes", (json_int_t)u.allocated, "touched_bytes",
+			 (json_int_t)u.touched, "mapped_by", u.mappers);
 }
 
 static void print_text(json_t *d)
@@ -177,7 +199,12 @@ int cmd_stat(int argc, char **argv)
 		return 1;
 	}
 	json_t *d = document(a, &info, st);
-	json_object_set_new(d, "shm", shm_json(&info));
+	if (!d || json_object_set_new(d, "shm", shm_json(&info))) {
+		fprintf(stderr, "shmrt stat: cannot make the document (out of memory)\n");
+		json_decref(d);
+		shmrt_arena_detach(a);
+		return 1;
+	}
 	if (json) {
 		json_dumpf(d, stdout, JSON_PRESERVE_ORDER);
 		putchar('\n');
