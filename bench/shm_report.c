@@ -64,11 +64,12 @@ void shm_print_table(const struct shm_run *r)
 		if (!r->rows[i].started)
 			printf("\n%llu MiB refused: %s\n", (unsigned long long)r->rows[i].budget_mib, r->rows[i].refusal);
 	if (r->have_knee)
-		printf("\nknee: %llu MiB, the smallest budget within 95%% of the best on every figure (what\n"
-		       "`shmrt size --from-bench` advises, with the shares of other /dev/shm users added)\n",
+		printf("\nknee: %llu MiB, the smallest budget within 95%% of the best on every figure, else the\n"
+		       "one whose worst figure is the highest (what `shmrt size --from-bench` advises, with\n"
+		       "the shares of other /dev/shm users added)\n",
 		       (unsigned long long)r->knee_mib);
 	else
-		printf("\nno knee: no budget that started is within 95%% of the best on every figure\n");
+		printf("\nno knee: no budget started\n");
 }
 
 int shm_write_csv(const struct shm_run *r, const char *path)

@@ -1,6 +1,9 @@
 /* shmrt bench shm: the transport's all-reduce in the budget's tmpfs, with
  * the chunk the budget rule chose (shm.h). Figures as nccl-tests reports
- * them (nccl-tests, doc/PERFORMANCE.md): busbw = bytes / time x 2(W-1)/W. */
+ * them (nccl-tests, doc/PERFORMANCE.md): busbw = bytes / time x 2(W-1)/W,
+ * the time being the median of rank 0's calls, as bench xfer takes it: on
+ * a machine shared with other work some calls wait whole scheduler slices
+ * for a preempted rank, which a mean would charge to the transport. */
 #include <errno.h>
 #include <fcntl.h>
 #include <stdio.h>
@@ -15,15 +18,23 @@
 #include "futex.h"
 #include "shm.h"
 
-/* Calls per size: about 256 MiB moved, 10 .. 2000 calls; the same on every
- * rank (the calls are collective). */
+/* Calls per size: about 256 MiB moved, 11 .. MAX_CALLS calls; the same on
+ * every rank (the calls are collective). */
+#define MAX_CALLS 2001
 static long calls_for(size_t bytes)
 {
 	long n = (long)(((size_t)256 << 20) / bytes);
-	return n < 10 ? 10 : n > 2000 ? 2000 : n;
+	return n < 11 ? 11 : n > MAX_CALLS ? MAX_CALLS : n;
 }
 
-/* One rank: joins, warms up, times each size; rank 0 writes the times. */
+static int cmp_i64(const void *a, const void *b)
+{
+	int64_t x = *(const int64_t *)a, y = *(const int64_t *)b;
+	return (x > y) - (x < y);
+}
+
+/* One rank: joins, warms up, times each call of each size; rank 0 writes
+ * the times, ns[size][call]. */
 static int rank_main(void *region, size_t size, int rank, int world, const size_t *bytes, int n, int64_t *ns)
 {
 	struct shmrt_xfer_config cfg = {.rank = rank, .world = world, .region = region, .region_size = size,
@@ -41,12 +52,12 @@ static int rank_main(void *region, size_t size, int rank, int world, const size_
 		for (int w = 0; w < 3 && !rc; w++)
 			rc = shmrt_xfer_all_reduce(x, send, recv, count, SHMRT_F32, NULL);
 		rc = rc ? rc : shmrt_xfer_barrier(x);
-		int64_t t0 = shmrt_now_ns();
-		for (long k = 0, m = calls_for(bytes[i]); k < m && !rc; k++)
+		for (long k = 0, m = calls_for(bytes[i]); k < m && !rc; k++) {
+			int64_t t0 = shmrt_now_ns();
 			rc = shmrt_xfer_all_reduce(x, send, recv, count, SHMRT_F32, NULL);
-		rc = rc ? rc : shmrt_xfer_barrier(x);
-		if (rank == 0)
-			ns[i] = shmrt_now_ns() - t0;
+			if (rank == 0)
+				ns[(size_t)i * MAX_CALLS + (size_t)k] = shmrt_now_ns() - t0;
+		}
 	}
 	free(send);
 	free(recv);
@@ -79,7 +90,8 @@ int shm_allreduce_gbps(const char *dir, int world, size_t chunk, const size_t *b
 	void *region = size ? map_region(dir, size, path, sizeof(path)) : NULL;
 	if (!region)
 		return size ? -errno : shmrt_fail(EINVAL, "no staging for %d ranks, chunk %zu", world, chunk);
-	int64_t *ns = mmap(NULL, (size_t)n * sizeof(int64_t), PROT_READ | PROT_WRITE, MAP_SHARED | MAP_ANONYMOUS, -1, 0);
+	size_t ns_bytes = (size_t)n * MAX_CALLS * sizeof(int64_t);
+	int64_t *ns = mmap(NULL, ns_bytes, PROT_READ | PROT_WRITE, MAP_SHARED | MAP_ANONYMOUS, -1, 0);
 	int rc = ns == MAP_FAILED ? shmrt_fail(errno, "mmap: %m") : shmrt_xfer_format(region, size, world, chunk);
 	pid_t pids[SHMRT_XFER_MAX_WORLD];
 	int started = 0;
@@ -97,10 +109,14 @@ int shm_allreduce_gbps(const char *dir, int world, size_t chunk, const size_t *b
 		if (waitpid(pids[i], &st, 0) != pids[i] || !WIFEXITED(st) || WEXITSTATUS(st))
 			rc = rc ? rc : shmrt_fail(EIO, "all-reduce rank %d failed (status %#x)", i, st);
 	}
-	for (int i = 0; i < n && !rc; i++)
-		gbps[i] = (double)bytes[i] * (double)calls_for(bytes[i]) / (double)ns[i] * 2.0 * (world - 1) / world;
+	for (int i = 0; i < n && !rc; i++) {
+		int64_t *t = ns + (size_t)i * MAX_CALLS;
+		long m = calls_for(bytes[i]);
+		qsort(t, (size_t)m, sizeof(*t), cmp_i64);
+		gbps[i] = (double)bytes[i] / (double)(t[m / 2] > 0 ? t[m / 2] : 1) * 2.0 * (world - 1) / world;
+	}
 	if (ns != MAP_FAILED)
-		munmap(ns, (size_t)n * sizeof(int64_t));
+		munmap(ns, ns_bytes);
 	munmap(region, size);
 	unlink(path);
 	return rc;

@@ -187,12 +187,26 @@ int shmrt_sizing_nccl_shm(struct shmrt_nccl_shm *n)
 	return 0;
 }
 
-static int near_best(const struct shmrt_sizing_point *pt, const double *best)
+/* The worst of a point's figures as a fraction of the best (figures not
+ * measured, best <= 0, left out). */
+static double worst_ratio(const struct shmrt_sizing_point *pt, const double *best)
 {
+	double w = 1;
 	for (int k = 0; k < 3; k++)
-		if (best[k] > 0 && pt->figures[k] < SHMRT_SIZING_KNEE_FRACTION * best[k])
-			return 0;
-	return 1;
+		if (best[k] > 0 && pt->figures[k] / best[k] < w)
+			w = pt->figures[k] / best[k];
+	return w;
+}
+
+/* Whether a point (near, its worst ratio w, budget b) is a better knee
+ * than the one (k_near, k_w, k_b) so far. */
+static int better(int near, double w, uint64_t b, int k_near, double k_w, uint64_t k_b)
+{
+	if (near != k_near)
+		return near;
+	if (near)
+		return b < k_b;
+	return w > k_w || (w == k_w && b < k_b);
 }
 
 int shmrt_sizing_knee(const struct shmrt_sizing_point *pts, unsigned n, uint64_t *knee_mib)
@@ -202,12 +216,23 @@ int shmrt_sizing_knee(const struct shmrt_sizing_point *pts, unsigned n, uint64_t
 		for (int k = 0; k < 3 && pts[i].started; k++)
 			if (pts[i].figures[k] > best[k])
 				best[k] = pts[i].figures[k];
-	int found = 0;
-	for (unsigned i = 0; i < n; i++)
-		if (pts[i].started && near_best(&pts[i], best) && (!found || pts[i].budget_mib < *knee_mib)) {
+	/* The smallest budget near the best on every figure; when none is
+	 * (noise, or figures that peak at different budgets), the smallest of
+	 * those whose worst figure is the highest. */
+	int found = 0, near = 0;
+	double top = -1;
+	for (unsigned i = 0; i < n; i++) {
+		if (!pts[i].started)
+			continue;
+		double w = worst_ratio(&pts[i], best);
+		int is_near = w >= SHMRT_SIZING_KNEE_FRACTION;
+		if (!found || better(is_near, w, pts[i].budget_mib, near, top, *knee_mib)) {
 			*knee_mib = pts[i].budget_mib;
+			top = w;
+			near = is_near;
 			found = 1;
 		}
+	}
 	return found ? 0 : shmrt_fail(ENOENT, "sizing: no budget of the curve started");
 }
 

@@ -159,8 +159,9 @@ int shmrt_sizing_nccl_shm(struct shmrt_nccl_shm *n);
 /* The knee of a measured curve (`shmrt bench shm`): the smallest budget
  * that started whose figures are all at least SHMRT_SIZING_KNEE_FRACTION
  * of the best budget's (each figure's own best; a figure <= 0 is not
- * measured and ignored). Rows are in any order. -ENOENT when no budget
- * started. */
+ * measured and ignored); when none is, the budget whose worst figure
+ * (as a fraction of its best) is the highest, the smallest of equals.
+ * Rows are in any order. -ENOENT when no budget started. */
 #define SHMRT_SIZING_KNEE_FRACTION 0.95
 struct shmrt_sizing_point {
 	uint64_t budget_mib;

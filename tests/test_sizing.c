@@ -243,7 +243,7 @@ static void test_nccl_share(void)
 }
 
 /* The knee: the smallest budget that started within 95% of the best on
- * every measured figure. */
+ * every measured figure, else the one whose worst figure is the best. */
 static void test_knee(void)
 {
 	struct shmrt_sizing_point pts[] = {
@@ -257,6 +257,14 @@ static void test_knee(void)
 	CHECK_OK(shmrt_sizing_knee(pts, 6, &knee));
 	CHECK(knee == 128, "knee %llu, by hand 128", (unsigned long long)knee);
 	CHECK(shmrt_sizing_knee(pts + 1, 1, &knee) == -ENOENT, "nothing started");
+	/* None near the best on every figure: the highest worst ratio (64 and
+	 * 128: 0.5; 256: 0.75). */
+	struct shmrt_sizing_point apart[] = {{64, 1, {10, 100, 2}}, {128, 1, {5, 50, 4}}, {256, 1, {9, 90, 3}}};
+	CHECK_OK(shmrt_sizing_knee(apart, 3, &knee));
+	CHECK(knee == 256, "knee %llu, by hand 256", (unsigned long long)knee);
+	apart[2].figures[0] = 5;
+	CHECK_OK(shmrt_sizing_knee(apart, 3, &knee));
+	CHECK(knee == 64, "knee %llu, by hand 64 (all 0.5: the smallest)", (unsigned long long)knee);
 }
 
 /* The budget rule: the largest power-of-two chunk whose arena fits. */

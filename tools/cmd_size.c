@@ -53,7 +53,8 @@ static void usage(FILE *f)
 		"(it reserves the whole arena with posix_fallocate, so nothing fails later).\n"
 		"Advised: " MARGIN_TEXT ";\n"
 		"with --from-bench: the knee (the smallest budget within 95%% of the best on every\n"
-		"figure), at least the minimum, plus the shares of the other users.\n",
+		"figure, else the one whose worst figure is the highest), at least the minimum, plus\n"
+		"the shares of the other users.\n",
 		SHMRT_SIZING_DEFAULT_MAX_BATCH_TOKENS, SHMRT_SIZING_DEFAULT_MAX_SEQS, SHMRT_SIZING_DEFAULT_BLOCK_SIZE,
 		SHMRT_SIZING_DEFAULT_MAX_CLIENTS, SHMRT_NCCL_DEFAULT_CHANNELS);
 }
@@ -150,8 +151,8 @@ static int advise(const struct shmrt_sizing *s, struct advice *a)
 	uint64_t base = a->knee_mib > s->min_mib ? a->knee_mib : s->min_mib;
 	a->advised_mib = base + mib_up(a->nccl.bytes);
 	snprintf(a->rule, sizeof(a->rule),
-		 "the knee of %s (%llu MiB: the smallest budget within %.0f%% of the best on every figure), at least "
-		 "the minimum, plus the shares counted by name",
+		 "the knee of %s (%llu MiB: the smallest budget within %.0f%% of the best on every figure, else the "
+		 "one whose worst figure is the highest), at least the minimum, plus the shares counted by name",
 		 a->bench, (unsigned long long)a->knee_mib, SHMRT_SIZING_KNEE_FRACTION * 100);
 	return 0;
 }
