@@ -19,6 +19,7 @@
 #include <errno.h>
 #include <sched.h>
 #include <string.h>
+#include <time.h>
 
 #include "fail.h"
 #include "futex.h"
@@ -108,34 +109,59 @@ static int solo_commit(struct shmrt_ring *r, void *buf, size_t len)
 
 /* --- MPSC ------------------------------------------------------------------ */
 
-static void mpsc_lock(struct shmrt_ring *r)
+/* A hold lasts a few stores: a waiter spins, then yields for this long
+ * (a holder preempted), then sleeps in naps that grow to 1 ms (a holder
+ * stopped, or a peer that wrote the word): it costs next to no CPU. */
+#define LOCK_YIELD_NS (1000 * 1000LL)
+/* How long a caller with a shorter timeout (0 included) still waits. */
+#define LOCK_MIN_WAIT_NS (10 * 1000 * 1000LL)
+
+static void lock_nap(int64_t *nap_ns)
+{
+	struct timespec ts = {0, (long)*nap_ns};
+	nanosleep(&ts, NULL);
+	if (*nap_ns < 1000000)
+		*nap_ns *= 2;
+}
+
+/* Takes the claim lock: 0, or -EBUSY when the deadline passes with a live
+ * process holding it (named in the message). */
+static int mpsc_lock(struct shmrt_ring *r, int64_t deadline)
 {
 	_Atomic uint64_t *lock = &r->sh->lock;
-	int64_t next_check = 0;
+	int64_t start = 0, next_check = 0, nap_ns = 10000;
 	for (unsigned spins = 0;; spins++) {
 		uint64_t cur = atomic_load_explicit(lock, memory_order_relaxed);
 		/* acquire: pairs with mpsc_unlock's release, so we see head
 		 * and the headers the previous holder wrote. */
 		if (cur == 0 && atomic_compare_exchange_weak_explicit(lock, &cur, r->id, memory_order_acquire,
 								      memory_order_relaxed))
-			return;
+			return 0;
 		if (spins < 64) {
 			shmrt_cpu_relax();
 			continue;
 		}
-		/* The holder is preempted (or dead): let it run, and now and
-		 * then see whether its process still exists. A dead holder's
-		 * stores are visible to us: its death went through the kernel. */
-		sched_yield();
 		int64_t now = shmrt_now_ns();
-		if (next_check == 0) {
+		if (start == 0) {
+			start = now;
 			next_check = now + RING_CHECK_NS;
-		} else if (now >= next_check) {
+		}
+		if (now - start < LOCK_YIELD_NS)
+			sched_yield();
+		else
+			lock_nap(&nap_ns);
+		/* Now and then: is the holder's process still there? A dead
+		 * holder's stores are visible to us: its death went through
+		 * the kernel. */
+		if (now >= next_check) {
 			next_check = now + RING_CHECK_NS;
 			if (cur != 0 && cur != r->id && !ring_peer_alive(cur))
 				atomic_compare_exchange_strong_explicit(lock, &cur, 0, memory_order_relaxed,
 									memory_order_relaxed);
 		}
+		if (now >= deadline && now - start >= LOCK_MIN_WAIT_NS)
+			return shmrt_fail(EBUSY, "ring: the claim lock is held by process %d, alive, for %.1f s",
+					  (int)(cur & RING_PID_MASK), (double)(now - start) * 1e-9);
 	}
 }
 
@@ -147,6 +173,7 @@ static void mpsc_unlock(struct shmrt_ring *r)
 struct mpsc_claim {
 	uint64_t need;
 	void *buf;
+	int64_t deadline; /* of the caller's wait, CLOCK_MONOTONIC */
 };
 
 /* Under the lock: claim c->need bytes at head (after a skip to the end if
@@ -201,8 +228,10 @@ static int mpsc_poll(struct shmrt_ring *r, void *arg)
 	uint64_t first = c->need > end ? end : c->need;
 	if (head - tail <= r->cap && r->cap - (head - tail) < first)
 		return -EAGAIN;
-	mpsc_lock(r);
-	int rc = mpsc_claim_locked(r, c);
+	int rc = mpsc_lock(r, c->deadline);
+	if (rc)
+		return rc;
+	rc = mpsc_claim_locked(r, c);
 	mpsc_unlock(r);
 	return rc;
 }
@@ -241,7 +270,8 @@ int shmrt_ring_reserve(struct shmrt_ring *r, size_t len, void **buf, int64_t tim
 	uint64_t need = ring_rec_size(len);
 	int rc;
 	if (r->kind == SHMRT_RING_MPSC) {
-		struct mpsc_claim c = {.need = need};
+		struct mpsc_claim c = {.need = need,
+				       .deadline = timeout_ns < 0 ? INT64_MAX : shmrt_now_ns() + timeout_ns};
 		rc = mpsc_poll(r, &c);
 		if (rc == -EAGAIN)
 			rc = ring_wait(r, &r->sh->space_wq, mpsc_poll, &c, ring_consumers_gone, timeout_ns);

@@ -2,6 +2,7 @@
  * thread that reads it and hands each chunk to its request's queue. */
 #include <errno.h>
 #include <pthread.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
@@ -317,6 +318,11 @@ static int send_request(struct shmrt_client *c, const struct shmrt_request *r, u
 		memcpy(h.stop_ids, r->stop_ids, sizeof(int32_t) * (size_t)r->n_stop_ids);
 	void *buf;
 	int rc = shmrt_ring_reserve(c->submit, len, &buf, (int64_t)5 * 1000000000);
+	if (rc == -EBUSY) { /* a producer stuck in the ring's claim lock: the message names it */
+		char why[256];
+		snprintf(why, sizeof(why), "%s", shmrt_last_error());
+		return shmrt_fail(EAGAIN, "the runtime's submit ring is blocked: %s", why);
+	}
 	if (rc)
 		return rc == -ETIMEDOUT ? shmrt_fail(EAGAIN, "the runtime's submit ring stays full") : rc;
 	memcpy(buf, &h, sizeof(h));

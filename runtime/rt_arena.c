@@ -156,3 +156,13 @@ int rt_ring_usage(const struct shmrt_arena *a, const char *name, unsigned index,
 	*used = head - low < *cap ? head - low : *cap;
 	return 0;
 }
+
+int rt_ring_lock_holder(const struct shmrt_arena *a, const char *name)
+{
+	void *mem = NULL;
+	size_t size = 0;
+	if (named_ring_mem(a, name, 0, &mem, &size) || size < sizeof(struct ring_shared))
+		return 0;
+	uint64_t id = atomic_load(&((struct ring_shared *)mem)->lock);
+	return ring_peer_alive(id) ? (int)(id & RING_PID_MASK) : 0;
+}

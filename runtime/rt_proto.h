@@ -194,6 +194,10 @@ int rt_rings_format(struct shmrt_arena *a, const struct rt_state *st, int all);
  * shared memory without opening a handle (opening registers a peer). */
 int rt_ring_usage(const struct shmrt_arena *a, const char *name, unsigned index, uint64_t *used, uint64_t *cap);
 
+/* The pid of the live process that holds MPSC ring `name`'s claim lock
+ * now, or 0 (a hold lasts a few stores: one seen twice is stuck). */
+int rt_ring_lock_holder(const struct shmrt_arena *a, const char *name);
+
 const char *rt_role_name(int proc_index);
 
 #endif

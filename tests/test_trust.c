@@ -16,6 +16,8 @@
  *                  joins its thread before it unmaps the arena
  *     stat_strings the state's strings without a NUL and not UTF-8:
  *                  `shmrt stat` (text and --json) shows them, bounded
+ *     held_lock    a live process holds the submit ring's claim lock:
+ *                  submit gives up at its timeout, sleeping, naming it
  *     reason       a prompt longer than the context, an id beyond the
  *                  vocabulary: the client's shmrt_last_error() says why
  *
@@ -39,6 +41,7 @@
 #include "json_document.h"
 #include "shm_tmpdir.h"
 #include "ring_layout.h"
+#include "proc.h"
 #include "rt_proto.h"
 
 #define MAX_CLIENTS 8
@@ -344,6 +347,83 @@ static unsigned case_stat_strings(struct shmrt_runtime *rt, struct shmrt_client 
 	return 0;
 }
 
+struct submit_try {
+	struct shmrt_client *c;
+	int rc;
+	char msg[512];
+	int64_t wall_ns, cpu_ns;
+	_Atomic int done;
+};
+
+static void *try_submit(void *arg)
+{
+	struct submit_try *t = arg;
+	int32_t prompt[2] = {1, 2};
+	struct shmrt_request r = {.tokens = prompt, .n_tokens = 2, .max_tokens = 1};
+	uint64_t id;
+	struct timespec c0, c1;
+	clock_gettime(CLOCK_THREAD_CPUTIME_ID, &c0);
+	int64_t t0 = now_ns();
+	t->rc = shmrt_client_submit(t->c, &r, &id);
+	t->wall_ns = now_ns() - t0;
+	clock_gettime(CLOCK_THREAD_CPUTIME_ID, &c1);
+	t->cpu_ns = (int64_t)(c1.tv_sec - c0.tv_sec) * 1000000000 + (c1.tv_nsec - c0.tv_nsec);
+	snprintf(t->msg, sizeof(t->msg), "%s", shmrt_last_error());
+	atomic_store(&t->done, 1);
+	return NULL;
+}
+
+/* A live process holds the submit ring's claim lock (a producer stopped
+ * inside it, or a peer that wrote the word): a client's submit ends with
+ * its 5 s timeout, having slept rather than spun, and names the holder;
+ * so does `shmrt stat`. It used to spin at full CPU forever. */
+static unsigned case_held_lock(struct shmrt_runtime *rt, struct shmrt_client *c, struct peer *p)
+{
+	(void)rt;
+	pid_t holder = fork();
+	CHECK(holder >= 0, "fork");
+	if (holder == 0) {
+		pause();
+		_exit(0);
+	}
+	struct shmrt_proc_id who;
+	CHECK_OK(shmrt_proc_identify(holder, &who));
+	void *mem;
+	size_t size;
+	CHECK_OK(shmrt_arena_region(p->a, "submit", &mem, &size));
+	struct ring_shared *sh = mem;
+	atomic_store(&sh->lock, ring_peer_pack(who.pid, who.start_time));
+
+	struct submit_try t = {.c = c};
+	pthread_t th;
+	CHECK(pthread_create(&th, NULL, try_submit, &t) == 0, "pthread_create");
+	int64_t end = now_ns() + (int64_t)60 * 1000000000;
+	while (!atomic_load(&t.done)) {
+		CHECK(now_ns() < end, "submit still waits on the held lock after 60 s");
+		usleep(10000);
+	}
+	pthread_join(th, NULL);
+	char pid_text[32];
+	snprintf(pid_text, sizeof(pid_text), "process %d", (int)holder);
+	fprintf(stderr, "held lock: submit returned %d in %.2f s (%.2f s of CPU): %s\n", t.rc, t.wall_ns * 1e-9,
+		t.cpu_ns * 1e-9, t.msg);
+	CHECK(t.rc == -EAGAIN && strstr(t.msg, pid_text), "submit: %d, %s", t.rc, t.msg);
+	CHECK(t.cpu_ns < t.wall_ns / 2, "it spun: %.2f s of CPU in %.2f s", t.cpu_ns * 1e-9, t.wall_ns * 1e-9);
+
+	char cmd[256];
+	int status;
+	snprintf(cmd, sizeof(cmd), "%s stat --name trust", exe);
+	char *out = command_output(cmd, &status);
+	snprintf(pid_text, sizeof(pid_text), "held by pid %d", (int)holder);
+	CHECK(status == 0 && strstr(out, pid_text), "stat does not name the holder:\n%s", out);
+	free(out);
+
+	atomic_store(&sh->lock, 0);
+	kill(holder, SIGKILL);
+	waitpid(holder, NULL, 0);
+	return 0;
+}
+
 struct test_case {
 	const char *name;
 	/* returns how many restarts it caused */
@@ -356,6 +436,7 @@ static const struct test_case cases[] = {
 	{"reason", case_reason},
 	{"scheduler_fails", case_scheduler_fails},
 	{"stat_strings", case_stat_strings},
+	{"held_lock", case_held_lock},
 };
 
 int main(int argc, char **argv)

@@ -4,6 +4,7 @@
 #include <jansson.h>
 #include <stdio.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "shmrt/shmrt.h"
 #include "../bench/shm_usage.h"
@@ -79,6 +80,15 @@ static json_t *rings_json(const struct shmrt_arena *a, const struct rt_state *st
 								 (json_int_t)atomic_load(&st->clients[i].dropped)));
 	}
 	json_object_set_new(obj, "responses", clients);
+	/* A producer stuck in the submit ring's claim lock blocks every
+	 * client: the same holder seen twice, 20 ms apart (a hold lasts a few
+	 * stores), is named. */
+	int holder = rt_ring_lock_holder(a, "submit");
+	if (holder) {
+		usleep(20000);
+		if (rt_ring_lock_holder(a, "submit") == holder)
+			json_object_set_new(json_object_get(obj, "submit"), "lock_holder", json_integer(holder));
+	}
 	return obj;
 }
 
@@ -152,8 +162,12 @@ static void print_text(json_t *d)
 				       json_integer_value(json_object_get(c, "pid")),
 				       json_integer_value(json_object_get(c, "dropped")));
 		} else {
-			printf("%-10s %12lld %12lld\n", k, json_integer_value(json_object_get(v, "used")),
+			printf("%-10s %12lld %12lld", k, json_integer_value(json_object_get(v, "used")),
 			       json_integer_value(json_object_get(v, "capacity")));
+			json_t *holder = json_object_get(v, "lock_holder");
+			if (holder)
+				printf("  (claim lock held by pid %lld: its clients wait)", json_integer_value(holder));
+			putchar('\n');
 		}
 	}
 	json_t *m = json_object_get(d, "shm");

@@ -22,7 +22,9 @@
  * Timeouts are in nanoseconds (SHMRT_WAIT_FOREVER, or 0 to try once and get
  * -EAGAIN, without a message: it is a poll's normal result). Errors:
  * -EMSGSIZE for a record larger than the ring can ever hold, -ETIMEDOUT,
- * -EPIPE, -EOWNERDEAD, -EBADMSG, -EINVAL, -EBUSY (open: the slot is taken).
+ * -EPIPE, -EOWNERDEAD, -EBADMSG, -EINVAL, -EBUSY (open: the slot is taken;
+ * an MPSC reserve: the claim lock stayed held by a live process, a stopped
+ * or hostile producer, past the timeout or 10 ms, whichever is longer).
  *
  * Threads: an MPSC producer handle may be shared by threads; any other
  * handle belongs to one thread at a time. Handles do not survive fork():
