@@ -392,6 +392,26 @@ static void test_program_shares(const struct shmrt_sizing *s)
 	      "knee 256 + the NCCL share: %s", out);
 	json_decref(doc);
 	free(out);
+	/* tp 1: no share; the knee (256) is the advice, with no rounding. Then a
+	 * knee below the minimum: the minimum, and 64 MiB at least. */
+	snprintf(args, sizeof(args), "size --config '%s/llama-3.1-8b-instruct.json' --from-bench %s --json", configs,
+		 bench);
+	CHECK(run(args, &out) == 0, "--from-bench, tp 1");
+	doc = json_document(out);
+	CHECK(json_integer_value(json_object_get(doc, "advised_mib")) == 256, "knee 256 alone: %s", out);
+	json_decref(doc);
+	free(out);
+	const char *small = "{\"rows\": [{\"budget_mib\": 8, \"started\": true, \"tokens_per_s_batch1\": 1}]}";
+	FILE *f = fopen(bench, "w");
+	CHECK(f && fputs(small, f) >= 0 && fclose(f) == 0, "rewrite %s", bench);
+	CHECK(run(args, &out) == 0, "--from-bench, knee 8");
+	doc = json_document(out);
+	json_int_t min = json_integer_value(json_object_get(doc, "min_mib"));
+	CHECK(json_integer_value(json_object_get(doc, "knee_mib")) == 8 &&
+		      json_integer_value(json_object_get(doc, "advised_mib")) == (min > 64 ? min : 64),
+	      "knee 8: the minimum %lld, 64 at least: %s", (long long)min, out);
+	json_decref(doc);
+	free(out);
 	unlink(bench);
 }
 

@@ -54,7 +54,7 @@ static void usage(FILE *f)
 		"Advised: " MARGIN_TEXT ";\n"
 		"with --from-bench: the knee (the smallest budget within 95%% of the best on every\n"
 		"figure, else the one whose worst figure is the highest), at least the minimum, plus\n"
-		"the shares of the other users.\n",
+		"the shares of the other users, 64 MiB at least (Docker's default).\n",
 		SHMRT_SIZING_DEFAULT_MAX_BATCH_TOKENS, SHMRT_SIZING_DEFAULT_MAX_SEQS, SHMRT_SIZING_DEFAULT_BLOCK_SIZE,
 		SHMRT_SIZING_DEFAULT_MAX_CLIENTS, SHMRT_NCCL_DEFAULT_CHANNELS);
 }
@@ -78,7 +78,7 @@ struct advice {
 	uint64_t knee_mib;
 	uint64_t needed_mib; /* the minimum and the shares */
 	uint64_t advised_mib;
-	char rule[320];
+	char rule[4608];
 };
 
 static uint64_t env_bytes(const char *name)
@@ -150,9 +150,13 @@ static int advise(const struct shmrt_sizing *s, struct advice *a)
 		return -1;
 	uint64_t base = a->knee_mib > s->min_mib ? a->knee_mib : s->min_mib;
 	a->advised_mib = base + mib_up(a->nccl.bytes);
+	/* Docker's default: a container has that much anyway. */
+	if (a->advised_mib < 64)
+		a->advised_mib = 64;
 	snprintf(a->rule, sizeof(a->rule),
 		 "the knee of %s (%llu MiB: the smallest budget within %.0f%% of the best on every figure, else the "
-		 "one whose worst figure is the highest), at least the minimum, plus the shares counted by name",
+		 "one whose worst figure is the highest), at least the minimum, plus the shares counted by name, "
+		 "64 MiB at least",
 		 a->bench, (unsigned long long)a->knee_mib, SHMRT_SIZING_KNEE_FRACTION * 100);
 	return 0;
 }
