@@ -117,7 +117,10 @@ static void fill_seq(const struct shmrt_sched *s, const struct sched_seq *q, str
 	e->bt_start = p->n_blocks;
 	e->n_blocks = n_blocks;
 	e->sample = q->sample;
-	e->params.seq_id = q->id;
+	/* The sampler's key is (seed, seq_id, step): seq_id 0, as in shmrt
+	 * generate, so that a request's tokens depend on its seed alone, not on
+	 * which requests came before it (OpenAI's and vLLM's seed). */
+	e->params.seq_id = 0;
 	if (q->sample) {
 		e->params.temperature = q->req.temperature;
 		e->params.top_p = q->req.top_p;

@@ -151,7 +151,7 @@ static int parse_seq(struct shmrt_step_plan *p, const uint8_t *b, size_t *off, i
 	s->bt_start = (int32_t)*blk;
 	s->n_blocks = (int32_t)nb;
 	s->sample = (flags & SEQ_FLAG_SAMPLE) != 0;
-	s->params.seq_id = s->seq_id;
+	s->params.seq_id = 0; /* the sampler's key is (seed, step): scheduler_step.c says why */
 	p->n_samples += s->sample;
 	*tok += q;
 	*blk += nb;

@@ -177,7 +177,7 @@ static void test_prefill_then_decode(void)
 	CHECK(p.n_tokens == 5 && p.n_blocks == 2 && p.n_samples == 1 && p.step == 1, "plan counts");
 	for (int j = 0; j < 5; j++)
 		CHECK(p.tokens[j] == prompt20[j] && p.positions[j] == j, "token %d", j);
-	CHECK(e->params.step == 0 && e->params.seq_id == 7 && e->params.top_k == 40 && e->params.seed == 1234,
+	CHECK(e->params.step == 0 && e->params.seq_id == 0 && e->params.top_k == 40 && e->params.seed == 1234,
 	      "sampling params");
 	CHECK(shmrt_sched_step(s, &p) == -EBUSY, "a plan is in flight");
 	CHECK(apply_all(s, &p, 100, ev) == 1 && ev[0].token == 100 && ev[0].finish == SHMRT_FINISH_NONE &&

@@ -36,7 +36,7 @@ static void add_seq(struct shmrt_step_plan *p, uint64_t id, int q_len, int ctx_l
 	s->bt_start = p->n_blocks;
 	s->n_blocks = (ctx_len + p->block_size - 1) / p->block_size;
 	s->sample = sample;
-	s->params.seq_id = id;
+	s->params.seq_id = 0; /* as the scheduler plans it: the sampler key is (seed, step) */
 	if (sample) {
 		s->params.temperature = 0.8f;
 		s->params.top_p = 0.95f;
