@@ -284,6 +284,71 @@ int shmrt_client_health(const struct shmrt_client *c, unsigned *progress)
 	return shmrt_arena_health(c->arena, progress);
 }
 
+/* Copies a fixed-size shared string, NUL-terminated whatever the arena holds. */
+static void copy_shared_string(char *dst, const char *src, size_t size)
+{
+	memcpy(dst, src, size - 1);
+	dst[size - 1] = '\0';
+}
+
+int shmrt_client_info(const struct shmrt_client *c, struct shmrt_runtime_info *out)
+{
+	const struct rt_state *st = c->st;
+	struct shmrt_arena_info ai;
+	int rc = shmrt_arena_info(c->arena, &ai);
+	if (rc)
+		return rc;
+	memset(out, 0, sizeof(*out));
+	_Static_assert(sizeof(out->model_dir) == sizeof(st->model_dir), "model_dir size");
+	_Static_assert(sizeof(out->backend) == sizeof(st->backend), "backend size");
+	copy_shared_string(out->model_dir, st->model_dir, sizeof(out->model_dir));
+	copy_shared_string(out->backend, st->backend, sizeof(out->backend));
+	out->workers = (int)st->n_workers;
+	out->max_seqs = st->max_seqs;
+	out->max_batch_tokens = st->max_batch_tokens;
+	out->max_model_len = st->max_model_len;
+	out->block_size = st->block_size;
+	out->kv_blocks = st->num_blocks;
+	out->max_clients = (int)st->max_clients;
+	out->vocab_size = st->model.vocab_size;
+	out->arena_bytes = ai.bytes;
+	return 0;
+}
+
+static void ring_usage(const struct shmrt_client *c, const char *name, unsigned index, struct shmrt_ring_usage *u)
+{
+	if (rt_ring_usage(c->arena, name, index, &u->used, &u->capacity))
+		u->used = u->capacity = 0;
+}
+
+int shmrt_client_stats(const struct shmrt_client *c, struct shmrt_runtime_stats *out)
+{
+	const struct rt_sched_figures *f = &c->st->sched;
+	memset(out, 0, sizeof(*out));
+	int h = shmrt_arena_health(c->arena, &out->progress);
+	if (h < 0)
+		return h;
+	out->health = h;
+	out->waiting = (int)atomic_load(&f->n_waiting);
+	out->running = (int)atomic_load(&f->n_running);
+	out->kv_blocks_used = (int)atomic_load(&f->blocks_used);
+	out->kv_blocks_free = (int)atomic_load(&f->blocks_free);
+	out->steps = atomic_load(&f->steps);
+	out->tokens = atomic_load(&f->tokens);
+	out->preemptions = atomic_load(&f->preemptions);
+	out->finished = atomic_load(&f->finished);
+	out->requests_in = atomic_load(&c->st->requests_in);
+	out->requests_out = atomic_load(&c->st->requests_out);
+	out->restarts = atomic_load(&c->st->restarts);
+	ring_usage(c, "submit", 0, &out->rings.submit);
+	ring_usage(c, "tokens", 0, &out->rings.tokens);
+	ring_usage(c, "step", 0, &out->rings.step);
+	ring_usage(c, "sampled", 0, &out->rings.sampled);
+	ring_usage(c, "events", 0, &out->rings.events);
+	ring_usage(c, "responses", c->slot, &out->rings.responses);
+	return 0;
+}
+
 static int check_request(const struct shmrt_request *r)
 {
 	if (!r || (!r->text == !r->tokens))

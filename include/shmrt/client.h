@@ -91,4 +91,38 @@ SHMRT_API int shmrt_client_cancel(struct shmrt_client *c, uint64_t id);
 /* The runtime's health (enum shmrt_health) and progress. */
 SHMRT_API int shmrt_client_health(const struct shmrt_client *c, unsigned *progress);
 
+/* What a runtime serves: fixed while it runs (a restart keeps it). */
+struct shmrt_runtime_info {
+	char model_dir[4096];
+	char backend[32];
+	int workers, max_seqs, max_batch_tokens, max_model_len, block_size, kv_blocks, max_clients;
+	int vocab_size;
+	uint64_t arena_bytes; /* the arena file's size: shared memory reserved */
+};
+
+SHMRT_API int shmrt_client_info(const struct shmrt_client *c, struct shmrt_runtime_info *out);
+
+/* A ring's bytes queued and its capacity. */
+struct shmrt_ring_usage {
+	uint64_t used, capacity;
+};
+
+/* Live figures of the runtime, read from its arena: a snapshot, each field
+ * read once (the runtime changes them while this reads). */
+struct shmrt_runtime_stats {
+	int health;               /* enum shmrt_health */
+	unsigned progress;
+	int waiting, running;     /* sequences in the scheduler */
+	int kv_blocks_used, kv_blocks_free;
+	uint64_t steps, tokens, preemptions, finished;
+	uint64_t requests_in, requests_out;
+	unsigned restarts;
+	/* the rings; responses: this client's */
+	struct {
+		struct shmrt_ring_usage submit, tokens, step, sampled, events, responses;
+	} rings;
+};
+
+SHMRT_API int shmrt_client_stats(const struct shmrt_client *c, struct shmrt_runtime_stats *out);
+
 #endif
