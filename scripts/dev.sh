@@ -12,7 +12,14 @@ cd "$(dirname "$0")/.."
 # Debian packages we build and test with. CUDA and NCCL are not Debian
 # packages we can rely on: they are used when /usr/local/cuda has them.
 APT_PACKAGES=(gcc g++ make meson ninja-build pkg-config clang libclang-rt-14-dev
-	liburing-dev libhwloc-dev libzmq3-dev libjansson-dev libpcre2-dev libutf8proc-dev python3)
+	liburing-dev libhwloc-dev libzmq3-dev libjansson-dev libpcre2-dev libutf8proc-dev libmicrohttpd-dev
+	python3 python3-venv curl)
+
+# The server tests' clients, from PyPI, in a virtual environment of the build
+# (Debian's python3 is externally managed): requests, the openai package and
+# Jinja2 (chat templates' reference).
+PY_PACKAGES=(requests openai jinja2)
+PYENV=build/pyenv
 
 log() { printf '\n== %s\n' "$*" >&2; }
 
@@ -29,6 +36,15 @@ install_deps() {
 	DEBIAN_FRONTEND=noninteractive "${sudo[@]}" apt-get install -y -qq --no-install-recommends "${missing[@]}"
 }
 
+setup_pyenv() {
+	if [ ! -x "$PYENV/bin/python3" ]; then
+		log "python venv $PYENV: ${PY_PACKAGES[*]}"
+		/usr/bin/python3 -m venv "$PYENV"
+	fi
+	"$PYENV/bin/python3" -c 'import requests, openai, jinja2' 2>/dev/null ||
+		"$PYENV/bin/pip" install -q --disable-pip-version-check "${PY_PACKAGES[@]}"
+}
+
 # nvcc is found through PATH; the CUDA toolkit puts it under /usr/local/cuda.
 [ -x /usr/local/cuda/bin/nvcc ] && export PATH="/usr/local/cuda/bin:$PATH"
 
@@ -43,9 +59,10 @@ configure() {
 	fi
 }
 
+# build_main [meson options...]
 build_main() {
 	log "build (release, -Werror) in build/"
-	configure build -Dbuildtype=release -Dwerror=true
+	configure build -Dbuildtype=release -Dwerror=true "$@"
 	ninja -C build
 }
 
@@ -139,13 +156,15 @@ check_pkgconfig() {
 
 run_tests() {
 	local status=0
-	build_main
+	setup_pyenv
+	local py="-Dtest_python=$PWD/$PYENV/bin/python3"
+	build_main "$py"
 	log "tests: release build (CUDA code compiled; GPU tests skip without a GPU)"
 	meson_test build || status=1
 	check_pkgconfig || { status=1; FAILED=$((FAILED + 1)); FAILED_NAMES="$FAILED_NAMES pkg-config"; }
 
 	log "tests: ASan + UBSan"
-	configure build-asan -Dcuda=disabled -Db_sanitize=address,undefined -Db_lundef=false -Dwerror=true
+	configure build-asan -Dcuda=disabled -Db_sanitize=address,undefined -Db_lundef=false -Dwerror=true "$py"
 	ninja -C build-asan
 	ASAN_OPTIONS=detect_leaks=1:abort_on_error=1 UBSAN_OPTIONS=halt_on_error=1:print_stacktrace=1 \
 		meson_test build-asan || status=1

@@ -11,6 +11,7 @@
 
 #include "shmrt/shmrt.h"
 #include "cmd.h"
+#include "runtime_flags.h"
 #include "token_list.h"
 
 static void usage(FILE *f)
@@ -27,20 +28,8 @@ static void usage(FILE *f)
 		   "shmrt stat watch it. Sizes as `shmrt size` prints them.\n\n"
 		   "  --model DIR          a checkpoint directory with tokenizer.json\n"
 		   "  --name NAME          the runtime's name\n"
-		   "  --workers N          tensor-parallel workers (default 1)\n"
-		   "  --restart            start a new family of processes when one dies\n"
-		   "                       (default: the runtime FAILs and this program exits 1)\n"
-		   "  --hang-seconds S     a ready process silent for S seconds is hung: killed,\n"
-		   "                       then handled as a death (default 60; 0: never)\n"
-		   "  --max-seqs N         running sequences (default 256)\n"
-		   "  --max-batch-tokens N tokens per step (default 2048)\n"
-		   "  --max-model-len N    prompt + output tokens (default: the model's context)\n"
-		   "  --block-size N       KV cache block (default 16)\n"
-		   "  --kv-blocks N        KV cache blocks (default: max-seqs full sequences)\n"
-		   "  --clients N          client slots (default 64)\n"
-		   "  --backend NAME       cpu (default), cpu-ref or cuda\n"
-		   "  --xfer-chunk BYTES   the shm transport's chunk between workers: a power of two,\n"
-		   "                       4096 .. 16777216 (default 65536; `shmrt size` prints its cost)\n");
+		   "  --drain-seconds S    requests in flight may finish for S seconds (default 5)\n");
+	runtime_flags_usage(f);
 }
 
 static void log_line(void *arg, const char *line)
@@ -51,43 +40,22 @@ static void log_line(void *arg, const char *line)
 
 static int parse(int argc, char **argv, struct shmrt_runtime_options *o, long *drain)
 {
-	static const struct option opts[] = {
-		{"model", required_argument, 0, 'm'},	    {"name", required_argument, 0, 'N'},
-		{"workers", required_argument, 0, 'w'},	    {"restart", no_argument, 0, 'r'},
-		{"max-seqs", required_argument, 0, 's'},    {"max-batch-tokens", required_argument, 0, 't'},
-		{"max-model-len", required_argument, 0, 'l'}, {"block-size", required_argument, 0, 'b'},
-		{"kv-blocks", required_argument, 0, 'k'},   {"clients", required_argument, 0, 'c'},
-		{"backend", required_argument, 0, 'B'},	    {"drain-seconds", required_argument, 0, 'd'},
-		{"hang-seconds", required_argument, 0, 'H'}, {"help", no_argument, 0, 'h'},
-		{"xfer-chunk", required_argument, 0, 'x'},  {0}};
-	int *ints[] = {['w'] = &o->workers, ['s'] = &o->max_seqs, ['t'] = &o->max_batch_tokens,
-		       ['l'] = &o->max_model_len, ['b'] = &o->block_size, ['k'] = &o->kv_blocks,
-		       ['c'] = &o->max_clients};
-	for (int c; (c = getopt_long(argc, argv, "m:N:w:rs:t:l:b:k:c:B:d:H:x:h", opts, NULL)) != -1;) {
-		long v;
+	struct option opts[RUNTIME_FLAGS_COUNT + 5] = {
+		{"model", required_argument, 0, 'm'}, {"name", required_argument, 0, 'N'},
+		{"drain-seconds", required_argument, 0, 'd'}, {"help", no_argument, 0, 'h'}};
+	memcpy(opts + 4, runtime_flag_options, sizeof(runtime_flag_options));
+	for (int c; (c = getopt_long(argc, argv, "m:N:d:h" RUNTIME_FLAGS_SHORT, opts, NULL)) != -1;) {
+		int ours = runtime_flag("start", c, optarg, o);
+		if (ours < 0)
+			return 2;
+		if (ours)
+			continue;
 		switch (c) {
 		case 'm': o->model_dir = optarg; break;
 		case 'N': o->name = optarg; break;
-		case 'r': o->restart = 1; break;
-		case 'B': o->backend = optarg; break;
 		case 'd':
 			if (parse_int_arg("start", "--drain-seconds", optarg, 0, 3600, drain))
 				return 2;
-			break;
-		case 'H':
-			if (parse_int_arg("start", "--hang-seconds", optarg, 0, 86400, &v))
-				return 2;
-			o->hang_timeout_ns = v ? v * (int64_t)1000000000 : -1;
-			break;
-		case 'x': /* checked by the sizing */
-			if (parse_int_arg("start", "--xfer-chunk", optarg, 1, 16 << 20, &v))
-				return 2;
-			o->xfer_chunk = (size_t)v;
-			break;
-		case 'w': case 's': case 't': case 'l': case 'b': case 'k': case 'c':
-			if (parse_int_arg("start", argv[optind - 1], optarg, 1, INT_MAX / 2, &v))
-				return 2;
-			*ints[c] = (int)v;
 			break;
 		case 'h': usage(stdout); return 0;
 		default: usage(stderr); return 2;

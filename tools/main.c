@@ -18,6 +18,7 @@ static const struct shmrt_cmd commands[] = {
 	{"start", "run the multi-process runtime (tokenizer, scheduler, workers)", cmd_start},
 	{"probe", "exit 0 when a runtime is ready (--ready) or alive (--live)", cmd_probe},
 	{"stat", "a runtime's processes, rings, queues, KV blocks, tokens/s", cmd_stat},
+	{"serve", "the HTTP model server (Vertex AI predict, OpenAI API, health, metrics)", cmd_serve},
 };
 
 static void usage(FILE *f)
