@@ -11,12 +11,21 @@
 
 #define DEFAULT_SPIN_NS (50 * 1000)
 
-static size_t data_offset(unsigned n_readers)
+/* The header, the readers, the producer words past the header's (MPSC),
+ * to a whole line. */
+static size_t data_offset(unsigned n_readers, unsigned n_producers)
 {
-	return sizeof(struct ring_shared) + (size_t)n_readers * sizeof(struct ring_reader);
+	size_t extra = n_producers > SHMRT_RING_MAX_PRODUCERS ? n_producers - SHMRT_RING_MAX_PRODUCERS : 0;
+	size_t end = sizeof(struct ring_shared) + (size_t)n_readers * sizeof(struct ring_reader) + extra * 8;
+	return (end + RING_LINE - 1) / RING_LINE * RING_LINE;
 }
 
-size_t shmrt_ring_footprint(enum shmrt_ring_kind kind, size_t capacity, unsigned n_readers)
+static unsigned default_producers(enum shmrt_ring_kind kind)
+{
+	return kind == SHMRT_RING_MPSC ? SHMRT_RING_MAX_PRODUCERS : 1;
+}
+
+size_t ring_footprint_n(enum shmrt_ring_kind kind, size_t capacity, unsigned n_readers, unsigned n_producers)
 {
 	if (kind != SHMRT_RING_SPSC && kind != SHMRT_RING_MPSC && kind != SHMRT_RING_BROADCAST)
 		return 0;
@@ -25,30 +34,46 @@ size_t shmrt_ring_footprint(enum shmrt_ring_kind kind, size_t capacity, unsigned
 	unsigned max_readers = kind == SHMRT_RING_BROADCAST ? SHMRT_RING_MAX_READERS : 1;
 	if (n_readers < 1 || n_readers > max_readers)
 		return 0;
-	return data_offset(n_readers) + capacity;
+	if (kind == SHMRT_RING_MPSC ? n_producers < SHMRT_RING_MAX_PRODUCERS || n_producers > RING_MAX_PRODUCERS_ALL
+				    : n_producers != 1)
+		return 0;
+	return data_offset(n_readers, n_producers) + capacity;
+}
+
+size_t shmrt_ring_footprint(enum shmrt_ring_kind kind, size_t capacity, unsigned n_readers)
+{
+	return ring_footprint_n(kind, capacity, n_readers, default_producers(kind));
 }
 
 int shmrt_ring_format(void *mem, size_t mem_size, enum shmrt_ring_kind kind, size_t capacity,
 		      unsigned n_readers)
 {
+	return ring_format_n(mem, mem_size, kind, capacity, n_readers, default_producers(kind));
+}
+
+int ring_format_n(void *mem, size_t mem_size, enum shmrt_ring_kind kind, size_t capacity, unsigned n_readers,
+		  unsigned n_producers)
+{
 	shmrt_clear_error();
-	size_t need = shmrt_ring_footprint(kind, capacity, n_readers);
+	size_t need = ring_footprint_n(kind, capacity, n_readers, n_producers);
 	if (!need)
-		return shmrt_fail(EINVAL, "ring: bad kind %d, capacity %zu (a power of two, %llu..%llu) "
-				  "or reader count %u", (int)kind, capacity, (unsigned long long)RING_MIN_CAPACITY,
-				  (unsigned long long)RING_MAX_CAPACITY, n_readers);
+		return shmrt_fail(EINVAL, "ring: bad kind %d, capacity %zu (a power of two, %llu..%llu), "
+				  "reader count %u or producer count %u", (int)kind, capacity,
+				  (unsigned long long)RING_MIN_CAPACITY, (unsigned long long)RING_MAX_CAPACITY, n_readers,
+				  n_producers);
 	if (!mem || (uintptr_t)mem % RING_LINE)
 		return shmrt_fail(EINVAL, "ring: memory must be %d-byte aligned", RING_LINE);
 	if (mem_size < need)
 		return shmrt_fail(EINVAL, "ring: needs %zu bytes, region has %zu", need, mem_size);
 	/* The data needs no clearing: a record header is always written
 	 * before head moves past it. */
-	memset(mem, 0, data_offset(n_readers));
+	memset(mem, 0, data_offset(n_readers, n_producers));
 	struct ring_shared *sh = mem;
 	sh->version = RING_VERSION;
 	sh->kind = (uint32_t)kind;
 	sh->capacity = capacity;
 	sh->n_readers = n_readers;
+	sh->n_producers = n_producers;
 	sh->magic = RING_MAGIC;
 	return 0;
 }
@@ -59,14 +84,14 @@ int shmrt_ring_format(void *mem, size_t mem_size, enum shmrt_ring_kind kind, siz
 static int register_producer(struct shmrt_ring *r)
 {
 	struct ring_shared *sh = r->sh;
-	unsigned n = r->kind == SHMRT_RING_MPSC ? SHMRT_RING_MAX_PRODUCERS : 1;
+	unsigned n = r->n_producers;
 	for (int pass = 0; pass < 2; pass++) {
 		for (unsigned i = 0; i < n; i++) {
-			uint64_t cur = atomic_load_explicit(&sh->producers[i], memory_order_relaxed);
+			uint64_t cur = atomic_load_explicit(ring_producer_word(r, i), memory_order_relaxed);
 			if (pass == 0 ? cur != 0 : cur == 0 || ring_peer_alive(cur))
 				continue;
 			/* acq_rel: orders us after the slot's previous owner. */
-			if (atomic_compare_exchange_strong_explicit(&sh->producers[i], &cur, r->id,
+			if (atomic_compare_exchange_strong_explicit(ring_producer_word(r, i), &cur, r->id,
 								    memory_order_acq_rel, memory_order_relaxed)) {
 				r->slot = i;
 				/* release: a consumer that reads ever != 0 sees our slot. */
@@ -105,22 +130,23 @@ static int validate(struct shmrt_ring *r, void *mem, size_t mem_size)
 		return shmrt_fail(EBADMSG, "ring: region of %zu bytes is smaller than a ring header", mem_size);
 	const struct ring_shared *sh = mem;
 	uint64_t magic = sh->magic, cap = sh->capacity;
-	uint32_t version = sh->version, kind = sh->kind, n = sh->n_readers;
+	uint32_t version = sh->version, kind = sh->kind, n = sh->n_readers, np = sh->n_producers;
 	if (magic != RING_MAGIC)
 		return shmrt_fail(EBADMSG, "ring: bad magic %#llx (not a formatted ring)", (unsigned long long)magic);
 	if (version != RING_VERSION)
 		return shmrt_fail(EBADMSG, "ring: layout version %u, this library knows %u", version, RING_VERSION);
-	size_t need = cap <= RING_MAX_CAPACITY ? shmrt_ring_footprint(kind, (size_t)cap, n) : 0;
+	size_t need = cap <= RING_MAX_CAPACITY ? ring_footprint_n(kind, (size_t)cap, n, np) : 0;
 	if (!need)
-		return shmrt_fail(EBADMSG, "ring: bad header (kind %u, capacity %llu, %u readers)", kind,
-				  (unsigned long long)cap, n);
+		return shmrt_fail(EBADMSG, "ring: bad header (kind %u, capacity %llu, %u readers, %u producers)", kind,
+				  (unsigned long long)cap, n, np);
 	if (need > mem_size)
 		return shmrt_fail(EBADMSG, "ring: header says %zu bytes, region has %zu", need, mem_size);
 	r->sh = mem;
 	r->kind = kind;
 	r->cap = cap;
 	r->n_readers = n;
-	r->data = (unsigned char *)mem + data_offset(n);
+	r->n_producers = np;
+	r->data = (unsigned char *)mem + data_offset(n, np);
 	return 0;
 }
 
@@ -177,7 +203,7 @@ void shmrt_ring_close(struct shmrt_ring *r)
 	uint64_t mine = r->id;
 	if (r->role == SHMRT_RING_PRODUCER) {
 		/* release: our last records are published before we leave. */
-		atomic_compare_exchange_strong_explicit(&r->sh->producers[r->slot], &mine, 0,
+		atomic_compare_exchange_strong_explicit(ring_producer_word(r, r->slot), &mine, 0,
 							memory_order_release, memory_order_relaxed);
 	} else {
 		atomic_compare_exchange_strong_explicit(&r->sh->readers[r->reader].id, &mine, RING_PEER_CLOSED,

@@ -29,7 +29,7 @@
 #include "shmrt/ring.h"
 
 #define RING_MAGIC UINT64_C(0x31474e4952544d53) /* "SMTRING1" */
-#define RING_VERSION 1
+#define RING_VERSION 2
 #define RING_LINE 64
 #define RING_ALIGN 16 /* record alignment, and the header's size */
 #define RING_MIN_CAPACITY ((uint64_t)4096)
@@ -82,6 +82,7 @@ struct ring_shared {
 	uint32_t kind;
 	uint64_t capacity;
 	uint32_t n_readers;
+	uint32_t n_producers; /* MPSC: registry words, past producers[] after the readers */
 
 	/* Producer side. lock (MPSC only): 0, or the packed id of the process
 	 * whose thread is claiming space (see ring_produce.c). */
@@ -97,7 +98,9 @@ struct ring_shared {
 	alignas(RING_LINE) _Atomic uint64_t producers_ever;
 	_Atomic uint64_t producers[SHMRT_RING_MAX_PRODUCERS];
 
-	struct ring_reader readers[]; /* n_readers, then the data */
+	/* n_readers, then (MPSC) the producer words past
+	 * SHMRT_RING_MAX_PRODUCERS, then the data */
+	struct ring_reader readers[];
 };
 
 /* The process-local handle. Fields marked "owner" belong to the one thread
@@ -110,6 +113,7 @@ struct shmrt_ring {
 	enum shmrt_ring_kind kind;
 	enum shmrt_ring_role role;
 	unsigned n_readers;
+	unsigned n_producers; /* registry words: 1, or an MPSC ring's (copied at open) */
 	unsigned reader; /* consumer: its index in sh->readers */
 	unsigned slot;   /* producer: its index in sh->producers */
 	uint64_t id;     /* this process, packed */
@@ -182,6 +186,23 @@ typedef int (*ring_peers_fn)(struct shmrt_ring *r);
  * (at most once per RING_CHECK_NS) and returns -EAGAIN. */
 int ring_wait(struct shmrt_ring *r, struct ring_waitq *q, ring_poll_fn poll, void *arg,
 	      ring_peers_fn peers, int64_t timeout_ns);
+
+/* The most producer processes an MPSC ring may register. */
+#define RING_MAX_PRODUCERS_ALL 4096
+
+/* Producer registry word i of r (i < r->n_producers). */
+static inline _Atomic uint64_t *ring_producer_word(const struct shmrt_ring *r, unsigned i)
+{
+	return i < SHMRT_RING_MAX_PRODUCERS ? &r->sh->producers[i]
+					     : (_Atomic uint64_t *)&r->sh->readers[r->n_readers] + (i - SHMRT_RING_MAX_PRODUCERS);
+}
+
+/* shmrt_ring_footprint and _format with an MPSC ring's producer count
+ * (SHMRT_RING_MAX_PRODUCERS .. RING_MAX_PRODUCERS_ALL; 1 for the others):
+ * the runtime's submit ring has one per client slot. */
+size_t ring_footprint_n(enum shmrt_ring_kind kind, size_t capacity, unsigned n_readers, unsigned n_producers);
+int ring_format_n(void *mem, size_t mem_size, enum shmrt_ring_kind kind, size_t capacity, unsigned n_readers,
+		  unsigned n_producers);
 
 /* Liveness checks used by the wait loops (ring_wait.c). */
 uint64_t ring_peer_pack(int32_t pid, uint64_t start_time);

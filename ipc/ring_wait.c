@@ -108,15 +108,15 @@ bool ring_peer_alive(uint64_t id)
 
 /* Scans the producer registry: whether a live producer is registered
  * (with pid: that very process). Dead entries are freed on the way. */
-static bool producer_alive(struct ring_shared *sh, int32_t pid)
+static bool producer_alive(const struct shmrt_ring *r, int32_t pid)
 {
 	bool any = false;
-	for (unsigned i = 0; i < SHMRT_RING_MAX_PRODUCERS; i++) {
-		uint64_t id = atomic_load_explicit(&sh->producers[i], memory_order_acquire);
+	for (unsigned i = 0; i < r->n_producers; i++) {
+		uint64_t id = atomic_load_explicit(ring_producer_word(r, i), memory_order_acquire);
 		if (id == 0)
 			continue;
 		if (!ring_peer_alive(id)) {
-			atomic_compare_exchange_strong_explicit(&sh->producers[i], &id, 0, memory_order_relaxed,
+			atomic_compare_exchange_strong_explicit(ring_producer_word(r, i), &id, 0, memory_order_relaxed,
 								memory_order_relaxed);
 			continue;
 		}
@@ -131,7 +131,7 @@ int ring_producers_gone(struct shmrt_ring *r)
 	struct ring_shared *sh = r->sh;
 	if (r->wait_pid) {
 		/* Waiting on a reserved record: only its owner can commit it. */
-		if (!producer_alive(sh, r->wait_pid))
+		if (!producer_alive(r, r->wait_pid))
 			return shmrt_fail(EOWNERDEAD, "ring: producer %d died (or closed) before committing a "
 					  "record; release() skips it", (int)r->wait_pid);
 		return 0;
@@ -139,7 +139,7 @@ int ring_producers_gone(struct shmrt_ring *r)
 	/* acquire: pairs with register_producer's release increment. */
 	if (atomic_load_explicit(&sh->producers_ever, memory_order_acquire) == 0)
 		return 0; /* nobody came yet: keep waiting */
-	if (!producer_alive(sh, 0))
+	if (!producer_alive(r, 0))
 		return shmrt_fail(EPIPE, "ring: every producer has died or closed");
 	return 0;
 }

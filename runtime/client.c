@@ -191,7 +191,10 @@ static int take_slot(struct shmrt_client *c)
 	int rc = shmrt_proc_identify(0, &me);
 	if (rc)
 		return shmrt_fail(-rc, "cannot read this process's identity");
-	for (unsigned i = 0; i < c->st->max_clients; i++) {
+	/* read once, kept within the array (rt_state_get checked it before) */
+	unsigned n = *(volatile uint32_t *)&c->st->max_clients;
+	n = n < RT_MAX_CLIENTS ? n : RT_MAX_CLIENTS;
+	for (unsigned i = 0; i < n; i++) {
 		struct rt_client_slot *s = &c->st->clients[i];
 		uint64_t owner = atomic_load(&s->owner);
 		if (owner) {
@@ -211,7 +214,7 @@ static int take_slot(struct shmrt_client *c)
 		c->slot = i;
 		return 0;
 	}
-	return shmrt_fail(EBUSY, "every client slot of the runtime (%u) is taken", c->st->max_clients);
+	return shmrt_fail(EBUSY, "every client slot of the runtime (%u) is taken", n);
 }
 
 int shmrt_client_attach(struct shmrt_client **out, const char *name)
@@ -227,10 +230,10 @@ int shmrt_client_attach(struct shmrt_client **out, const char *name)
 	int rc = shmrt_arena_attach(&c->arena, name);
 	if (!rc)
 		rc = rt_state_get(c->arena, &c->st);
+	if (!rc) /* first: with every slot taken, that is the error */
+		rc = take_slot(c);
 	if (!rc)
 		rc = rt_ring_open(c->arena, "submit", 0, SHMRT_RING_PRODUCER, 0, &c->submit);
-	if (!rc)
-		rc = take_slot(c);
 	if (!rc) {
 		c->seen_epoch = atomic_load_explicit(&c->st->epoch, memory_order_acquire);
 		c->seen_dropped = atomic_load_explicit(&c->st->clients[c->slot].dropped, memory_order_acquire);

@@ -103,6 +103,7 @@ int rt_rings_format(struct shmrt_arena *a, const struct rt_state *st, int all)
 		if (!all && !d->internal)
 			continue;
 		unsigned readers = d->kind == SHMRT_RING_BROADCAST ? st->n_workers : 1;
+		unsigned producers = d->kind == SHMRT_RING_MPSC ? rt_submit_producers(st->max_clients) : 1;
 		for (unsigned k = 0; k < copies(st, d); k++) {
 			void *mem = NULL;
 			size_t size = 0;
@@ -110,10 +111,10 @@ int rt_rings_format(struct shmrt_arena *a, const struct rt_state *st, int all)
 				return rc;
 			/* the largest capacity that fits: sizing.c made the region so */
 			size_t cap = 4096;
-			while (shmrt_ring_footprint(d->kind, cap * 2, readers) &&
-			       shmrt_ring_footprint(d->kind, cap * 2, readers) <= size)
+			while (ring_footprint_n(d->kind, cap * 2, readers, producers) &&
+			       ring_footprint_n(d->kind, cap * 2, readers, producers) <= size)
 				cap *= 2;
-			if ((rc = shmrt_ring_format(mem, size, d->kind, cap, readers)))
+			if ((rc = ring_format_n(mem, size, d->kind, cap, readers, producers)))
 				return rc;
 		}
 	}

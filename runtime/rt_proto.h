@@ -28,6 +28,7 @@
 
 #include "shmrt/arena.h"
 #include "shmrt/model_config.h"
+#include "shmrt/ring.h"
 
 #define RT_STATE_MAGIC 0x31545352u /* "RST1" */
 #define RT_MAX_WORKERS 16
@@ -170,6 +171,13 @@ struct rt_resp {
 	uint32_t reason_len; /* < RT_REASON_MAX: why it failed (finish RT_FINISH_ERROR) */
 	/* char text[text_len], then char reason[reason_len] */
 };
+
+/* Producer processes of the submit ring: a client per slot and the
+ * supervisor, which holds one open; at least the ring's default. */
+static inline unsigned rt_submit_producers(unsigned max_clients)
+{
+	return max_clients + 1 > SHMRT_RING_MAX_PRODUCERS ? max_clients + 1 : SHMRT_RING_MAX_PRODUCERS;
+}
 
 /* Request ids: the client slot in the top 16 bits, its counter below. */
 #define RT_ID_SLOT(id) ((unsigned)((id) >> 48))

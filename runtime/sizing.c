@@ -8,6 +8,8 @@
 #include "shmrt/transport.h"
 #include "arena_space.h"
 #include "fail.h"
+#include "ring_layout.h"
+#include "rt_proto.h"
 #include "sizing.h"
 #include "step_plan.h"
 
@@ -45,7 +47,8 @@ static int add_ring(struct shmrt_sizing *s, const char *name, enum shmrt_ring_ki
 	struct shmrt_sizing_region *r = add(s, name);
 	r->capacity = pow2_at_least(want);
 	r->max_record = max_record;
-	r->bytes = (uint64_t)shmrt_ring_footprint(kind, (size_t)r->capacity, readers) * copies;
+	unsigned producers = kind == SHMRT_RING_MPSC ? rt_submit_producers((unsigned)s->p.max_clients) : 1;
+	r->bytes = (uint64_t)ring_footprint_n(kind, (size_t)r->capacity, readers, producers) * copies;
 	return 0;
 }
 

@@ -18,6 +18,8 @@
  *                  `shmrt stat` (text and --json) shows them, bounded
  *     held_lock    a live process holds the submit ring's claim lock:
  *                  submit gives up at its timeout, sleeping, naming it
+ *     many_clients --clients 70: 70 clients attach, the 71st is told
+ *                  that every client slot is taken
  *     reason       a prompt longer than the context, an id beyond the
  *                  vocabulary: the client's shmrt_last_error() says why
  *
@@ -45,6 +47,7 @@
 #include "rt_proto.h"
 
 #define MAX_CLIENTS 8
+#define MANY_CLIENTS 70 /* more than a ring's default 64 producers */
 #define CONTEXT 128
 
 static const char *exe;
@@ -91,11 +94,11 @@ static void wait_ready(struct shmrt_runtime *rt)
 
 /* Starts the runtime with a log, the children's stderr going to child_log
  * (and this program's own, meanwhile: it is theirs until they exist). */
-static struct shmrt_runtime *start(const char *name)
+static struct shmrt_runtime *start(const char *name, int max_clients)
 {
 	struct shmrt_runtime_options o = {.model_dir = model_dir, .name = name, .exe = exe, .restart = 1,
 					  .max_seqs = 8, .max_batch_tokens = 256, .kv_blocks = 64,
-					  .max_model_len = CONTEXT, .max_clients = MAX_CLIENTS, .log = log_line};
+					  .max_model_len = CONTEXT, .max_clients = max_clients, .log = log_line};
 	struct shmrt_runtime *rt;
 	snprintf(child_log, sizeof(child_log), "%s/children.log", model_dir);
 	int saved = dup(2), fd = open(child_log, O_WRONLY | O_CREAT | O_APPEND, 0600);
@@ -142,7 +145,8 @@ static void peer_attach(struct peer *p, const char *name)
 
 static void peer_detach(struct peer *p)
 {
-	shmrt_ring_close(p->submit);
+	if (p->submit)
+		shmrt_ring_close(p->submit);
 	shmrt_arena_detach(p->a);
 }
 
@@ -424,19 +428,51 @@ static unsigned case_held_lock(struct shmrt_runtime *rt, struct shmrt_client *c,
 	return 0;
 }
 
+/* --clients 70: 70 clients attach (each process handle a producer of the
+ * submit ring beside the supervisor's), the 71st hears that every client
+ * slot is taken. The 63rd used to fail: "all 64 producer slots are taken". */
+static unsigned case_many_clients(struct shmrt_runtime *rt, struct shmrt_client *c, struct peer *p)
+{
+	(void)rt;
+	shmrt_ring_close(p->submit); /* this peer's producer would be one too many */
+	p->submit = NULL;
+	static struct shmrt_client *more[MANY_CLIENTS];
+	for (int i = 0; i < MANY_CLIENTS - 1; i++) /* c is the first */
+		CHECK_OK(shmrt_client_attach(&more[i], "trust"));
+	struct shmrt_client *extra;
+	CHECK(shmrt_client_attach(&extra, "trust") == -EBUSY && strstr(shmrt_last_error(), "every client slot"),
+	      "client %d: %s", MANY_CLIENTS + 1, shmrt_last_error());
+	/* the last one is served */
+	int32_t prompt[3] = {1, 2, 3};
+	struct shmrt_request r = {.tokens = prompt, .n_tokens = 3, .max_tokens = 2, .ignore_eos = 1};
+	uint64_t id;
+	CHECK_OK(shmrt_client_submit(more[MANY_CLIENTS - 2], &r, &id));
+	struct shmrt_response out;
+	do
+		CHECK_OK(shmrt_client_next(more[MANY_CLIENTS - 2], id, &out, (int64_t)30 * 1000000000));
+	while (!out.finish);
+	CHECK(out.finish == SHMRT_CLIENT_LENGTH, "the 70th client: finish %d: %s", out.finish, shmrt_last_error());
+	for (int i = 0; i < MANY_CLIENTS - 1; i++)
+		shmrt_client_detach(more[i]);
+	(void)c;
+	return 0;
+}
+
 struct test_case {
 	const char *name;
 	/* returns how many restarts it caused */
 	unsigned (*run)(struct shmrt_runtime *, struct shmrt_client *, struct peer *);
+	int max_clients; /* 0: MAX_CLIENTS */
 };
 
 static const struct test_case cases[] = {
-	{"max_clients", case_max_clients},
-	{"payload_len", case_payload_len},
-	{"reason", case_reason},
-	{"scheduler_fails", case_scheduler_fails},
-	{"stat_strings", case_stat_strings},
-	{"held_lock", case_held_lock},
+	{"max_clients", case_max_clients, 0},
+	{"payload_len", case_payload_len, 0},
+	{"reason", case_reason, 0},
+	{"scheduler_fails", case_scheduler_fails, 0},
+	{"stat_strings", case_stat_strings, 0},
+	{"held_lock", case_held_lock, 0},
+	{"many_clients", case_many_clients, MANY_CLIENTS},
 };
 
 int main(int argc, char **argv)
@@ -453,7 +489,7 @@ int main(int argc, char **argv)
 	CHECK(mkdtemp(model_dir), "mkdtemp");
 	CHECK_OK(shmrt_mkmodel("tiny", 1, model_dir));
 
-	struct shmrt_runtime *rt = start("trust");
+	struct shmrt_runtime *rt = start("trust", tc->max_clients ? tc->max_clients : MAX_CLIENTS);
 	atexit(show_log);
 	struct shmrt_client *c;
 	CHECK_OK(shmrt_client_attach(&c, "trust"));
