@@ -87,6 +87,29 @@ run_runtime() {
 	wait "$rt"
 }
 
+# shmrt serve on the same model: one Vertex AI predict and one OpenAI
+# streaming request with curl, as a user would send them.
+run_serve() {
+	local port=${SHMRT_SERVE_PORT:-8080} i
+	log "shmrt serve --model build/tiny --port $port; a Vertex AI predict and an OpenAI stream with curl"
+	build/tools/shmrt serve --model build/tiny --host 127.0.0.1 --port "$port" &
+	local srv=$!
+	for i in $(seq 1 600); do
+		curl -sf "http://127.0.0.1:$port/health" >/dev/null && break
+		kill -0 "$srv" 2>/dev/null || { echo "shmrt serve failed" >&2; return 1; }
+		sleep 0.1
+	done
+	echo "\$ curl -s localhost:$port/predict -d '{\"instances\": [...]}'"
+	curl -sS "http://127.0.0.1:$port/predict" -H 'Content-Type: application/json' \
+		-d '{"instances": [{"prompt": "The model reads the text", "max_tokens": 16}], "parameters": {"temperature": 0}}'
+	echo
+	echo "\$ curl -sN localhost:$port/v1/completions -d '{..., \"stream\": true}'"
+	curl -sSN "http://127.0.0.1:$port/v1/completions" -H 'Content-Type: application/json' \
+		-d '{"model": "tiny", "prompt": "The model reads the text", "max_tokens": 4, "temperature": 0, "stream": true}'
+	kill -TERM "$srv"
+	wait "$srv"
+}
+
 run_main() {
 	build_main
 	log "shmrt info"
@@ -96,6 +119,7 @@ run_main() {
 	log "shmrt generate --model build/tiny (random weights: the text is noise)"
 	build/tools/shmrt generate --model build/tiny --prompt "The model reads the text" --max-tokens 48 --seed 1
 	run_runtime
+	run_serve
 	log "shmrt bench ipc"
 	build/tools/shmrt bench ipc
 }
@@ -154,6 +178,51 @@ check_pkgconfig() {
 	rm -rf "$stage"
 }
 
+# The Dockerfile's image, short of Docker (no engine here): the build stage's
+# command (scripts/container.sh build, into a staging root), then what the
+# runtime stage must hold: each library the program and libshmrt link comes
+# from a package the runtime stage installs (or the slim base's libc6,
+# libgcc-s1, libstdc++6), and the staged program serves a Vertex AI predict
+# configured by AIP_* variables alone, as the image's ENTRYPOINT runs it.
+check_container() {
+	log "container: the Dockerfile's stages (scripts/container.sh) in a staging root"
+	local stage
+	stage=$(mktemp -d)
+	DESTDIR="$stage" scripts/container.sh build /opt/shmrt || { rm -rf "$stage"; return 1; }
+	local root="$stage/opt/shmrt" allowed lib path pkg missing=""
+	allowed=" $(scripts/container.sh runtime-packages) libc6 libgcc-s1 libstdc++6 "
+	for lib in $(readelf -d "$root/bin/shmrt" "$root"/lib/*/libshmrt.so.* | awk '/NEEDED/ {gsub(/[][]/, "", $5); print $5}' | sort -u); do
+		[[ $lib == libshmrt.so* ]] && continue
+		path=$(ldconfig -p | awk -v l="$lib" '$1 == l && /x86-64/ {print $NF; exit}')
+		pkg=$( (dpkg -S "$path" || dpkg -S "$(readlink -f "$path")") 2>/dev/null | head -1 | cut -d: -f1)
+		[[ $allowed == *" $pkg "* ]] || missing="$missing $lib($pkg)"
+	done
+	if [ -n "$missing" ]; then
+		echo "the runtime stage lacks the packages of:$missing (scripts/container.sh RUNTIME_PACKAGES)" >&2
+		rm -rf "$stage"
+		return 1
+	fi
+	grep -q 'scripts/container.sh build /opt/shmrt' Dockerfile && grep -q 'ENTRYPOINT \["shmrt", "serve"\]' Dockerfile &&
+		grep -q "LD_LIBRARY_PATH=/opt/shmrt/$(cd "$root" && ls -d lib/*/ | head -1 | sed 's:/$::')" Dockerfile ||
+		{ echo "Dockerfile and scripts/container.sh disagree (build command, entry point or library path)" >&2; rm -rf "$stage"; return 1; }
+	build/tools/shmrt mkmodel --preset tiny --out "$stage/model" >/dev/null
+	local port=18931 rc=1 i
+	env -u SHMRT_EXE AIP_HTTP_PORT=$port AIP_STORAGE_URI="$stage/model" AIP_HEALTH_ROUTE=/ping AIP_PREDICT_ROUTE=/generate \
+		SHMRT_SHM_DIR=/dev/shm LD_LIBRARY_PATH="$(echo "$root"/lib/*)" "$root/bin/shmrt" serve --host 127.0.0.1 &
+	local srv=$!
+	for i in $(seq 1 300); do
+		curl -sf "http://127.0.0.1:$port/ping" >/dev/null && { rc=0; break; }
+		sleep 0.1
+	done
+	[ $rc -eq 0 ] && curl -sf -d '{"instances": [{"prompt": "The staged image", "max_tokens": 4}]}' \
+		"http://127.0.0.1:$port/generate" | grep -q '"predictions":\["Prompt:' || rc=1
+	kill -TERM $srv
+	wait $srv || rc=1
+	rm -rf "$stage"
+	[ $rc -eq 0 ] || echo "the staged image did not serve a predict" >&2
+	return $rc
+}
+
 run_tests() {
 	local status=0
 	setup_pyenv
@@ -162,6 +231,11 @@ run_tests() {
 	log "tests: release build (CUDA code compiled; GPU tests skip without a GPU)"
 	meson_test build || status=1
 	check_pkgconfig || { status=1; FAILED=$((FAILED + 1)); FAILED_NAMES="$FAILED_NAMES pkg-config"; }
+	if check_container; then PASSED=$((PASSED + 1)); else
+		status=1
+		FAILED=$((FAILED + 1))
+		FAILED_NAMES="$FAILED_NAMES container"
+	fi
 
 	log "tests: ASan + UBSan"
 	configure build-asan -Dcuda=disabled -Db_sanitize=address,undefined -Db_lundef=false -Dwerror=true "$py"
