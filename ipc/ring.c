@@ -78,6 +78,29 @@ int ring_format_n(void *mem, size_t mem_size, enum shmrt_ring_kind kind, size_t 
 	return 0;
 }
 
+int ring_reformat_n(void *mem, size_t mem_size, enum shmrt_ring_kind kind, size_t capacity, unsigned n_readers,
+		    unsigned n_producers)
+{
+	size_t need = ring_footprint_n(kind, capacity, n_readers, n_producers);
+	if (!need || need > mem_size || !mem)
+		return ring_format_n(mem, mem_size, kind, capacity, n_readers, n_producers); /* its error */
+	struct shmrt_ring view = {.sh = mem, .n_readers = n_readers};
+	uint64_t *saved = malloc((size_t)n_producers * sizeof(*saved));
+	if (!saved)
+		return shmrt_fail(ENOMEM, "ring: no memory");
+	for (unsigned i = 0; i < n_producers; i++)
+		saved[i] = atomic_load(ring_producer_word(&view, i));
+	uint64_t ever = atomic_load(&view.sh->producers_ever);
+	int rc = ring_format_n(mem, mem_size, kind, capacity, n_readers, n_producers);
+	if (!rc) {
+		for (unsigned i = 0; i < n_producers; i++)
+			atomic_store(ring_producer_word(&view, i), saved[i]);
+		atomic_store(&view.sh->producers_ever, ever);
+	}
+	free(saved);
+	return rc;
+}
+
 /* Producers: SPSC and broadcast have one slot, MPSC one per process
  * handle. A slot whose process died may be taken over (a restarted
  * producer). */

@@ -204,6 +204,11 @@ size_t ring_footprint_n(enum shmrt_ring_kind kind, size_t capacity, unsigned n_r
 int ring_format_n(void *mem, size_t mem_size, enum shmrt_ring_kind kind, size_t capacity, unsigned n_readers,
 		  unsigned n_producers);
 
+/* ring_format_n keeping the producer registry (an MPSC ring's clients stay
+ * registered), read where this layout puts it whatever the header says. */
+int ring_reformat_n(void *mem, size_t mem_size, enum shmrt_ring_kind kind, size_t capacity, unsigned n_readers,
+		    unsigned n_producers);
+
 /* Liveness checks used by the wait loops (ring_wait.c). */
 uint64_t ring_peer_pack(int32_t pid, uint64_t start_time);
 bool ring_peer_alive(uint64_t id);

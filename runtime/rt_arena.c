@@ -12,11 +12,14 @@
 struct ring_def {
 	const char *name;
 	enum shmrt_ring_kind kind;
-	int internal; /* links children only: formatted again for a new family */
+	/* Formatted again for a new family: the rings that link children,
+	 * and submit, whose producers (the clients) stay registered; not the
+	 * responses rings, which the clients read and keep their place in. */
+	int again;
 };
 
 static const struct ring_def rings[] = {
-	{"submit", SHMRT_RING_MPSC, 0}, {"tokens", SHMRT_RING_SPSC, 1},	  {"step", SHMRT_RING_BROADCAST, 1},
+	{"submit", SHMRT_RING_MPSC, 1}, {"tokens", SHMRT_RING_SPSC, 1},	  {"step", SHMRT_RING_BROADCAST, 1},
 	{"sampled", SHMRT_RING_SPSC, 1}, {"events", SHMRT_RING_SPSC, 1}, {"responses", SHMRT_RING_SPSC, 0},
 };
 
@@ -100,7 +103,7 @@ int rt_rings_format(struct shmrt_arena *a, const struct rt_state *st, int all)
 		return rc;
 	for (size_t i = 0; i < sizeof(rings) / sizeof(rings[0]); i++) {
 		const struct ring_def *d = &rings[i];
-		if (!all && !d->internal)
+		if (!all && !d->again)
 			continue;
 		unsigned readers = d->kind == SHMRT_RING_BROADCAST ? st->n_workers : 1;
 		unsigned producers = d->kind == SHMRT_RING_MPSC ? rt_submit_producers(st->max_clients) : 1;
@@ -114,7 +117,9 @@ int rt_rings_format(struct shmrt_arena *a, const struct rt_state *st, int all)
 			while (ring_footprint_n(d->kind, cap * 2, readers, producers) &&
 			       ring_footprint_n(d->kind, cap * 2, readers, producers) <= size)
 				cap *= 2;
-			if ((rc = ring_format_n(mem, size, d->kind, cap, readers, producers)))
+			rc = all ? ring_format_n(mem, size, d->kind, cap, readers, producers)
+				 : ring_reformat_n(mem, size, d->kind, cap, readers, producers);
+			if (rc)
 				return rc;
 		}
 	}

@@ -102,6 +102,7 @@ struct rt_state {
 	alignas(64) _Atomic uint32_t epoch;
 	_Atomic uint32_t accepting; /* 1: READY and not stopping */
 	_Atomic uint32_t restarts;
+	_Atomic uint32_t crash_loop; /* restarts in a row that did not get READY (a crash loop) */
 	_Atomic uint64_t requests_in, requests_out; /* submitted, ended (final response sent) */
 	char reason[RT_REASON_MAX]; /* why the runtime is not healthy; written before the epoch moves */
 	_Atomic int32_t supervisor_pid;
@@ -193,9 +194,9 @@ int rt_state_get(const struct shmrt_arena *a, struct rt_state **out);
 int rt_ring_open(const struct shmrt_arena *a, const char *name, unsigned index, int role, unsigned reader,
 		 struct shmrt_ring **out);
 
-/* Formats the rings that link the children (tokens, step, sampled, events),
- * for a new family after a failure; also submit and responses when all is
- * set (at creation). */
+/* Formats the rings that link the children (tokens, step, sampled, events)
+ * and submit (its producers kept), for a new family after a failure; all
+ * of them, responses too, when all is set (at creation). */
 int rt_rings_format(struct shmrt_arena *a, const struct rt_state *st, int all);
 
 /* Bytes queued and capacity of ring `name` (index as above), read from

@@ -42,7 +42,21 @@ struct shmrt_runtime {
 	_Atomic int stopping;
 	_Atomic int thread_done;
 	int ever_ready;
+	/* This process's own copies: the state's may be rewritten by a peer. */
+	int restart, max_restarts;
+	int64_t hang_timeout_ns;
+	unsigned crash_loop; /* restarts in a row that did not get READY */
+	int64_t restart_at;  /* > 0: when the next family starts (a backoff) */
 };
+
+/* The n-th restart in a row without READY waits: none for the first (a
+ * one-off death), then 0.5 s doubling to 30 s, as Kubernetes' crash loop
+ * back-off (10 s to 5 min) but for a family that loads in seconds. */
+static int64_t backoff_ns(unsigned n)
+{
+	int64_t ns = n == 0 ? 0 : (int64_t)500000000 << (n - 1 < 6 ? n - 1 : 6);
+	return ns < (int64_t)30 * 1000000000 ? ns : (int64_t)30 * 1000000000;
+}
 
 static void say(struct shmrt_runtime *rt, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 static void say(struct shmrt_runtime *rt, const char *fmt, ...)
@@ -156,23 +170,38 @@ static int spawn_all(struct shmrt_runtime *rt, const char *name)
 	return 0;
 }
 
-static void on_death(struct shmrt_runtime *rt, int i, int status, const char *name)
+/* What a restart will do, for the reason: when, or why not. */
+static void restart_plan(const struct shmrt_runtime *rt, int restart, char *buf, size_t cap)
+{
+	if (!restart && rt->crash_loop)
+		snprintf(buf, cap, "; gave up after %u restarts in a row that did not get ready (--max-restarts)",
+			 rt->crash_loop);
+	else if (restart && rt->crash_loop)
+		snprintf(buf, cap, "; restarting in %.1f s (restart %u in a row that did not get ready)",
+			 (double)backoff_ns(rt->crash_loop) * 1e-9, rt->crash_loop + 1);
+	else
+		snprintf(buf, cap, "%s", restart ? "; restarting" : "");
+}
+
+static void on_death(struct shmrt_runtime *rt, int i, int status)
 {
 	struct rt_state *st = rt->st;
-	char who[32];
+	char who[32], plan[128];
 	proc_label(i, who, sizeof(who));
-	int restart = st->restart && rt->ever_ready;
+	int restart = rt->restart && rt->ever_ready &&
+		      (rt->max_restarts < 0 || rt->crash_loop < (unsigned)rt->max_restarts);
+	restart_plan(rt, restart, plan, sizeof(plan));
 	if (rt->kids[i].hung_ns > 0)
 		set_reason(st, "the %s (pid %d) was hung: no heartbeat for %.1f s (hang timeout %.1f s); killed%s", who,
-			   rt->kids[i].pid, (double)rt->kids[i].hung_ns * 1e-9, (double)st->hang_timeout_ns * 1e-9,
-			   restart ? "; restarting" : "");
+			   rt->kids[i].pid, (double)rt->kids[i].hung_ns * 1e-9, (double)rt->hang_timeout_ns * 1e-9,
+			   plan);
 	else if (WIFSIGNALED(status))
 		set_reason(st, "the %s (pid %d) was killed by signal %d (%s)%s", who, rt->kids[i].pid,
-			   WTERMSIG(status), strsignal(WTERMSIG(status)), restart ? "; restarting" : "");
+			   WTERMSIG(status), strsignal(WTERMSIG(status)), plan);
 	else
 		set_reason(st, "the %s (pid %d) exited with status %d%s%s", who, rt->kids[i].pid,
 			   WEXITSTATUS(status), WEXITSTATUS(status) == 127 ? " (cannot run the shmrt program)" : "",
-			   restart ? "; restarting" : "");
+			   plan);
 	shmrt_arena_set_health(rt->arena, restart ? SHMRT_HEALTH_DEGRADED : SHMRT_HEALTH_FAILED, 0);
 	end_epoch(st);
 	say(rt, "%s", st->reason);
@@ -180,6 +209,16 @@ static void on_death(struct shmrt_runtime *rt, int i, int status, const char *na
 	stop_all(rt, 0);
 	if (!restart)
 		return;
+	rt->restart_at = shmrt_now_ns() + backoff_ns(rt->crash_loop);
+	atomic_store(&st->crash_loop, ++rt->crash_loop);
+}
+
+/* A new family, once its back-off has passed: the rings formatted again
+ * (the submit ring too: a corrupt one failed every family). */
+static void restart_family(struct shmrt_runtime *rt, const char *name)
+{
+	struct rt_state *st = rt->st;
+	rt->restart_at = 0;
 	atomic_fetch_add(&st->restarts, 1);
 	int rc = rt_rings_format(rt->arena, st, 0);
 	if (!rc) {
@@ -210,6 +249,8 @@ static void update_health(struct shmrt_runtime *rt)
 	}
 	if (ready == (unsigned)rt->n_procs) {
 		rt->ever_ready = 1;
+		rt->crash_loop = 0;
+		atomic_store(&rt->st->crash_loop, 0);
 		rt->st->reason[0] = '\0';
 		atomic_store(&rt->st->accepting, 1);
 		shmrt_arena_set_health(rt->arena, SHMRT_HEALTH_READY, SHMRT_HEALTH_PROGRESS_MAX);
@@ -225,7 +266,7 @@ static void update_health(struct shmrt_runtime *rt)
  * still loading are not judged: a large checkpoint takes what it takes. */
 static void check_hangs(struct shmrt_runtime *rt)
 {
-	int64_t limit = rt->st->hang_timeout_ns, now = shmrt_now_ns();
+	int64_t limit = rt->hang_timeout_ns, now = shmrt_now_ns();
 	if (limit <= 0)
 		return;
 	for (int i = 0; i < rt->n_procs; i++) {
@@ -246,7 +287,7 @@ static void check_hangs(struct shmrt_runtime *rt)
 /* A death takes its peers along within milliseconds (they see the rings'
  * peer gone and exit with status 1): collect them all, and name as the
  * cause the one killed by a signal, if any, rather than the first seen. */
-static void check_deaths(struct shmrt_runtime *rt, const char *name)
+static void check_deaths(struct shmrt_runtime *rt)
 {
 	int status[RT_MAX_PROCS], dead[RT_MAX_PROCS] = {0}, any = 0, signaled = 0;
 	/* A killed process may take a while to become waitable (its memory is
@@ -270,7 +311,7 @@ static void check_deaths(struct shmrt_runtime *rt, const char *name)
 	for (int i = 0; i < rt->n_procs; i++)
 		if (dead[i] && i != root)
 			reap(rt, i);
-	on_death(rt, root, status[root], name);
+	on_death(rt, root, status[root]);
 }
 
 static void *watch(void *arg)
@@ -301,7 +342,9 @@ static void *watch(void *arg)
 		poll(pf, (nfds_t)n, 50);
 		if (!atomic_load(&rt->stopping)) {
 			check_hangs(rt);
-			check_deaths(rt, info.name);
+			check_deaths(rt);
+			if (rt->restart_at && shmrt_now_ns() >= rt->restart_at)
+				restart_family(rt, info.name);
 		}
 		update_health(rt);
 	}
@@ -399,6 +442,9 @@ int shmrt_runtime_start(struct shmrt_runtime **out, const struct shmrt_runtime_o
 	snprintf(rt->exe, sizeof(rt->exe), "%s", exe && *exe ? exe : "shmrt");
 	rt->log = o->log;
 	rt->log_arg = o->log_arg;
+	rt->restart = o->restart;
+	rt->max_restarts = o->max_restarts ? o->max_restarts : SHMRT_MAX_RESTARTS_DEFAULT;
+	rt->hang_timeout_ns = o->hang_timeout_ns ? o->hang_timeout_ns : SHMRT_HANG_TIMEOUT_DEFAULT_NS;
 	rt->n_procs = RT_PROC_WORKER0 + workers;
 	for (int i = 0; i < RT_MAX_PROCS; i++)
 		rt->kids[i] = (struct child){0, -1, 0};

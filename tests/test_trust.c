@@ -20,6 +20,9 @@
  *                  submit gives up at its timeout, sleeping, naming it
  *     many_clients --clients 70: 70 clients attach, the 71st is told
  *                  that every client slot is taken
+ *     crash_loop   a corrupted submit ring is repaired by the restart; a
+ *                  tokenizer that cannot load: restarts back off, probe
+ *                  --live fails, the runtime gives up (FAILED)
  *     reason       a prompt longer than the context, an id beyond the
  *                  vocabulary: the client's shmrt_last_error() says why
  *
@@ -27,6 +30,7 @@
  * and that a client is still served. */
 #include <errno.h>
 #include <fcntl.h>
+#include <limits.h>
 #include <pthread.h>
 #include <signal.h>
 #include <stdatomic.h>
@@ -94,11 +98,12 @@ static void wait_ready(struct shmrt_runtime *rt)
 
 /* Starts the runtime with a log, the children's stderr going to child_log
  * (and this program's own, meanwhile: it is theirs until they exist). */
-static struct shmrt_runtime *start(const char *name, int max_clients)
+static struct shmrt_runtime *start(const char *name, int max_clients, int max_restarts)
 {
 	struct shmrt_runtime_options o = {.model_dir = model_dir, .name = name, .exe = exe, .restart = 1,
 					  .max_seqs = 8, .max_batch_tokens = 256, .kv_blocks = 64,
-					  .max_model_len = CONTEXT, .max_clients = max_clients, .log = log_line};
+					  .max_model_len = CONTEXT, .max_clients = max_clients, .log = log_line,
+					  .max_restarts = max_restarts};
 	struct shmrt_runtime *rt;
 	snprintf(child_log, sizeof(child_log), "%s/children.log", model_dir);
 	int saved = dup(2), fd = open(child_log, O_WRONLY | O_CREAT | O_APPEND, 0600);
@@ -458,21 +463,82 @@ static unsigned case_many_clients(struct shmrt_runtime *rt, struct shmrt_client 
 	return 0;
 }
 
+/* `shmrt probe --live`: 0 alive, 1 not, its stderr in why. */
+static int probe_live(char *why, size_t cap)
+{
+	char cmd[256];
+	snprintf(cmd, sizeof(cmd), "%s probe --name trust --live 2>&1", exe);
+	int status;
+	char *out = command_output(cmd, &status);
+	snprintf(why, cap, "%s", out);
+	free(out);
+	return WIFEXITED(status) ? WEXITSTATUS(status) : -1;
+}
+
+/* A corrupted submit ring is formatted again with the new family (every
+ * family used to fail on it, about 3 restarts a second, forever). Then a
+ * tokenizer that cannot load: restarts back off, `probe --live` reports
+ * the crash loop, and after 4 restarts the runtime gives up, FAILED with
+ * the reason. */
+static unsigned case_crash_loop(struct shmrt_runtime *rt, struct shmrt_client *c, struct peer *p)
+{
+	(void)c;
+	void *mem;
+	size_t size;
+	CHECK_OK(shmrt_arena_region(p->a, "submit", &mem, &size));
+	uint32_t epoch = atomic_load(&p->st->epoch);
+	atomic_fetch_add(&((struct ring_shared *)mem)->head, 3);
+	int64_t end = now_ns() + (int64_t)30 * 1000000000;
+	while (atomic_load(&p->st->epoch) == epoch) {
+		CHECK(now_ns() < end, "the tokenizer did not fail on a corrupted submit ring");
+		usleep(1000);
+	}
+	wait_ready(rt);
+	CHECK(atomic_load(&p->st->restarts) == 1, "%u restarts for one corrupted ring", atomic_load(&p->st->restarts));
+
+	char tok[128], moved[160], why[1024];
+	snprintf(tok, sizeof(tok), "%s/tokenizer.json", model_dir);
+	snprintf(moved, sizeof(moved), "%s.moved", tok);
+	CHECK(rename(tok, moved) == 0, "rename");
+	int64_t t0 = now_ns();
+	CHECK(kill(shmrt_runtime_child_pid(rt, 0), SIGKILL) == 0, "kill");
+	int loop_seen = 0;
+	end = now_ns() + (int64_t)120 * 1000000000;
+	while (shmrt_runtime_health(rt, NULL) != SHMRT_HEALTH_FAILED) {
+		CHECK(now_ns() < end, "still restarting after 120 s: %s", p->st->reason);
+		if (!loop_seen && probe_live(why, sizeof(why)) == 1 && strstr(why, "crash loop"))
+			loop_seen = shmrt_runtime_health(rt, NULL) != SHMRT_HEALTH_FAILED;
+		usleep(50000);
+	}
+	double took = (double)(now_ns() - t0) * 1e-9;
+	fprintf(stderr, "crash loop: FAILED after %.1f s: %s\n", took, p->st->reason);
+	CHECK(strstr(p->st->reason, "gave up after 4 restarts"), "reason: %s", p->st->reason);
+	CHECK(atomic_load(&p->st->restarts) == 1 + 4, "%u restarts", atomic_load(&p->st->restarts));
+	/* backed off: 0 + 0.5 + 1 + 2 s at least between the four */
+	CHECK(took >= 3.4, "four restarts in %.1f s", took);
+	CHECK(loop_seen, "probe --live never reported the crash loop");
+	CHECK(probe_live(why, sizeof(why)) == 1, "probe --live on a FAILED runtime");
+	CHECK(rename(moved, tok) == 0, "rename back");
+	return UINT_MAX;
+}
+
 struct test_case {
 	const char *name;
-	/* returns how many restarts it caused */
+	/* returns how many restarts it caused (UINT_MAX: it made it FAIL) */
 	unsigned (*run)(struct shmrt_runtime *, struct shmrt_client *, struct peer *);
 	int max_clients; /* 0: MAX_CLIENTS */
+	int max_restarts;
 };
 
 static const struct test_case cases[] = {
-	{"max_clients", case_max_clients, 0},
-	{"payload_len", case_payload_len, 0},
-	{"reason", case_reason, 0},
-	{"scheduler_fails", case_scheduler_fails, 0},
-	{"stat_strings", case_stat_strings, 0},
-	{"held_lock", case_held_lock, 0},
-	{"many_clients", case_many_clients, MANY_CLIENTS},
+	{"max_clients", case_max_clients, 0, 0},
+	{"payload_len", case_payload_len, 0, 0},
+	{"reason", case_reason, 0, 0},
+	{"scheduler_fails", case_scheduler_fails, 0, 0},
+	{"stat_strings", case_stat_strings, 0, 0},
+	{"held_lock", case_held_lock, 0, 0},
+	{"many_clients", case_many_clients, MANY_CLIENTS, 0},
+	{"crash_loop", case_crash_loop, 0, 4},
 };
 
 int main(int argc, char **argv)
@@ -489,7 +555,7 @@ int main(int argc, char **argv)
 	CHECK(mkdtemp(model_dir), "mkdtemp");
 	CHECK_OK(shmrt_mkmodel("tiny", 1, model_dir));
 
-	struct shmrt_runtime *rt = start("trust", tc->max_clients ? tc->max_clients : MAX_CLIENTS);
+	struct shmrt_runtime *rt = start("trust", tc->max_clients ? tc->max_clients : MAX_CLIENTS, tc->max_restarts);
 	atexit(show_log);
 	struct shmrt_client *c;
 	CHECK_OK(shmrt_client_attach(&c, "trust"));
@@ -497,7 +563,8 @@ int main(int argc, char **argv)
 	peer_attach(&p, "trust");
 	int tok_pid = shmrt_runtime_child_pid(rt, 0);
 	unsigned restarts = tc->run(rt, c, &p);
-	check_served(rt, c, &p, tok_pid, restarts);
+	if (restarts != UINT_MAX) /* the case's runtime FAILED on purpose */
+		check_served(rt, c, &p, tok_pid, restarts);
 	peer_detach(&p);
 	shmrt_client_detach(c);
 	CHECK_OK(shmrt_runtime_stop(rt, 0));

@@ -13,16 +13,19 @@
  * hung (children beat at least every 100 ms while idle and between steps);
  * with hang detection off, this. */
 #define STALE_NS SHMRT_HANG_TIMEOUT_DEFAULT_NS
+/* Restarts in a row without READY that make the runtime not alive. */
+#define CRASH_LOOP 2
 
 static void usage(FILE *f)
 {
 	fprintf(f, "usage: shmrt probe --name NAME (--ready | --live)\n\n"
 		   "  --ready   exit 0 once every worker has loaded its weights and run a\n"
 		   "            warm-up step (health READY): a startup or readiness probe\n"
-		   "  --live    exit 0 while the supervisor lives, the runtime has not FAILED\n"
-		   "            and every process has beaten its heart within the runtime's\n"
-		   "            hang timeout (shmrt start --hang-seconds, default 60 s; the\n"
-		   "            supervisor kills a process silent for longer)\n"
+		   "  --live    exit 0 while the supervisor lives, the runtime has not FAILED,\n"
+		   "            is not in a crash loop (two restarts in a row that did not get\n"
+		   "            ready) and every process has beaten its heart within the\n"
+		   "            runtime's hang timeout (shmrt start --hang-seconds, default 60 s;\n"
+		   "            the supervisor kills a process silent for longer)\n"
 		   "Exit 1 otherwise, with the reason on stderr.\n");
 }
 
@@ -35,8 +38,17 @@ static int live(const struct shmrt_arena *a, const struct shmrt_arena_info *info
 		return snprintf(why, cap, "failed"), 0;
 	if (rt_state_get(a, &st))
 		return snprintf(why, cap, "%s", shmrt_last_error()), 0;
+	/* Restarts that make no progress: as Kubernetes' CrashLoopBackOff,
+	 * visible, so that whoever runs the container can act. */
+	uint32_t loop = atomic_load(&st->crash_loop);
+	if (loop >= CRASH_LOOP)
+		return snprintf(why, cap, "a crash loop: %u restarts in a row did not get ready (%.*s)", loop,
+				(int)strnlen(st->reason, sizeof(st->reason)), st->reason),
+		       0;
 	int64_t now = shmrt_now_ns(), stale = st->hang_timeout_ns > 0 ? st->hang_timeout_ns : STALE_NS;
-	for (unsigned i = 0; i < RT_PROC_WORKER0 + st->n_workers; i++) {
+	unsigned n_workers = *(volatile uint32_t *)&st->n_workers;
+	n_workers = n_workers < RT_MAX_WORKERS ? n_workers : RT_MAX_WORKERS;
+	for (unsigned i = 0; i < RT_PROC_WORKER0 + n_workers; i++) {
 		struct rt_proc *p = &st->procs[i];
 		int pid = atomic_load(&p->pid);
 		if (h == SHMRT_HEALTH_READY && pid && now - atomic_load(&p->heartbeat_ns) > stale)

@@ -10,7 +10,7 @@ const struct option runtime_flag_options[RUNTIME_FLAGS_COUNT] = {
 	{"max-model-len", required_argument, 0, 'l'}, {"block-size", required_argument, 0, 'b'},
 	{"kv-blocks", required_argument, 0, 'k'},     {"clients", required_argument, 0, 'c'},
 	{"backend", required_argument, 0, 'B'},	      {"hang-seconds", required_argument, 0, 'H'},
-	{"xfer-chunk", required_argument, 0, 'x'},
+	{"xfer-chunk", required_argument, 0, 'x'},    {"max-restarts", required_argument, 0, 'R'},
 };
 
 void runtime_flags_usage(FILE *f)
@@ -18,6 +18,8 @@ void runtime_flags_usage(FILE *f)
 	fprintf(f, "  --workers N          tensor-parallel workers (default 1)\n"
 		   "  --restart            start a new family of processes when one dies\n"
 		   "                       (default: the runtime FAILs and this program exits 1)\n"
+		   "  --max-restarts N     give up (FAILED) after N restarts in a row that do not\n"
+		   "                       get ready, each after a longer pause (default 5; 0: never)\n"
 		   "  --hang-seconds S     a ready process silent for S seconds is hung: killed,\n"
 		   "                       then handled as a death (default 60; 0: never)\n"
 		   "  --max-seqs N         running sequences (default 256)\n"
@@ -40,6 +42,11 @@ int runtime_flag(const char *cmd, int c, const char *arg, struct shmrt_runtime_o
 	switch (c) {
 	case 'r': o->restart = 1; return 1;
 	case 'B': o->backend = arg; return 1;
+	case 'R':
+		if (parse_int_arg(cmd, "--max-restarts", arg, 0, 1000000, &v))
+			return -1;
+		o->max_restarts = v ? (int)v : -1;
+		return 1;
 	case 'H':
 		if (parse_int_arg(cmd, "--hang-seconds", arg, 0, 86400, &v))
 			return -1;

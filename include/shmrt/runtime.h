@@ -8,7 +8,9 @@
  * LOADING (progress: the workers' loads) -> READY once every worker has
  * loaded its weights and run a warm-up step. When a child dies the runtime
  * is DEGRADED (restart on: the whole family is started again and returns
- * to READY) or FAILED (restart off); either way every request in flight
+ * to READY; a family that keeps dying before READY is restarted after a
+ * growing pause, then given up: FAILED) or FAILED (restart off); either
+ * way every request in flight
  * ends with an error and new ones are refused until READY.
  *
  * Children are the shmrt program (options.exe) run with a hidden role
@@ -34,6 +36,11 @@ struct shmrt_runtime_options {
 	const char *exe;       /* the shmrt program; NULL: $SHMRT_EXE, else "shmrt" in PATH */
 	const char *backend;   /* NULL: "cpu" */
 	int restart;           /* 1: start a new family when a child dies */
+	/* Restarts in a row whose family does not get READY before the
+	 * runtime gives up (FAILED, the reason says so): a crash loop. They
+	 * back off: the first at once, then 0.5 s doubling to 30 s.
+	 * 0: SHMRT_MAX_RESTARTS_DEFAULT; < 0: never give up. */
+	int max_restarts;
 	/* A READY child whose heartbeat is older than this is hung: killed
 	 * (then handled as any death). Children beat at least every 100 ms
 	 * when idle and between steps, so this bounds one step's time.
@@ -54,6 +61,8 @@ struct shmrt_runtime_options {
 	 * above keep their places. */
 	size_t xfer_chunk;
 };
+
+#define SHMRT_MAX_RESTARTS_DEFAULT 5
 
 /* 60 s: vLLM's default for one engine iteration (VLLM_ENGINE_ITERATION_TIMEOUT_S). */
 #define SHMRT_HANG_TIMEOUT_DEFAULT_NS ((int64_t)60 * 1000000000)
