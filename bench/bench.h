@@ -25,5 +25,6 @@ int bench_e2e(int argc, char **argv);
 int bench_xfer(int argc, char **argv);
 int bench_tokenize(int argc, char **argv);
 int bench_shm(int argc, char **argv);
+int bench_serve(int argc, char **argv);
 
 #endif

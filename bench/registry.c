@@ -11,6 +11,8 @@ const struct shmrt_bench shmrt_benches[] = {
 	{"xfer", "all-reduce bus bandwidth of the shm transport (W workers) vs memcpy; NCCL with GPUs", bench_xfer},
 	{"shm", "per /dev/shm budget (a tmpfs of that size): starts?, tokens/s, all-reduce GB/s, bytes touched",
 	 bench_shm},
+	{"serve", "shmrt serve's HTTP streams vs the C client API on one runtime; 1,000 idle connections",
+	 bench_serve},
 	{"tokenize", "encode tokens/s on one thread vs Hugging Face tokenizers or tiktoken", bench_tokenize},
 	{NULL, NULL, NULL},
 };

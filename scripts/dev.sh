@@ -13,7 +13,7 @@ cd "$(dirname "$0")/.."
 # packages we can rely on: they are used when /usr/local/cuda has them.
 APT_PACKAGES=(gcc g++ make meson ninja-build pkg-config clang libclang-rt-14-dev
 	liburing-dev libhwloc-dev libzmq3-dev libjansson-dev libpcre2-dev libutf8proc-dev libmicrohttpd-dev
-	python3 python3-venv curl)
+	libcurl4-openssl-dev python3 python3-venv curl)
 
 # The server tests' clients, from PyPI, in a virtual environment of the build
 # (Debian's python3 is externally managed): requests, the openai package and

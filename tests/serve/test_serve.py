@@ -470,6 +470,22 @@ def vertex_env():
     expect(out.returncode == 2 and "does not fetch" in out.stderr, out.stderr)
 
 
+@check("shmrt bench serve: its document (C API and HTTP rows, the ratio, idle connections)")
+def bench_serve():
+    out = shmrt("bench", "serve", "--preset", "tiny", "--streams", "4", "--seconds", "1", "--max-tokens", "8",
+                "--rounds", "1", "--idle", "50", "--json")
+    expect(out.returncode == 0, out.stderr)
+    doc = json.loads(out.stdout)
+    rows = {r["path"]: r for r in doc["rows"]}
+    for path in ("c-api", "http"):
+        r = rows[path]
+        expect(r["errors"] == 0 and r["requests"] >= 4 and r["tokens"] == 8 * r["requests"], f"{path}: {r}")
+        expect(0 < r["ttft_p50_s"] <= r["ttft_p99_s"], f"{path} ttft: {r}")
+    ratio = rows["http"]["tokens_per_s"] / rows["c-api"]["tokens_per_s"]
+    expect(abs(doc["http_over_c_api_tokens_per_s"] - ratio) < 1e-9, "the ratio is not of the rows")
+    expect(doc["idle"]["opened"] == doc["idle"]["answered"] == 50 and doc["idle"]["load_errors"] == 0, str(doc["idle"]))
+
+
 def main():
     global MAIN, SLOW
     try:
@@ -490,6 +506,7 @@ def main():
         queue_full()
         sigterm_during_streams()
         vertex_env()
+        bench_serve()
     except Exception:
         traceback.print_exc()
         RESULTS.append(("setup", False))
