@@ -2,6 +2,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <limits.h>
+#include <pwd.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -42,6 +43,17 @@ static int check_name(const char *name)
 		return shmrt_fail(EINVAL, "arena name '%s' is not 1..%d characters of [A-Za-z0-9_.-]",
 				  name ? name : "(null)", SHMRT_ARENA_NAME_MAX);
 	return 0;
+}
+
+/* "name (uid N)", or "uid N" for a uid with no name. */
+static void user_label(uid_t uid, char *buf, size_t cap)
+{
+	struct passwd pw, *found = NULL;
+	char tmp[1024];
+	if (getpwuid_r(uid, &pw, tmp, sizeof(tmp), &found) == 0 && found)
+		snprintf(buf, cap, "%s (uid %u)", pw.pw_name, (unsigned)uid);
+	else
+		snprintf(buf, cap, "uid %u", (unsigned)uid);
 }
 
 /* A handle with its path set; fd -1, nothing mapped. */
@@ -97,12 +109,23 @@ static int create_file(struct shmrt_arena *a, int dirfd, const char *fname)
 				return shmrt_fail(errno, "creating %s: %m", a->path);
 			struct shmrt_arena_info info;
 			int rc = shmrt_arena_remove_stale(dirfd, fname, &info);
+			char owner[160] = "";
+			struct stat st;
+			if (fstatat(dirfd, fname, &st, AT_SYMLINK_NOFOLLOW) == 0) {
+				char who[128];
+				user_label(st.st_uid, who, sizeof(who));
+				snprintf(owner, sizeof(owner), ", file of %s", who);
+			}
 			if (rc == 0 && info.owner_pid)
-				return shmrt_fail(EEXIST, "arena '%s' exists in %s and its owner (pid %d) is alive",
-						  a->layout.name, shmrt_shm_dir(), info.owner_pid);
+				return shmrt_fail(EEXIST, "arena '%s' exists in %s and its owner (pid %d%s) is alive",
+						  a->layout.name, shmrt_shm_dir(), info.owner_pid, owner);
 			if (rc == 0)
 				return shmrt_fail(EEXIST, "arena '%s' exists in %s and is in use (being created, "
-							  "or by another shmrt version)", a->layout.name, shmrt_shm_dir());
+							  "or by another shmrt version%s)", a->layout.name, shmrt_shm_dir(),
+						  owner);
+			if (rc == -EACCES || rc == -EPERM)
+				return shmrt_fail(EEXIST, "arena '%s' exists in %s and this user cannot open it (%s)",
+						  a->layout.name, shmrt_shm_dir(), owner + 2);
 			if (rc == -EBADMSG)
 				return shmrt_fail(EEXIST, "%s exists and is not a shmrt arena; remove it by hand",
 						  a->path);
@@ -193,6 +216,51 @@ int shmrt_arena_create(struct shmrt_arena **out, const char *name, const struct 
 	return 0;
 }
 
+/* The owner $SHMRT_TRUSTED_OWNER names (a user name or uid): 1 and *uid,
+ * 0 when unset, or -EINVAL. */
+static int trusted_owner(uid_t *uid)
+{
+	const char *v = getenv("SHMRT_TRUSTED_OWNER");
+	if (!v || !*v)
+		return 0;
+	char *end;
+	unsigned long n = strtoul(v, &end, 10);
+	if (!*end && n <= UINT_MAX) {
+		*uid = (uid_t)n;
+		return 1;
+	}
+	struct passwd pw, *found = NULL;
+	char tmp[1024];
+	if (getpwnam_r(v, &pw, tmp, sizeof(tmp), &found) != 0 || !found)
+		return shmrt_fail(EINVAL, "SHMRT_TRUSTED_OWNER=%s: no such user", v);
+	*uid = pw.pw_uid;
+	return 1;
+}
+
+/* Whoever can write the arena receives the prompts and chooses the
+ * answers: it must be this user's, or the owner the caller names, and
+ * not writable by others (nor by its group, unless its owner is named),
+ * as OpenSSH and PostgreSQL judge their files. */
+static int check_owner(const struct shmrt_arena *a, const struct stat *st)
+{
+	uid_t trusted = 0;
+	int named = trusted_owner(&trusted);
+	if (named < 0)
+		return named;
+	bool mine = st->st_uid == geteuid(), named_owner = named && st->st_uid == trusted;
+	char owner[128];
+	user_label(st->st_uid, owner, sizeof(owner));
+	if (!mine && !named_owner)
+		return shmrt_fail(EPERM, "%s belongs to %s, not to this user: refused (its owner would receive "
+				  "the prompts and choose the answers); to trust it, set SHMRT_TRUSTED_OWNER to that "
+				  "user (or pass --trust-owner)", a->path, owner);
+	mode_t loose = named_owner ? S_IWOTH : S_IWGRP | S_IWOTH;
+	if (st->st_mode & loose)
+		return shmrt_fail(EPERM, "%s (owner %s) has mode %04o: %s may write it: refused", a->path, owner,
+				  (unsigned)(st->st_mode & 07777), st->st_mode & S_IWOTH ? "every user" : "its group");
+	return 0;
+}
+
 /* Maps fd and validates its header into a->layout. */
 static int map_and_check(struct shmrt_arena *a, const char *name)
 {
@@ -201,6 +269,9 @@ static int map_and_check(struct shmrt_arena *a, const char *name)
 		return shmrt_fail(errno, "stat %s: %m", a->path);
 	if (!S_ISREG(st.st_mode))
 		return shmrt_fail(EBADMSG, "%s is not a regular file", a->path);
+	int rc = check_owner(a, &st);
+	if (rc < 0)
+		return rc;
 	if (st.st_size == 0)
 		return shmrt_fail(EAGAIN, "arena '%s' is being created, or its creator died first (shmrt clean)",
 				  name);
@@ -210,7 +281,7 @@ static int map_and_check(struct shmrt_arena *a, const char *name)
 	/* Acquire: pairs with the creator's release of the magic, so the
 	 * header read below is complete. */
 	(void)atomic_load_explicit(&((struct shmrt_arena_header *)base)->magic, memory_order_acquire);
-	int rc = shmrt_arena_header_check(base, (size_t)st.st_size, &a->layout);
+	rc = shmrt_arena_header_check(base, (size_t)st.st_size, &a->layout);
 	if (rc < 0) {
 		munmap(base, (size_t)st.st_size);
 		char why[256];

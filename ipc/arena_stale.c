@@ -25,6 +25,7 @@
 #include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
+#include <stdio.h>
 #include <string.h>
 #include <sys/mman.h>
 #include <sys/stat.h>
@@ -151,8 +152,15 @@ int shmrt_arena_clean(const char *name, shmrt_arena_clean_fn fn, void *arg)
 			continue;
 		struct shmrt_arena_info info;
 		int rc = shmrt_arena_remove_stale(dirfd(d), n, &info);
-		if (rc < 0) /* gone meanwhile, not an arena, or not ours to open */
+		if (rc == -ENOENT || rc == -EBADMSG) /* gone meanwhile, or not an arena */
 			continue;
+		if (rc < 0) { /* not ours to open: said, not skipped in silence */
+			info = (struct shmrt_arena_info){0};
+			snprintf(info.name, sizeof(info.name), "%s", n + plen);
+			if (fn)
+				fn(&info, rc, arg);
+			continue;
+		}
 		removed += rc;
 		if (fn)
 			fn(&info, rc, arg);

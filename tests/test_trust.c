@@ -23,6 +23,9 @@
  *     crash_loop   a corrupted submit ring is repaired by the restart; a
  *                  tokenizer that cannot load: restarts back off, probe
  *                  --live fails, the runtime gives up (FAILED)
+ *     other_owner  (root; 77 otherwise) nobody's arena in a shared
+ *                  directory: attach refuses it unless its owner is
+ *                  trusted, start and clean say whose it is
  *     reason       a prompt longer than the context, an id beyond the
  *                  vocabulary: the client's shmrt_last_error() says why
  *
@@ -31,13 +34,16 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <limits.h>
+#include <grp.h>
 #include <pthread.h>
+#include <pwd.h>
 #include <signal.h>
 #include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
+#include <sys/stat.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -522,6 +528,101 @@ static unsigned case_crash_loop(struct shmrt_runtime *rt, struct shmrt_client *c
 	return UINT_MAX;
 }
 
+/* Becomes nobody (a forked child of root). */
+static void become_nobody(void)
+{
+	struct passwd *pw = getpwnam("nobody");
+	if (!pw || setgroups(0, NULL) || setgid(pw->pw_gid) || setuid(pw->pw_uid))
+		_exit(126);
+}
+
+/* `test_trust --squat NAME FD`, run as nobody: creates arena NAME, says
+ * so on FD, and keeps it until killed. */
+static int squat(const char *name, int fd)
+{
+	struct shmrt_region_spec spec = {.name = "state", .size = 4096, .numa_node = -1};
+	struct shmrt_arena *a;
+	if (shmrt_arena_create(&a, name, &spec, 1) < 0)
+		return fprintf(stderr, "squat: %s\n", shmrt_last_error()), 1;
+	if (write(fd, "s", 1) != 1)
+		return 1;
+	pause();
+	return 0;
+}
+
+/* Another user's arena in a directory every user may write (as
+ * /dev/shm): attach refuses it, naming its owner, unless that owner is
+ * named as trusted; never when every user may write it; `start` says
+ * whose the name is, and `clean` run by another user says which arenas
+ * it could not open. A client used to attach to whatever it could open. */
+static unsigned case_other_owner(struct shmrt_runtime *rt, struct shmrt_client *c, struct peer *p)
+{
+	(void)rt;
+	(void)c;
+	(void)p;
+	if (geteuid() != 0)
+		SKIP("a second user needs root");
+	const char *dir = getenv("SHMRT_SHM_DIR");
+	CHECK(chmod(dir, 01777) == 0, "chmod %s", dir);
+	int fds[2];
+	CHECK(pipe(fds) == 0, "pipe");
+	pid_t squatter = fork();
+	CHECK(squatter >= 0, "fork");
+	if (squatter == 0) {
+		become_nobody();
+		char fd[16];
+		snprintf(fd, sizeof(fd), "%d", fds[1]);
+		execl("/proc/self/exe", "test_trust", "--squat", "squat", fd, (char *)NULL);
+		_exit(127);
+	}
+	close(fds[1]);
+	char b;
+	CHECK(read(fds[0], &b, 1) == 1, "the squatter made no arena");
+	close(fds[0]);
+
+	struct shmrt_arena *a;
+	CHECK(shmrt_arena_attach(&a, "squat") == -EPERM && strstr(shmrt_last_error(), "nobody") &&
+		      strstr(shmrt_last_error(), "SHMRT_TRUSTED_OWNER"),
+	      "attach to nobody's arena: %s", shmrt_last_error());
+	fprintf(stderr, "other owner: %s\n", shmrt_last_error());
+	setenv("SHMRT_TRUSTED_OWNER", "nobody", 1);
+	CHECK_OK(shmrt_arena_attach(&a, "squat"));
+	shmrt_arena_detach(a);
+	char path[256];
+	snprintf(path, sizeof(path), "%s/shmrt-squat", dir);
+	CHECK(chmod(path, 0666) == 0, "chmod");
+	CHECK(shmrt_arena_attach(&a, "squat") == -EPERM && strstr(shmrt_last_error(), "every user may write"),
+	      "attach to a mode 0666 arena: %s", shmrt_last_error());
+	unsetenv("SHMRT_TRUSTED_OWNER");
+	struct shmrt_region_spec spec = {.name = "state", .size = 4096, .numa_node = -1};
+	CHECK(shmrt_arena_create(&a, "squat", &spec, 1) == -EEXIST && strstr(shmrt_last_error(), "nobody"),
+	      "start on nobody's name: %s", shmrt_last_error());
+
+	/* clean, run by nobody, cannot open this runtime's arena: it says so */
+	char out[256], cmd[512];
+	snprintf(out, sizeof(out), "%s/clean.out", dir);
+	snprintf(cmd, sizeof(cmd), "%s clean > %s 2>&1", exe, out);
+	pid_t cleaner = fork();
+	CHECK(cleaner >= 0, "fork");
+	if (cleaner == 0) {
+		become_nobody();
+		execl("/bin/sh", "sh", "-c", cmd, (char *)NULL);
+		_exit(127);
+	}
+	int status;
+	CHECK(waitpid(cleaner, &status, 0) == cleaner && WIFEXITED(status) && WEXITSTATUS(status) == 0,
+	      "clean as nobody: status %#x", status);
+	FILE *f = fopen(out, "r");
+	char text[4096] = "";
+	CHECK(f && fread(text, 1, sizeof(text) - 1, f) > 0, "no output from clean");
+	fclose(f);
+	CHECK(strstr(text, "shmrt-trust") && strstr(text, "cannot be opened"), "clean as nobody said:\n%s", text);
+	unlink(out);
+	kill(squatter, SIGKILL);
+	waitpid(squatter, NULL, 0);
+	return 0;
+}
+
 struct test_case {
 	const char *name;
 	/* returns how many restarts it caused (UINT_MAX: it made it FAIL) */
@@ -539,10 +640,13 @@ static const struct test_case cases[] = {
 	{"held_lock", case_held_lock, 0, 0},
 	{"many_clients", case_many_clients, MANY_CLIENTS, 0},
 	{"crash_loop", case_crash_loop, 0, 4},
+	{"other_owner", case_other_owner, 0, 0},
 };
 
 int main(int argc, char **argv)
 {
+	if (argc == 4 && !strcmp(argv[1], "--squat"))
+		return squat(argv[2], atoi(argv[3]));
 	CHECK(argc == 3, "usage: test_trust SHMRT CASE");
 	exe = argv[1];
 	const struct test_case *tc = NULL;

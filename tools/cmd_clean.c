@@ -40,7 +40,13 @@ struct report {
 static void on_arena(const struct shmrt_arena_info *info, int removed, void *arg)
 {
 	struct report *r = arg;
-	if (r->json) {
+	if (removed < 0 && r->json) {
+		printf("%s{\"name\": \"%s\", \"removed\": false, \"error\": ", r->count ? ", " : "", info->name);
+		json_string(shmrt_last_error());
+		putchar('}');
+	} else if (removed < 0) {
+		printf("%-8s shmrt-%s  cannot be opened: %s\n", "skipped", info->name, shmrt_last_error());
+	} else if (r->json) {
 		/* Arena names are [A-Za-z0-9_.-]: nothing to escape. */
 		printf("%s{\"name\": \"%s\", \"removed\": %s, \"bytes\": %llu, \"owner_pid\": %d, \"health\": \"%s\"}",
 		       r->count ? ", " : "", info->name, removed ? "true" : "false",

@@ -29,6 +29,8 @@ static void usage(FILE *f)
 		   "                     tokenizer.json)\n"
 		   "  --name NAME        send the prompt to the running runtime NAME (shmrt start)\n"
 		   "                     instead of loading the model here\n"
+		   "  --trust-owner USER with --name: the runtime may be USER's (by default only\n"
+		   "                     this user's; as $SHMRT_TRUSTED_OWNER)\n"
 		   "  --prompt TEXT      encoded with DIR/tokenizer.json, with its bos token\n"
 		   "  --tokens IDS       the prompt as comma-separated token ids\n"
 		   "  --max-tokens N     new tokens at most (default 32)\n"
@@ -91,6 +93,7 @@ static int parse(int argc, char **argv, struct args *a)
 					      {"ignore-eos", no_argument, 0, 'e'},
 					      {"activations", required_argument, 0, 'a'},
 					      {"name", required_argument, 0, 'N'},
+					      {"trust-owner", required_argument, 0, 'O'},
 					      {"workers", required_argument, 0, 'w'},
 					      {"help", no_argument, 0, 'h'},
 					      {0}};
@@ -109,6 +112,7 @@ static int parse(int argc, char **argv, struct args *a)
 		case 'e': a->ignore_eos = 1; break;
 		case 'a': bad = parse_activations("generate", optarg, &a->activations); break;
 		case 'N': a->name = optarg; break;
+		case 'O': setenv("SHMRT_TRUSTED_OWNER", optarg, 1); break;
 		case 'w': bad = parse_int_arg("generate", "--workers", optarg, 1, SHMRT_XFER_MAX_WORLD, &a->workers); break;
 		case 'h': usage(stdout); return 0;
 		default: usage(stderr); return 2;

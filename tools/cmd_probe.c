@@ -2,6 +2,7 @@
  * (--live); a container's startup and liveness probe. */
 #include <getopt.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include "shmrt/shmrt.h"
@@ -18,7 +19,7 @@
 
 static void usage(FILE *f)
 {
-	fprintf(f, "usage: shmrt probe --name NAME (--ready | --live)\n\n"
+	fprintf(f, "usage: shmrt probe --name NAME (--ready | --live) [--trust-owner USER]\n\n"
 		   "  --ready   exit 0 once every worker has loaded its weights and run a\n"
 		   "            warm-up step (health READY): a startup or readiness probe\n"
 		   "  --live    exit 0 while the supervisor lives, the runtime has not FAILED,\n"
@@ -26,6 +27,8 @@ static void usage(FILE *f)
 		   "            ready) and every process has beaten its heart within the\n"
 		   "            runtime's hang timeout (shmrt start --hang-seconds, default 60 s;\n"
 		   "            the supervisor kills a process silent for longer)\n"
+		   "  --trust-owner USER  the runtime may be USER's (by default only this\n"
+		   "            user's; as $SHMRT_TRUSTED_OWNER)\n"
 		   "Exit 1 otherwise, with the reason on stderr.\n");
 }
 
@@ -64,12 +67,14 @@ int cmd_probe(int argc, char **argv)
 {
 	static const struct option opts[] = {{"name", required_argument, 0, 'n'}, {"ready", no_argument, 0, 'r'},
 					      {"live", no_argument, 0, 'l'},	    {"help", no_argument, 0, 'h'},
+					      {"trust-owner", required_argument, 0, 'O'},
 					      {0}};
 	const char *name = NULL;
 	int ready = 0, alive = 0;
 	for (int c; (c = getopt_long(argc, argv, "n:rlh", opts, NULL)) != -1;) {
 		switch (c) {
 		case 'n': name = optarg; break;
+		case 'O': setenv("SHMRT_TRUSTED_OWNER", optarg, 1); break;
 		case 'r': ready = 1; break;
 		case 'l': alive = 1; break;
 		case 'h': usage(stdout); return 0;

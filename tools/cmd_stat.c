@@ -3,6 +3,7 @@
 #include <getopt.h>
 #include <jansson.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
 
@@ -16,12 +17,13 @@
 
 static void usage(FILE *f)
 {
-	fprintf(f, "usage: shmrt stat --name NAME [--json]\n\n"
+	fprintf(f, "usage: shmrt stat --name NAME [--json] [--trust-owner USER]\n\n"
 		   "Health, every process (role, pid, heartbeat age, work done), ring occupancy,\n"
 		   "waiting and running sequences, KV blocks used, step time and tokens/s of the\n"
 		   "runtime NAME, and its shared memory: reserved (the arena file, allocated whole\n"
 		   "at start) and touched (pages the live processes have mapped: the sum of their\n"
-		   "Pss in /proc/PID/smaps). --json: one JSON document.\n");
+		   "Pss in /proc/PID/smaps). --json: one JSON document. --trust-owner: the runtime\n"
+		   "may be USER's (by default only this user's; as $SHMRT_TRUSTED_OWNER).\n");
 }
 
 /* Text for the document: bounded by its field's size (a string of the
@@ -190,12 +192,14 @@ static void print_text(json_t *d)
 int cmd_stat(int argc, char **argv)
 {
 	static const struct option opts[] = {
-		{"name", required_argument, 0, 'n'}, {"json", no_argument, 0, 'j'}, {"help", no_argument, 0, 'h'}, {0}};
+		{"name", required_argument, 0, 'n'}, {"json", no_argument, 0, 'j'}, {"help", no_argument, 0, 'h'},
+		{"trust-owner", required_argument, 0, 'O'}, {0}};
 	const char *name = NULL;
 	int json = 0;
 	for (int c; (c = getopt_long(argc, argv, "n:jh", opts, NULL)) != -1;) {
 		switch (c) {
 		case 'n': name = optarg; break;
+		case 'O': setenv("SHMRT_TRUSTED_OWNER", optarg, 1); break;
 		case 'j': json = 1; break;
 		case 'h': usage(stdout); return 0;
 		default: usage(stderr); return 2;

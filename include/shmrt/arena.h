@@ -78,7 +78,11 @@ SHMRT_API int shmrt_arena_create(struct shmrt_arena **out, const char *name,
 				 const struct shmrt_region_spec *regions, unsigned n);
 
 /* Maps an existing arena. -ENOENT if there is none, -EAGAIN while it is being
- * created, -EBADMSG or -EPROTO if its header does not validate. */
+ * created, -EBADMSG or -EPROTO if its header does not validate, -EPERM if
+ * its file belongs to another user (unless $SHMRT_TRUSTED_OWNER, a user
+ * name or uid, names that owner) or others may write it (its group too,
+ * unless its owner is named): whoever writes the arena serves the
+ * requests. */
 SHMRT_API int shmrt_arena_attach(struct shmrt_arena **out, const char *name);
 
 /* Unmaps and frees the handle. When the creator detaches, the arena becomes
@@ -113,7 +117,9 @@ SHMRT_API const char *shmrt_health_name(enum shmrt_health state);
 SHMRT_API int shmrt_arena_info(const struct shmrt_arena *a, struct shmrt_arena_info *out);
 
 /* Called by shmrt_arena_clean for every arena it finds: removed is 1 for a
- * stale one it deleted, 0 for a live one it left. */
+ * stale one it deleted, 0 for a live one it left, -errno for one it could
+ * not open (another user's: info holds only its name, shmrt_last_error()
+ * says why). */
 typedef void (*shmrt_arena_clean_fn)(const struct shmrt_arena_info *info, int removed, void *arg);
 
 /* Removes the stale arenas of shmrt_shm_dir() (only `name` if not NULL).
