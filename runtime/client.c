@@ -284,6 +284,9 @@ void shmrt_client_detach(struct shmrt_client *c)
 
 int shmrt_client_health(const struct shmrt_client *c, unsigned *progress)
 {
+	struct shmrt_arena_info info;
+	if (shmrt_arena_info(c->arena, &info) == 0 && !info.owner_alive)
+		return shmrt_fail(EPIPE, "the runtime '%s' is gone (its supervisor stopped)", info.name);
 	return shmrt_arena_health(c->arena, progress);
 }
 

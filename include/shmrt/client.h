@@ -88,7 +88,8 @@ SHMRT_API int shmrt_client_next(struct shmrt_client *c, uint64_t id, struct shmr
  * ended, if it ended first). -ENOENT for an unknown id. */
 SHMRT_API int shmrt_client_cancel(struct shmrt_client *c, uint64_t id);
 
-/* The runtime's health (enum shmrt_health) and progress. */
+/* The runtime's health (enum shmrt_health) and progress; -EPIPE when the
+ * runtime is gone (its supervisor stopped or died: attach anew). */
 SHMRT_API int shmrt_client_health(const struct shmrt_client *c, unsigned *progress);
 
 /* What a runtime serves: fixed while it runs (a restart keeps it). */

@@ -187,6 +187,15 @@ def health_across_loading():
     while time.monotonic() < deadline and requests.get(srv.url + "/health", timeout=10).status_code != 503:
         time.sleep(0.05)
     expect(requests.get(srv.url + "/health", timeout=10).status_code == 503, "still 200 after the runtime left")
+    # A runtime of that name again: the server attaches to the new one.
+    rt = subprocess.Popen([SHMRT, "start", "--model", PLAIN, "--name", "later"], env=ENV,
+                          stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    PROCS.append(rt)
+    srv.wait_ready(120)
+    r = srv.post("/v1/completions", {"prompt": PROMPTS[0], "max_tokens": 12, "temperature": 0})
+    expect(r.status_code == 200 and r.json()["choices"][0]["text"] == generate(PLAIN, PROMPTS[0], 12), r.text)
+    rt.send_signal(signal.SIGTERM)
+    rt.wait(timeout=60)
     expect(srv.stop() == 0, "serve exit status")
 
 
