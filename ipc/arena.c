@@ -381,3 +381,20 @@ int shmrt_arena_info(const struct shmrt_arena *a, struct shmrt_arena_info *out)
 	out->owner_alive = a->owner || shmrt_arena_owner_locked(a->fd);
 	return 0;
 }
+
+void shmrt_arena_mapping(const struct shmrt_arena *a, const void **base, size_t *size)
+{
+	*base = a->base;
+	*size = a->layout.total_size;
+}
+
+int shmrt_arena_intact(const struct shmrt_arena *a)
+{
+	struct stat st;
+	if (fstat(a->fd, &st) != 0)
+		return shmrt_fail(errno, "stat %s: %m", a->path);
+	if ((uint64_t)st.st_size < a->layout.total_size)
+		return shmrt_fail(EFAULT, "the arena file %s was truncated to %lld bytes (of %llu) under the runtime",
+				  a->path, (long long)st.st_size, (unsigned long long)a->layout.total_size);
+	return 0;
+}

@@ -88,4 +88,11 @@ int shmrt_arena_header_check(const void *buf, size_t len, struct shmrt_arena_lay
 void shmrt_arena_info_fill(const struct shmrt_arena_layout *l, const void *base,
 			   struct shmrt_arena_info *info);
 
+/* The handle's mapping (for a SIGBUS handler: is the address ours?). */
+void shmrt_arena_mapping(const struct shmrt_arena *a, const void **base, size_t *size);
+
+/* 0 while the file is as large as the mapping; -EFAULT, with the message
+ * set, once someone truncated it: touching the lost pages is SIGBUS. */
+int shmrt_arena_intact(const struct shmrt_arena *a);
+
 #endif

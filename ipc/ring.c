@@ -219,6 +219,11 @@ fail:
 	return rc;
 }
 
+void ring_forget(struct shmrt_ring *r)
+{
+	free(r);
+}
+
 void shmrt_ring_close(struct shmrt_ring *r)
 {
 	if (!r)

@@ -209,6 +209,9 @@ int ring_format_n(void *mem, size_t mem_size, enum shmrt_ring_kind kind, size_t 
 int ring_reformat_n(void *mem, size_t mem_size, enum shmrt_ring_kind kind, size_t capacity, unsigned n_readers,
 		    unsigned n_producers);
 
+/* Frees a handle without touching its ring (whose memory is lost). */
+void ring_forget(struct shmrt_ring *r);
+
 /* Liveness checks used by the wait loops (ring_wait.c). */
 uint64_t ring_peer_pack(int32_t pid, uint64_t start_time);
 bool ring_peer_alive(uint64_t id);

@@ -7,6 +7,9 @@
 #include "futex.h"
 #include "rt_proto.h"
 
+/* The exit status of a child that found the arena file truncated. */
+#define RT_EXIT_TRUNCATED 3
+
 /* How long a child waits on a ring before it beats its heart again. */
 #define RT_BEAT_NS ((int64_t)100 * 1000000)
 

@@ -17,8 +17,10 @@
 #include "shmrt/error.h"
 #include "shmrt/runtime.h"
 #include "shmrt/ring.h"
+#include "arena_format.h"
 #include "fail.h"
 #include "futex.h"
+#include "ring_layout.h"
 #include "rt_proto.h"
 #include "placement.h"
 #include "sizing.h"
@@ -46,6 +48,9 @@ struct shmrt_runtime {
 	int restart, max_restarts;
 	int64_t hang_timeout_ns;
 	unsigned crash_loop; /* restarts in a row that did not get READY */
+	/* The arena file was truncated: its lost pages fault (SIGBUS), so
+	 * nothing here touches the mapping again. */
+	_Atomic int truncated;
 	int64_t restart_at;  /* > 0: when the next family starts (a backoff) */
 };
 
@@ -112,11 +117,20 @@ static int spawn(struct shmrt_runtime *rt, int i, const char *name)
 	return 0;
 }
 
+/* Whether the arena is lost (truncated): checked, with fstat, before the
+ * watcher and the caller's calls touch it. */
+static bool arena_lost(const struct shmrt_runtime *rt)
+{
+	return atomic_load(&rt->truncated) || shmrt_arena_intact(rt->arena) != 0;
+}
+
 static void reap(struct shmrt_runtime *rt, int i)
 {
 	if (rt->kids[i].pidfd >= 0)
 		close(rt->kids[i].pidfd);
 	rt->kids[i] = (struct child){0, -1, 0};
+	if (atomic_load(&rt->truncated))
+		return;
 	atomic_store(&rt->st->procs[i].pid, 0);
 	atomic_store(&rt->st->procs[i].phase, RT_PHASE_NONE);
 }
@@ -340,6 +354,12 @@ static void *watch(void *arg)
 				pf[n++] = (struct pollfd){.fd = rt->kids[i].pidfd, .events = POLLIN};
 		/* 50 ms: a stop request, and children without a pidfd */
 		poll(pf, (nfds_t)n, 50);
+		/* first: a child that exits may be telling of it */
+		if (arena_lost(rt)) {
+			say(rt, "%s: the runtime stops (start it again)", shmrt_last_error());
+			atomic_store(&rt->truncated, 1);
+			break;
+		}
 		if (!atomic_load(&rt->stopping)) {
 			check_hangs(rt);
 			check_deaths(rt);
@@ -419,7 +439,9 @@ static int create_arena(struct shmrt_runtime *rt, const struct shmrt_runtime_opt
 
 static void free_rt(struct shmrt_runtime *rt)
 {
-	if (rt->submit_hold)
+	if (rt->submit_hold && atomic_load(&rt->truncated))
+		ring_forget(rt->submit_hold);
+	else if (rt->submit_hold)
 		shmrt_ring_close(rt->submit_hold);
 	if (rt->arena)
 		shmrt_arena_destroy(rt->arena);
@@ -463,12 +485,17 @@ int shmrt_runtime_start(struct shmrt_runtime **out, const struct shmrt_runtime_o
 
 int shmrt_runtime_health(const struct shmrt_runtime *rt, unsigned *progress)
 {
+	if (arena_lost(rt)) {
+		if (progress)
+			*progress = 0;
+		return SHMRT_HEALTH_FAILED;
+	}
 	return shmrt_arena_health(rt->arena, progress);
 }
 
 int shmrt_runtime_child_pid(const struct shmrt_runtime *rt, int i)
 {
-	if (i < 0 || i >= rt->n_procs)
+	if (i < 0 || i >= rt->n_procs || arena_lost(rt))
 		return -ENOENT;
 	int pid = atomic_load(&rt->st->procs[i].pid);
 	return pid > 0 ? pid : -ENOENT;
@@ -478,9 +505,11 @@ int shmrt_runtime_wait_ready(struct shmrt_runtime *rt, int64_t timeout_ns)
 {
 	int64_t end = timeout_ns < 0 ? INT64_MAX : shmrt_now_ns() + timeout_ns;
 	for (;;) {
-		int h = shmrt_arena_health(rt->arena, NULL);
+		int h = shmrt_runtime_health(rt, NULL);
 		if (h == SHMRT_HEALTH_READY)
 			return 0;
+		if (h == SHMRT_HEALTH_FAILED && arena_lost(rt))
+			return shmrt_fail(EPIPE, "runtime failed: the arena file was truncated");
 		if (h == SHMRT_HEALTH_FAILED)
 			return shmrt_fail(EPIPE, "runtime failed: %s", rt->st->reason);
 		if (shmrt_now_ns() >= end)
@@ -492,6 +521,13 @@ int shmrt_runtime_wait_ready(struct shmrt_runtime *rt, int64_t timeout_ns)
 int shmrt_runtime_stop(struct shmrt_runtime *rt, int64_t drain_ns)
 {
 	struct rt_state *st = rt->st;
+	if (arena_lost(rt)) { /* the watcher stops the children; nothing to tell through the arena */
+		atomic_store(&rt->truncated, 1);
+		atomic_store(&rt->stopping, 1);
+		pthread_join(rt->thread, NULL);
+		free_rt(rt);
+		return 0;
+	}
 	atomic_store(&st->accepting, 0);
 	set_reason(st, "the runtime is stopping");
 	int64_t end = shmrt_now_ns() + (drain_ns > 0 ? drain_ns : 0);

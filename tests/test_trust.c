@@ -26,6 +26,8 @@
  *     other_owner  (root; 77 otherwise) nobody's arena in a shared
  *                  directory: attach refuses it unless its owner is
  *                  trusted, start and clean say whose it is
+ *     truncated    the arena file of a `shmrt start` truncated: its
+ *                  processes exit, none by a signal
  *     reason       a prompt longer than the context, an id beyond the
  *                  vocabulary: the client's shmrt_last_error() says why
  *
@@ -623,6 +625,55 @@ static unsigned case_other_owner(struct shmrt_runtime *rt, struct shmrt_client *
 	return 0;
 }
 
+/* The arena file truncated under a running `shmrt start` (only its owner
+ * can): no process dies by a signal; the children exit, the supervisor
+ * says the file was truncated and `shmrt start` exits 1. Every process
+ * used to die by SIGBUS. No client here: one reading its ring may still
+ * meet the SIGBUS (README, "Trust model"). */
+static unsigned case_truncated(struct shmrt_runtime *rt, struct shmrt_client *c, struct peer *p)
+{
+	(void)rt;
+	(void)c;
+	(void)p;
+	char log[128], cmd[512], why[1024];
+	snprintf(log, sizeof(log), "%s/start.log", model_dir);
+	pid_t pid = fork();
+	CHECK(pid >= 0, "fork");
+	if (pid == 0) {
+		int fd = open(log, O_WRONLY | O_CREAT | O_TRUNC, 0600);
+		if (fd < 0 || dup2(fd, 1) < 0 || dup2(fd, 2) < 0)
+			_exit(126);
+		execl(exe, "shmrt", "start", "--model", model_dir, "--name", "trunc", "--restart", "--max-model-len",
+		      "128", "--max-seqs", "8", "--clients", "4", (char *)NULL);
+		_exit(127);
+	}
+	snprintf(cmd, sizeof(cmd), "%s probe --name trunc --ready > /dev/null 2>&1", exe);
+	int64_t end = now_ns() + (int64_t)60 * 1000000000;
+	while (system(cmd) != 0) {
+		CHECK(now_ns() < end, "shmrt start not ready in 60 s");
+		usleep(100000);
+	}
+	char path[256];
+	snprintf(path, sizeof(path), "%s/shmrt-trunc", getenv("SHMRT_SHM_DIR"));
+	CHECK(truncate(path, 4096) == 0, "truncate");
+	int status = 0;
+	end = now_ns() + (int64_t)30 * 1000000000;
+	while (waitpid(pid, &status, WNOHANG) == 0) {
+		CHECK(now_ns() < end, "shmrt start still runs 30 s after the truncation");
+		usleep(20000);
+	}
+	FILE *f = fopen(log, "r");
+	size_t n = f ? fread(why, 1, sizeof(why) - 1, f) : 0;
+	why[n] = '\0';
+	if (f)
+		fclose(f);
+	fprintf(stderr, "truncated: shmrt start: status %#x, said:\n%s", status, why);
+	CHECK(WIFEXITED(status) && WEXITSTATUS(status) == 1, "shmrt start: status %#x", status);
+	CHECK(strstr(why, "was truncated") && !strstr(why, "signal") && !strstr(why, "Sanitizer"),
+	      "shmrt start said:\n%s", why);
+	return 0;
+}
+
 struct test_case {
 	const char *name;
 	/* returns how many restarts it caused (UINT_MAX: it made it FAIL) */
@@ -641,6 +692,7 @@ static const struct test_case cases[] = {
 	{"many_clients", case_many_clients, MANY_CLIENTS, 0},
 	{"crash_loop", case_crash_loop, 0, 4},
 	{"other_owner", case_other_owner, 0, 0},
+	{"truncated", case_truncated, 0, 0},
 };
 
 int main(int argc, char **argv)
