@@ -206,7 +206,13 @@ static int message(json_t *m, const char **role, char **content, char *err, size
 	return 0;
 }
 
-static int render_chatml(const struct chat_template *t, json_t *msgs, struct text *o, char *err, size_t cap)
+/* ChatML and Llama 3 render each message alike, one turn after another,
+ * then open the assistant's turn. */
+typedef void (*turn_fn)(const struct chat_template *t, struct text *o, size_t i, const char *role,
+			const char *content);
+
+static int render_turns(const struct chat_template *t, json_t *msgs, struct text *o, turn_fn turn,
+			const char *generation_prompt, char *err, size_t cap)
 {
 	size_t i;
 	json_t *m;
@@ -216,43 +222,38 @@ static int render_chatml(const struct chat_template *t, json_t *msgs, struct tex
 		int rc = message(m, &role, &content, err, cap);
 		if (rc)
 			return rc;
-		if (i == 0 && strcmp(role, "system") && t->default_system) {
-			put(o, "<|im_start|>system\n");
-			put(o, t->default_system);
-			put(o, "<|im_end|>\n");
-		}
-		put(o, "<|im_start|>");
-		put(o, role);
-		put(o, "\n");
-		put(o, content);
-		put(o, "<|im_end|>\n");
+		turn(t, o, i, role, content);
 		free(content);
 	}
-	put(o, "<|im_start|>assistant\n");
+	put(o, generation_prompt);
 	return 0;
 }
 
-static int render_llama3(const struct chat_template *t, json_t *msgs, struct text *o, char *err, size_t cap)
+static void chatml_turn(const struct chat_template *t, struct text *o, size_t i, const char *role,
+			const char *content)
 {
-	size_t i;
-	json_t *m;
-	json_array_foreach(msgs, i, m) {
-		const char *role;
-		char *content;
-		int rc = message(m, &role, &content, err, cap);
-		if (rc)
-			return rc;
-		if (i == 0)
-			put(o, t->bos);
-		put(o, "<|start_header_id|>");
-		put(o, role);
-		put(o, "<|end_header_id|>\n\n");
-		put_stripped(o, content);
-		put(o, "<|eot_id|>");
-		free(content);
+	if (i == 0 && strcmp(role, "system") && t->default_system) {
+		put(o, "<|im_start|>system\n");
+		put(o, t->default_system);
+		put(o, "<|im_end|>\n");
 	}
-	put(o, "<|start_header_id|>assistant<|end_header_id|>\n\n");
-	return 0;
+	put(o, "<|im_start|>");
+	put(o, role);
+	put(o, "\n");
+	put(o, content);
+	put(o, "<|im_end|>\n");
+}
+
+static void llama3_turn(const struct chat_template *t, struct text *o, size_t i, const char *role,
+			const char *content)
+{
+	if (i == 0)
+		put(o, t->bos);
+	put(o, "<|start_header_id|>");
+	put(o, role);
+	put(o, "<|end_header_id|>\n\n");
+	put_stripped(o, content);
+	put(o, "<|eot_id|>");
 }
 
 /* Llama 2 and Mistral: user and assistant turns alternate, user first;
@@ -337,8 +338,11 @@ int chat_template_render(const struct chat_template *t, json_t *messages, char *
 		return -ENOMEM;
 	int rc;
 	switch (t->style) {
-	case CHAT_CHATML: rc = render_chatml(t, messages, &o, err, cap); break;
-	case CHAT_LLAMA3: rc = render_llama3(t, messages, &o, err, cap); break;
+	case CHAT_CHATML: rc = render_turns(t, messages, &o, chatml_turn, "<|im_start|>assistant\n", err, cap); break;
+	case CHAT_LLAMA3:
+		rc = render_turns(t, messages, &o, llama3_turn, "<|start_header_id|>assistant<|end_header_id|>\n\n", err,
+				  cap);
+		break;
 	default: rc = render_inst(t, messages, &o, t->style == CHAT_LLAMA2, err, cap); break;
 	}
 	if (fclose(o.f) && !rc)
