@@ -54,8 +54,11 @@ static int attach(struct serve_link *l)
 	if (rc == 0 && (rc = chat_template_load(&l->chat, l->info.model_dir)) != 0)
 		shmrt_tokenizer_free(tok);
 	if (rc) {
+		char before[sizeof(l->why_not_ready)];
+		snprintf(before, sizeof(before), "%s", l->why_not_ready);
 		set_why(l, "cannot load the model's tokenizer: %s", shmrt_last_error());
-		fprintf(stderr, "shmrt serve: %s\n", l->why_not_ready);
+		if (strcmp(before, l->why_not_ready)) /* once, not at every retry */
+			fprintf(stderr, "shmrt serve: %s\n", l->why_not_ready);
 		shmrt_client_detach(c);
 		return rc;
 	}
