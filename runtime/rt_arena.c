@@ -117,8 +117,11 @@ int rt_rings_format(struct shmrt_arena *a, const struct rt_state *st, int all)
 			while (ring_footprint_n(d->kind, cap * 2, readers, producers) &&
 			       ring_footprint_n(d->kind, cap * 2, readers, producers) <= size)
 				cap *= 2;
-			rc = all ? ring_format_n(mem, size, d->kind, cap, readers, producers)
-				 : ring_reformat_n(mem, size, d->kind, cap, readers, producers);
+			/* the submit ring's producers are the clients, alive across
+			 * families; the others' are the children, all new */
+			rc = all || d->kind != SHMRT_RING_MPSC
+				     ? ring_format_n(mem, size, d->kind, cap, readers, producers)
+				     : ring_reformat_n(mem, size, d->kind, cap, readers, producers);
 			if (rc)
 				return rc;
 		}

@@ -104,8 +104,6 @@ static void wait_ready(struct shmrt_runtime *rt)
 	}
 }
 
-/* Starts the runtime with a log, the children's stderr going to child_log
- * (and this program's own, meanwhile: it is theirs until they exist). */
 static struct shmrt_runtime *start(const char *name, int max_clients, int max_restarts)
 {
 	struct shmrt_runtime_options o = {.model_dir = model_dir, .name = name, .exe = exe, .restart = 1,
@@ -113,21 +111,28 @@ static struct shmrt_runtime *start(const char *name, int max_clients, int max_re
 					  .max_model_len = CONTEXT, .max_clients = max_clients, .log = log_line,
 					  .max_restarts = max_restarts};
 	struct shmrt_runtime *rt;
-	snprintf(child_log, sizeof(child_log), "%s/children.log", model_dir);
-	int saved = dup(2), fd = open(child_log, O_WRONLY | O_CREAT | O_APPEND, 0600);
-	CHECK(saved >= 0 && fd >= 0 && dup2(fd, 2) == 2, "redirecting stderr");
 	CHECK_OK(shmrt_runtime_start(&rt, &o));
 	CHECK_OK(shmrt_runtime_wait_ready(rt, (int64_t)60 * 1000000000));
-	CHECK(dup2(saved, 2) == 2, "restoring stderr");
-	close(saved);
-	close(fd);
 	return rt;
 }
 
-/* The children's log, up to 64 KiB. */
+/* stderr, this program's and so every child's (restarted ones too), goes
+ * to child_log; the original, kept here, shows it at exit. */
+static int real_stderr = -1;
+
+static void log_stderr(void)
+{
+	snprintf(child_log, sizeof(child_log), "%s/children.log", model_dir);
+	int fd = open(child_log, O_WRONLY | O_CREAT | O_APPEND, 0600);
+	real_stderr = dup(2);
+	CHECK(real_stderr >= 0 && fd >= 0 && dup2(fd, 2) == 2, "redirecting stderr");
+	close(fd);
+}
+
+/* The log, up to 1 MiB. */
 static char *read_log(void)
 {
-	static char buf[1 << 16];
+	static char buf[1 << 20];
 	FILE *f = fopen(child_log, "r");
 	size_t n = f ? fread(buf, 1, sizeof(buf) - 1, f) : 0;
 	if (f)
@@ -136,10 +141,13 @@ static char *read_log(void)
 	return buf;
 }
 
-/* At exit, what the children said (sanitizer reports included). */
+/* What this program and the children said (sanitizer reports included). */
 static void show_log(void)
 {
-	fprintf(stderr, "---- children's stderr ----\n%s", read_log());
+	const char *s = read_log();
+	if (real_stderr >= 0 && *s && write(real_stderr, s, strlen(s)) < 0)
+		return;
+	*child_log = '\0'; /* once */
 }
 
 /* The hostile peer's view of the arena. */
@@ -711,8 +719,9 @@ int main(int argc, char **argv)
 	CHECK(mkdtemp(model_dir), "mkdtemp");
 	CHECK_OK(shmrt_mkmodel("tiny", 1, model_dir));
 
-	struct shmrt_runtime *rt = start("trust", tc->max_clients ? tc->max_clients : MAX_CLIENTS, tc->max_restarts);
+	log_stderr();
 	atexit(show_log);
+	struct shmrt_runtime *rt = start("trust", tc->max_clients ? tc->max_clients : MAX_CLIENTS, tc->max_restarts);
 	struct shmrt_client *c;
 	CHECK_OK(shmrt_client_attach(&c, "trust"));
 	struct peer p;
@@ -721,9 +730,12 @@ int main(int argc, char **argv)
 	unsigned restarts = tc->run(rt, c, &p);
 	if (restarts != UINT_MAX) /* the case's runtime FAILED on purpose */
 		check_served(rt, c, &p, tok_pid, restarts);
+	CHECK(!strstr(read_log(), "Sanitizer") && !strstr(read_log(), "runtime error"),
+	      "a sanitizer report in the children's stderr");
 	peer_detach(&p);
 	shmrt_client_detach(c);
 	CHECK_OK(shmrt_runtime_stop(rt, 0));
+	show_log();
 	char cmd[128];
 	snprintf(cmd, sizeof(cmd), "rm -rf %s", model_dir);
 	CHECK(system(cmd) == 0, "rm");
