@@ -28,6 +28,21 @@ const char *rt_role_name(int i)
 	return i == 0 ? "tokenizer" : i == 1 ? "scheduler" : "worker";
 }
 
+static bool within(int32_t v, int32_t lo, int32_t hi)
+{
+	return v >= lo && v <= hi;
+}
+
+/* The limits the processes size their memory and loops by, as the
+ * supervisor wrote them, or near enough: a peer may have rewritten them,
+ * and a zero block size divides, a negative count allocates. */
+static bool limits_ok(const struct rt_state *st)
+{
+	return within(st->max_seqs, 1, 1 << 20) && within(st->max_batch_tokens, st->max_seqs, 1 << 26) &&
+	       within(st->block_size, 1, 1 << 16) && within(st->num_blocks, 1, 1 << 30) &&
+	       within(st->max_model_len, 1, 1 << 26) && within(st->model.vocab_size, 1, 1 << 26);
+}
+
 int rt_state_get(const struct shmrt_arena *a, struct rt_state **out)
 {
 	void *p = NULL;
@@ -39,6 +54,11 @@ int rt_state_get(const struct shmrt_arena *a, struct rt_state **out)
 	if (size < sizeof(*st) || st->magic != RT_STATE_MAGIC || st->n_workers < 1 ||
 	    st->n_workers > RT_MAX_WORKERS || st->max_clients < 1 || st->max_clients > RT_MAX_CLIENTS)
 		return shmrt_fail(EBADMSG, "the arena's state region is not a runtime's (or it is still starting)");
+	if (!limits_ok(st))
+		return shmrt_fail(EBADMSG, "the arena's limits are out of range (max_seqs %d, max_batch_tokens %d, "
+				  "block_size %d, kv blocks %d, max_model_len %d, vocab %d)", st->max_seqs,
+				  st->max_batch_tokens, st->block_size, st->num_blocks, st->max_model_len,
+				  st->model.vocab_size);
 	*out = st;
 	return 0;
 }

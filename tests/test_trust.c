@@ -28,6 +28,8 @@
  *                  trusted, start and clean say whose it is
  *     truncated    the arena file of a `shmrt start` truncated: its
  *                  processes exit, none by a signal
+ *     bad_limits   the state's limits out of range, then a restart: the
+ *                  new processes refuse them, none dies by a signal
  *     reason       a prompt longer than the context, an id beyond the
  *                  vocabulary: the client's shmrt_last_error() says why
  *
@@ -682,6 +684,30 @@ static unsigned case_truncated(struct shmrt_runtime *rt, struct shmrt_client *c,
 	return 0;
 }
 
+/* Limits in the state rewritten out of range (a zero block size, a
+ * negative max_seqs), then a corrupted ring: the new family's processes refuse
+ * them, cleanly, until the runtime gives up. The worker divided by the
+ * block size (SIGFPE), the scheduler allocated a negative count. */
+static unsigned case_bad_limits(struct shmrt_runtime *rt, struct shmrt_client *c, struct peer *p)
+{
+	(void)c;
+	*(volatile int32_t *)&p->st->block_size = 0;
+	*(volatile int32_t *)&p->st->max_seqs = -1;
+	void *mem;
+	size_t size;
+	CHECK_OK(shmrt_arena_region(p->a, "tokens", &mem, &size));
+	atomic_fetch_add(&((struct ring_shared *)mem)->head, 3); /* the scheduler exits: a restart */
+	int64_t end = now_ns() + (int64_t)120 * 1000000000;
+	while (shmrt_runtime_health(rt, NULL) != SHMRT_HEALTH_FAILED) {
+		CHECK(now_ns() < end, "still restarting after 120 s: %s", p->st->reason);
+		usleep(20000);
+	}
+	fprintf(stderr, "bad limits: %s\n%s", p->st->reason, read_log());
+	CHECK(!runtime_logged("signal"), "a process died by a signal");
+	CHECK(strstr(read_log(), "limits are out of range"), "no process named the limits");
+	return UINT_MAX;
+}
+
 struct test_case {
 	const char *name;
 	/* returns how many restarts it caused (UINT_MAX: it made it FAIL) */
@@ -701,6 +727,7 @@ static const struct test_case cases[] = {
 	{"crash_loop", case_crash_loop, 0, 4},
 	{"other_owner", case_other_owner, 0, 0},
 	{"truncated", case_truncated, 0, 0},
+	{"bad_limits", case_bad_limits, 0, 0},
 };
 
 int main(int argc, char **argv)
