@@ -410,8 +410,11 @@ int shmrt_client_submit(struct shmrt_client *c, const struct shmrt_request *r, u
 	uint32_t epoch = atomic_load_explicit(&c->st->epoch, memory_order_acquire);
 	if (!atomic_load(&c->st->accepting) || c->dead) {
 		int h = shmrt_arena_health(c->arena, NULL);
+		char why[sizeof(c->st->reason)]; /* shared: bounded, control bytes shown as '?' */
+		snprintf(why, sizeof(why), "%.*s", (int)strnlen(c->st->reason, sizeof(why) - 1), c->st->reason);
+		printable(why, strlen(why));
 		return shmrt_fail(EAGAIN, "the runtime is %s%s%s", c->dead ? "gone" : shmrt_health_name(h),
-				  c->st->reason[0] ? ": " : "", c->st->reason);
+				  why[0] ? ": " : "", why);
 	}
 	struct pending *p = calloc(1, sizeof(*p));
 	if (!p)
@@ -453,10 +456,13 @@ static int reason_of(struct shmrt_client *c, int status, const char *reason)
 {
 	if (*reason)
 		return shmrt_fail(-status, "%s", reason);
-	/* the shared reason bounded by its field: a peer may leave no NUL */
-	int n = (int)strnlen(c->st->reason, sizeof(c->st->reason));
-	if ((status == -ECONNRESET || status == -EPIPE) && n)
-		return shmrt_fail(-status, "%.*s", n, c->st->reason);
+	/* the shared reason bounded by its field (a peer may leave no NUL),
+	 * control bytes shown as '?' */
+	char why[sizeof(c->st->reason)];
+	snprintf(why, sizeof(why), "%.*s", (int)strnlen(c->st->reason, sizeof(why) - 1), c->st->reason);
+	printable(why, strlen(why));
+	if ((status == -ECONNRESET || status == -EPIPE) && why[0])
+		return shmrt_fail(-status, "%s", why);
 	if (status == -ECONNRESET || status == -EPIPE)
 		return shmrt_fail(-status, "the runtime is gone");
 	if (status == -ENOBUFS)

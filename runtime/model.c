@@ -361,9 +361,10 @@ void shmrt_model_free(struct shmrt_model *m)
 {
 	if (!m)
 		return;
-	shmrt_scratch_free(m);
-	if (m->b)
+	if (m->b) { /* none when the backend was not found: nothing allocated */
+		shmrt_scratch_free(m);
 		m->b->free(m->weights);
+	}
 	free(m->layers);
 	free(m->host_meta);
 	free(m);

@@ -2,6 +2,7 @@
  * (step_plan.h) through shmrt_model_forward, and rank 0 samples and sends
  * the tokens back. */
 #include <errno.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -149,11 +150,16 @@ int rt_worker_run(struct shmrt_arena *a, struct rt_state *st, int rank)
 	 * puts its memory on its node; the CPU backend's threads follow the
 	 * affinity (kernels/cpu/pool.c). */
 	struct rt_placement where;
-	int rc = rt_placement_get(rank, (int)st->n_workers, !strcmp(st->backend, "cuda"), &where);
+	char backend[sizeof(st->backend)], model_dir[sizeof(st->model_dir)];
+	/* the shared strings copied once, bounded: a peer may rewrite them */
+	snprintf(backend, sizeof(backend), "%.*s", (int)strnlen(st->backend, sizeof(backend) - 1), st->backend);
+	snprintf(model_dir, sizeof(model_dir), "%.*s", (int)strnlen(st->model_dir, sizeof(model_dir) - 1),
+		 st->model_dir);
+	int rc = rt_placement_get(rank, (int)st->n_workers, !strcmp(backend, "cuda"), &where);
 	if (!rc)
 		rc = rt_placement_apply(&where);
 	atomic_store(&w.me->progress, 100);
-	struct shmrt_model_options mo = {.backend = st->backend, .rank = rank, .world = (int)st->n_workers,
+	struct shmrt_model_options mo = {.backend = backend, .rank = rank, .world = (int)st->n_workers,
 					 .on_layer = beat, .on_layer_arg = w.me};
 	if (!rc)
 		rc = alloc_buffers(&w);
@@ -161,7 +167,7 @@ int rt_worker_run(struct shmrt_arena *a, struct rt_state *st, int rank)
 		rc = join_group(&w, a);
 	mo.xfer = w.xfer;
 	if (!rc)
-		rc = shmrt_model_load(st->model_dir, &mo, &w.m);
+		rc = shmrt_model_load(model_dir, &mo, &w.m);
 	if (!rc) {
 		atomic_store(&w.me->progress, 700);
 		rc = shmrt_kv_pool_new(w.m, st->num_blocks, st->block_size, &w.pool);

@@ -30,6 +30,9 @@
  *                  processes exit, none by a signal
  *     bad_limits   the state's limits out of range, then a restart: the
  *                  new processes refuse them, none dies by a signal
+ *     fuzz         random values into the shared state and the ring
+ *                  headers for 5 s: no death by a signal or sanitizer
+ *                  report, then a request gets an answer or a clear error
  *     reason       a prompt longer than the context, an id beyond the
  *                  vocabulary: the client's shmrt_last_error() says why
  *
@@ -708,6 +711,58 @@ static unsigned case_bad_limits(struct shmrt_runtime *rt, struct shmrt_client *c
 	return UINT_MAX;
 }
 
+/* Random values into every field of the shared state and of the ring
+ * headers of the live runtime, for 5 s: no process dies by a signal or
+ * with a sanitizer report, and a client afterwards gets an answer or a
+ * clear error. The seed is printed ($TRUST_FUZZ_SEED replays one). */
+static unsigned case_fuzz(struct shmrt_runtime *rt, struct shmrt_client *c, struct peer *p)
+{
+	static const char *regions[] = {"state", "submit", "tokens", "step", "sampled", "events", "responses"};
+	const char *env = getenv("TRUST_FUZZ_SEED");
+	unsigned seed = env ? (unsigned)strtoul(env, NULL, 10) : (unsigned)now_ns();
+	fprintf(stderr, "fuzz: seed %u\n", seed);
+	int64_t end = now_ns() + (int64_t)5 * 1000000000;
+	unsigned writes = 0;
+	for (; now_ns() < end; writes++) {
+		void *mem;
+		size_t size;
+		unsigned r = (unsigned)rand_r(&seed) % (sizeof(regions) / sizeof(regions[0]));
+		CHECK_OK(shmrt_arena_region(p->a, regions[r], &mem, &size));
+		/* the state whole; a ring's header, readers and first records */
+		size_t span = r == 0 ? sizeof(struct rt_state) : size < 8192 ? size : 8192;
+		size_t off = ((size_t)rand_r(&seed) % span) & ~(size_t)7;
+		uint64_t v = (uint64_t)rand_r(&seed) << 33 ^ (uint64_t)rand_r(&seed) << 2 ^ (uint64_t)rand_r(&seed);
+		int width = 1 << (rand_r(&seed) % 4); /* 1, 2, 4 or 8 bytes */
+		memcpy((char *)mem + off, &v, (size_t)width);
+		usleep(200);
+	}
+	fprintf(stderr, "fuzz: %u writes\n", writes);
+	/* READY again (restarts back off) or FAILED: either way, an answer */
+	end = now_ns() + (int64_t)90 * 1000000000;
+	int h;
+	while ((h = shmrt_runtime_health(rt, NULL)) != SHMRT_HEALTH_READY && h != SHMRT_HEALTH_FAILED) {
+		CHECK(now_ns() < end, "neither READY nor FAILED 90 s after the fuzzing: %s", shmrt_health_name(h));
+		usleep(10000);
+	}
+	int32_t prompt[3] = {1, 2, 3};
+	struct shmrt_request q = {.tokens = prompt, .n_tokens = 3, .max_tokens = 2};
+	uint64_t id;
+	int rc = shmrt_client_submit(c, &q, &id);
+	if (rc == 0) {
+		struct shmrt_response out;
+		do
+			rc = shmrt_client_next(c, id, &out, (int64_t)30 * 1000000000);
+		while (rc == 0 && !out.finish);
+		CHECK(rc == 0, "no end of the request in 30 s: %s", shmrt_last_error());
+		rc = out.status;
+	}
+	CHECK(rc == 0 || *shmrt_last_error(), "a failure without a message (%d)", rc);
+	fprintf(stderr, "fuzz: afterwards %s; a request: %d %s\n", shmrt_health_name(h), rc,
+		rc ? shmrt_last_error() : "");
+	CHECK(!runtime_logged("signal"), "a process died by a signal");
+	return UINT_MAX; /* whatever became of the runtime */
+}
+
 struct test_case {
 	const char *name;
 	/* returns how many restarts it caused (UINT_MAX: it made it FAIL) */
@@ -728,6 +783,7 @@ static const struct test_case cases[] = {
 	{"other_owner", case_other_owner, 0, 0},
 	{"truncated", case_truncated, 0, 0},
 	{"bad_limits", case_bad_limits, 0, 0},
+	{"fuzz", case_fuzz, 0, 0},
 };
 
 int main(int argc, char **argv)
