@@ -4,9 +4,8 @@
 # scripts/dev.sh test runs too, so this file cannot drift from what is tested.
 
 FROM debian:12 AS build
-RUN apt-get update && apt-get install -y --no-install-recommends \
-        gcc g++ meson ninja-build pkg-config liburing-dev libhwloc-dev libjansson-dev \
-        libpcre2-dev libutf8proc-dev libmicrohttpd-dev \
+COPY scripts/container.sh /tmp/container.sh
+RUN apt-get update && apt-get install -y --no-install-recommends $(/tmp/container.sh build-packages) \
     && rm -rf /var/lib/apt/lists/*
 WORKDIR /src
 COPY . .

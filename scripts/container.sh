@@ -4,14 +4,21 @@
 # layout cannot drift from what is tested:
 #   scripts/container.sh build PREFIX     build stage: libshmrt and the shmrt
 #                                         program, installed under PREFIX
-#   scripts/container.sh runtime-packages the Debian packages the runtime
+#   scripts/container.sh build-packages   the Debian packages the build
 #                                         stage installs, one line
+#   scripts/container.sh runtime-packages the same for the runtime stage
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
+# What the build stage needs: the compiler and meson, and the -dev package
+# of each library meson looks up (checked against the build's dependencies
+# by scripts/dev.sh test).
+BUILD_PACKAGES="gcc g++ meson ninja-build pkg-config liburing-dev libhwloc-dev libjansson-dev libpcre2-dev
+	libutf8proc-dev libmicrohttpd-dev libcurl4-openssl-dev"
+
 # What the runtime stage needs: the libraries shmrt links (checked against
 # the built program's NEEDED entries by scripts/dev.sh test).
-RUNTIME_PACKAGES="liburing2 libhwloc15 libjansson4 libpcre2-8-0 libutf8proc2 libmicrohttpd12"
+RUNTIME_PACKAGES="liburing2 libhwloc15 libjansson4 libpcre2-8-0 libutf8proc2 libmicrohttpd12 libcurl4"
 
 case "${1:-}" in
 build)
@@ -28,9 +35,10 @@ build)
 	meson compile -C "$dir" shmrt:executable shmrt:shared_library >/dev/null
 	meson install -C "$dir" --no-rebuild --quiet
 	;;
+build-packages) echo $BUILD_PACKAGES ;;
 runtime-packages) echo "$RUNTIME_PACKAGES" ;;
 *)
-	echo "usage: scripts/container.sh (build PREFIX | runtime-packages)" >&2
+	echo "usage: scripts/container.sh (build PREFIX | build-packages | runtime-packages)" >&2
 	exit 2
 	;;
 esac

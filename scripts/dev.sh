@@ -197,8 +197,17 @@ check_container() {
 		pkg=$( (dpkg -S "$path" || dpkg -S "$(readlink -f "$path")") 2>/dev/null | head -1 | cut -d: -f1)
 		[[ $allowed == *" $pkg "* ]] || missing="$missing $lib($pkg)"
 	done
-	if [ -n "$missing" ]; then
-		echo "the runtime stage lacks the packages of:$missing (scripts/container.sh RUNTIME_PACKAGES)" >&2
+	# and each library the build looked up has its -dev package in the build stage
+	local dep pc built=" $(scripts/container.sh build-packages) " missing_dev=""
+	for dep in $(meson introspect --dependencies "${SHMRT_CONTAINER_BUILD:-build-container}" |
+		python3 -c 'import json, sys; print(" ".join(d["name"] for d in json.load(sys.stdin) if d["name"] != "threads"))'); do
+		pc="$(pkg-config --variable=pcfiledir "$dep")/$dep.pc"
+		pkg=$(dpkg -S "$pc" 2>/dev/null | head -1 | cut -d: -f1)
+		[[ $built == *" $pkg "* ]] || missing_dev="$missing_dev $dep($pkg)"
+	done
+	if [ -n "$missing$missing_dev" ]; then
+		[ -z "$missing" ] || echo "the runtime stage lacks the packages of:$missing (scripts/container.sh RUNTIME_PACKAGES)" >&2
+		[ -z "$missing_dev" ] || echo "the build stage lacks the packages of:$missing_dev (scripts/container.sh BUILD_PACKAGES)" >&2
 		rm -rf "$stage"
 		return 1
 	fi
