@@ -143,7 +143,7 @@ for line in open(sys.argv[1]):
     elif r == "SKIP": skip += 1
     else:
         fail += 1
-        names.append(t["name"] + "(" + r + ")")
+        names.append(t["name"].replace(" ", "") + "(" + r + ")")
 print(ok, fail, skip, *names)
 PY
 )
