@@ -35,7 +35,7 @@
 #include "shmrt/mkmodel.h"
 #include "shmrt/model.h"
 #include "cpu_pool.h"
-#include "futex.h"
+#include "clock.h"
 #include "bench.h"
 #include "e2e.h"
 #include "e2e_mp.h"

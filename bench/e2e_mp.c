@@ -12,10 +12,10 @@
 #include "e2e.h"
 #include "e2e_mp.h"
 #include "fail.h"
-#include "futex.h"
-#include "rt_proto.h"
+#include "clock.h"
+#include "proto.h"
 
-/* The scheduler's decode-step sums (rt_proto.h): each step's time and its
+/* The scheduler's decode-step sums (proto.h): each step's time and its
  * worker's time are added together, so a window between two snapshots
  * holds whole steps only. */
 struct figures {

@@ -13,7 +13,7 @@ struct e2e_mp_result {
 			     * .. its events sent (scheduling, rings, the workers) */
 	double worker_ns;   /* per step, worker 0's forward + sampling */
 	double overhead_ns; /* step_ns - worker_ns: outside the kernels */
-	/* where overhead_ns goes, per step (rt_proto.h, struct rt_step_times);
+	/* where overhead_ns goes, per step (proto.h, struct rt_step_times);
 	 * the rest is worker 0's own parsing and bookkeeping */
 	double plan_ns, to_worker_ns, back_ns, post_ns;
 	double tokens_per_s; /* decode tokens/s the client saw */
@@ -28,7 +28,7 @@ int e2e_mp_measure(const char *model_dir, const char *exe, int workers, int batc
 		   struct e2e_mp_result *out, char *note, size_t note_cap);
 
 /* The measure of e2e_mp_measure on a runtime already READY, through its
- * client c and state st (rt_proto.h), whose limits hold `batch` sequences
+ * client c and state st (proto.h), whose limits hold `batch` sequences
  * of prompt + steps + 1 tokens: 0 or -errno. */
 struct shmrt_client;
 struct rt_state;

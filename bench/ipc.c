@@ -22,7 +22,7 @@
 #include <unistd.h>
 
 #include "shmrt_config.h"
-#include "futex.h"
+#include "clock.h"
 #include "bench.h"
 #include "ipc.h"
 

@@ -8,7 +8,7 @@
 #include <stdlib.h>
 #include <sys/mman.h>
 
-#include "futex.h"
+#include "clock.h"
 #include "ipc.h"
 
 /* 128 bytes apart, not 64: Intel's spatial prefetcher fetches lines in

@@ -12,7 +12,7 @@
 #include <string.h>
 
 #include "bench.h"
-#include "futex.h"
+#include "clock.h"
 #include "ipc.h"
 
 /* MB/s of copying n-byte records from src (src_span bytes) into dst

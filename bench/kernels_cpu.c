@@ -29,7 +29,7 @@
 #include "cpu_isa.h"
 #include "cpu_pool.h"
 #include "bench.h"
-#include "futex.h"
+#include "clock.h"
 #include "kernels.h"
 /* vec.h's vectors never cross a call between targets (always inlined). */
 #pragma GCC diagnostic ignored "-Wpsabi"

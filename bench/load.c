@@ -33,7 +33,7 @@
 
 #include "shmrt/checkpoint.h"
 #include "shmrt/error.h"
-#include "futex.h" /* shmrt_now_ns */
+#include "clock.h"
 #include "bench.h"
 #include "load.h"
 

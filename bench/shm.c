@@ -4,7 +4,7 @@
  * private directory (in a mount namespace of our own when unshare lets us,
  * so that it vanishes with us) and SHMRT_SHM_DIR points the runtime there.
  * The runtime's arena is sized for the budget by shmrt_sizing_fit
- * (runtime/sizing.h): the rings by the serving limits, which a budget
+ * (runtime/procs/sizing.h): the rings by the serving limits, which a budget
  * cannot change, and the shm transport's staging with the largest chunk
  * that fits what is left. Then, through the real runtime (the same
  * processes as `shmrt start`): whether it starts (the refusal otherwise),
@@ -33,7 +33,7 @@
 #include "bench.h"
 #include "e2e_mp.h"
 #include "fail.h"
-#include "rt_proto.h"
+#include "proto.h"
 #include "shm.h"
 #include "shm_usage.h"
 #include "sizing.h"

@@ -15,7 +15,7 @@
 
 #include "shmrt/shmrt.h"
 #include "fail.h"
-#include "futex.h"
+#include "clock.h"
 #include "shm.h"
 
 /* Calls per size: about 256 MiB moved, 11 .. MAX_CALLS calls; the same on

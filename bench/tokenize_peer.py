@@ -18,7 +18,7 @@ import sys
 import time
 
 # The split regexes of tiktoken_ext/openai_public.py and Meta's llama3
-# tokenizer.py, as runtime/tiktoken.c has them.
+# tokenizer.py, as runtime/tokenizer/tiktoken.c has them.
 PATTERNS = {
     "gpt2": r"""'(?:[sdmt]|ll|ve|re)| ?\p{L}++| ?\p{N}++| ?[^\s\p{L}\p{N}]++|\s++$|\s+(?!\S)|\s""",
     "cl100k": r"""'(?i:[sdmt]|ll|ve|re)|[^\r\n\p{L}\p{N}]?+\p{L}++|\p{N}{1,3}+| ?[^\s\p{L}\p{N}]++[\r\n]*+|\s++$|\s*[\r\n]|\s+(?!\S)|\s""",

@@ -37,7 +37,7 @@
 
 #include "shmrt_config.h"
 #include "shmrt/shmrt.h"
-#include "futex.h"
+#include "clock.h"
 #include "bench.h"
 #include "xfer.h"
 

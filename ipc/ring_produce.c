@@ -22,7 +22,7 @@
 #include <time.h>
 
 #include "fail.h"
-#include "futex.h"
+#include "clock.h"
 #include "ring_layout.h"
 #include "spin.h"
 

@@ -5,6 +5,7 @@
 
 #include "fail.h"
 #include "futex.h"
+#include "clock.h"
 #include "proc.h"
 #include "ring_layout.h"
 #include "spin.h"

@@ -16,7 +16,7 @@
 #include <string.h>
 
 #include "fail.h"
-#include "futex.h"
+#include "clock.h"
 #include "xfer_layout.h"
 
 struct nccl_state {

@@ -13,6 +13,7 @@
 
 #include "fail.h"
 #include "futex.h"
+#include "clock.h"
 #include "ring_layout.h" /* ring_peer_alive */
 #include "spin.h"
 #include "xfer_layout.h"

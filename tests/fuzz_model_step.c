@@ -1,5 +1,5 @@
 /* libFuzzer target: the forward step of a batch described by arbitrary
- * bytes (runtime/forward.c, shmrt_model_forward), as a worker would get it
+ * bytes (runtime/model/forward.c, shmrt_model_forward), as a worker would get it
  * from a buggy or hostile scheduler through shared memory: sequence counts,
  * q and context lengths, block tables and token ids. It must run the step
  * or refuse it with -EINVAL; never read or write outside the cache, the

@@ -1,5 +1,5 @@
 /* libFuzzer target: a safetensors file's bytes, as the header parser sees
- * them (runtime/safetensors.c, shmrt_st_parse). It must refuse garbage
+ * them (runtime/loader/safetensors.c, shmrt_st_parse). It must refuse garbage
  * cleanly, and every tensor of a header it accepts must lie inside the data
  * section, sorted and apart: we read each tensor's first and last byte,
  * which AddressSanitizer turns into a crash if the check let one through.

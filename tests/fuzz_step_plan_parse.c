@@ -1,5 +1,5 @@
 /* libFuzzer target: a step ring record as a worker receives it
- * (runtime/step_plan.c, shmrt_step_plan_parse). Garbage must be refused
+ * (runtime/engine/step_plan.c, shmrt_step_plan_parse). Garbage must be refused
  * cleanly; a record that is accepted must describe a plan a worker can run
  * without reading or writing outside its arrays or the cache: every
  * sequence's tokens and block table inside the plan's, block ids inside

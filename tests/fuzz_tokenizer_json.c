@@ -1,5 +1,5 @@
 /* libFuzzer target: a tokenizer.json's bytes, as the loader sees them
- * (runtime/tokenizer_json.c and the normalizer, pre-tokenizer, decoder and
+ * (runtime/tokenizer/tokenizer_json.c and the normalizer, pre-tokenizer, decoder and
  * added-token parsers behind it). Garbage must be refused with an error;
  * a file that loads must then encode and decode without a crash and keep
  * fuzz_tokenizer.h's promises, on fixed texts (spaces, digits, CJK, emoji,

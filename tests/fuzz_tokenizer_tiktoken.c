@@ -1,4 +1,4 @@
-/* libFuzzer target: a tiktoken rank file (runtime/tiktoken.c). The first
+/* libFuzzer target: a tiktoken rank file (runtime/tokenizer/tiktoken.c). The first
  * byte picks the pattern (gpt2, cl100k, o200k, llama3); the rest is the
  * file. Garbage must be refused with an error; a file that loads ranks
  * every byte, so any text, special-token look-alikes and bytes that are not

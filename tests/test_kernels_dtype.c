@@ -1,4 +1,4 @@
-/* bf16 and fp16 conversions (kernels/dtype_conv.h, shared by all
+/* bf16 and fp16 conversions (runtime/core/dtype_conv.h, shared by all
  * backends) against definitions written here: widening must be exact
  * (checked for all 65536 fp16 and bf16 values against ldexp), narrowing
  * must give the nearest representable value, ties to the even one, inf

@@ -1,4 +1,4 @@
-/* The paged KV block manager (runtime/kv_blocks.c): allocation on append,
+/* The paged KV block manager (runtime/engine/kv_blocks.c): allocation on append,
  * all-or-nothing failures, release, admission and room accounting, and a
  * long random run checked after every operation against a shadow model
  * kept here (tokens per table) and against the invariants: no block in two

@@ -1,4 +1,4 @@
-/* Worker placement (runtime/placement.c): the CPU split against fake CPU
+/* Worker placement (runtime/procs/placement.c): the CPU split against fake CPU
  * counts (W = 1..8 workers over 1..8 CPUs: disjoint, non-empty, covering,
  * or balanced when CPUs are fewer), then the real placement on this
  * machine's CPUs, checked against sched_getaffinity and sysfs (also the

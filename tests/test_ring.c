@@ -9,7 +9,7 @@
 
 #include "shmrt/shmrt.h"
 #include "check.h"
-#include "futex.h"
+#include "clock.h"
 #include "ring_layout.h"
 
 #define CAP 4096

@@ -23,7 +23,7 @@
 
 #include "shmrt/shmrt.h"
 #include "check.h"
-#include "futex.h"
+#include "clock.h"
 #include "proc.h"
 #include "ring_layout.h"
 

@@ -9,7 +9,7 @@
 
 #include "shmrt/shmrt.h"
 #include "check.h"
-#include "futex.h"
+#include "clock.h"
 
 #define CAP 4096
 #define MS (1000 * 1000LL)

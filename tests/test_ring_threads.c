@@ -10,7 +10,7 @@
 
 #include "shmrt/shmrt.h"
 #include "check.h"
-#include "futex.h"
+#include "clock.h"
 #include "ring_traffic.h"
 
 #define MAX_WORKERS 4

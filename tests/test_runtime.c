@@ -32,7 +32,7 @@
 #include "check.h"
 #include "shm_tmpdir.h"
 #include "proc.h"
-#include "rt_proto.h"
+#include "proto.h"
 
 #define N_PROMPTS 16
 #define REF_TOKENS 16

@@ -1,4 +1,4 @@
-/* The runtime's arena sizing (runtime/sizing.c) and `shmrt size`:
+/* The runtime's arena sizing (runtime/procs/sizing.c) and `shmrt size`:
  *  - Llama 2 7B (defaults) and Llama 3.1 8B (tp 2) against figures worked
  *    out by hand below from the record formats (ring capacities, the
  *    largest records);

@@ -1,4 +1,4 @@
-/* Step plans and their ring record (runtime/step_plan.c): a round trip, the
+/* Step plans and their ring record (runtime/engine/step_plan.c): a round trip, the
  * kernels' slots, every truncation and every bit flip of a record (refused,
  * or accepted as a plan that re-serializes to the same bytes), one test per
  * fault, and the fuzz seeds of tests/corpus/step_plan (valid-* parse, the

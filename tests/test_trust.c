@@ -1,7 +1,7 @@
 /* The shared-memory trust boundary (issue 18): a peer that writes into a
  * live runtime's arena may make its own requests fail, never crash, hang
  * or corrupt another process. The hostile peer is this program: it maps
- * the arena and writes fields through the layout of runtime/rt_proto.h.
+ * the arena and writes fields through the layout of runtime/procs/proto.h.
  *
  *   test_trust SHMRT CASE
  *     max_clients  the state's max_clients raised to 65535 and a request
@@ -61,7 +61,7 @@
 #include "shm_tmpdir.h"
 #include "ring_layout.h"
 #include "proc.h"
-#include "rt_proto.h"
+#include "proto.h"
 
 #define MAX_CLIENTS 8
 #define MANY_CLIENTS 70 /* more than a ring's default 64 producers */

@@ -37,7 +37,7 @@
 #include "shmrt/shmrt.h"
 #include "check.h"
 #include "dtype_conv.h"
-#include "futex.h"
+#include "clock.h"
 #include "shm_tmpdir.h"
 
 #define MS (1000 * 1000LL)

@@ -1,5 +1,5 @@
 /* An independent UTF-8 check for the tokenizer tests and fuzz targets, kept
- * apart from runtime/utf8.c so that it can judge it. */
+ * apart from runtime/tokenizer/utf8.c so that it can judge it. */
 #ifndef SHMRT_TESTS_UTF8_CHECK_H
 #define SHMRT_TESTS_UTF8_CHECK_H
 

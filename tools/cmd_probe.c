@@ -7,8 +7,8 @@
 
 #include "shmrt/shmrt.h"
 #include "cmd.h"
-#include "futex.h"
-#include "rt_proto.h"
+#include "clock.h"
+#include "proto.h"
 
 /* A process whose heartbeat is older than the runtime's hang timeout is
  * hung (children beat at least every 100 ms while idle and between steps);

@@ -1,5 +1,5 @@
 /* shmrt size: the shared memory the runtime's arena takes for a model and
- * serving limits, and the container settings to give it (runtime/sizing.h). */
+ * serving limits, and the container settings to give it (runtime/procs/sizing.h). */
 #include <getopt.h>
 #include <jansson.h>
 #include <limits.h>

@@ -11,8 +11,8 @@
 #include "../bench/shm_usage.h"
 #include "arena_format.h"
 #include "cmd.h"
-#include "futex.h"
-#include "rt_proto.h"
+#include "clock.h"
+#include "proto.h"
 #include "utf8.h"
 
 static void usage(FILE *f)

@@ -2,7 +2,7 @@
  * and runs the tokenizer, the scheduler and the workers as processes
  * (DESIGN.md, "Processes and the way a request flows").
  *
- * shmrt_runtime_start creates arena `name` (sized by runtime/sizing.c, as
+ * shmrt_runtime_start creates arena `name` (sized by runtime/procs/sizing.c, as
  * `shmrt size` advises), spawns the children and returns; a thread of the
  * caller's process then watches them. The health word goes STARTING ->
  * LOADING (progress: the workers' loads) -> READY once every worker has
@@ -46,7 +46,7 @@ struct shmrt_runtime_options {
 	 * when idle and between steps, so this bounds one step's time.
 	 * 0: SHMRT_HANG_TIMEOUT_DEFAULT_NS; < 0: never. */
 	int64_t hang_timeout_ns;
-	/* Serving limits (0: runtime/sizing.h's defaults, kv_blocks: enough
+	/* Serving limits (0: runtime/procs/sizing.h's defaults, kv_blocks: enough
 	 * for max_seqs sequences of max_model_len). */
 	int max_seqs, max_batch_tokens, max_model_len, block_size, kv_blocks, max_clients;
 	/* Called from the watching thread with a line about each event (a

@@ -50,7 +50,7 @@ enum {
 
 /* Loads path: a tokenizer.json (pattern NULL) or a tiktoken rank file with
  * pattern "gpt2", "cl100k", "o200k" or "llama3", which picks the split
- * regex and the special tokens (see runtime/tiktoken.c). Errors: -ENOENT
+ * regex and the special tokens (see runtime/tokenizer/tiktoken.c). Errors: -ENOENT
  * and the like from the file, -EINVAL for a malformed file (the message
  * names the file and the place: JSON line and column, the merge that names
  * an unknown token...), -ENOTSUP for a model, normalizer, pre-tokenizer or

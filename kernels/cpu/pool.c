@@ -15,6 +15,7 @@
 
 #include "cpu_pool.h"
 #include "futex.h"
+#include "clock.h"
 #include "spin.h"
 
 #define SPIN_NS 50000
