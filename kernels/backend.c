@@ -1,4 +1,4 @@
-/* The backend registry: shmrt_backend_get() and the dtype helpers. */
+/* The backend registry: shmrt_backend_get(). */
 #include <errno.h>
 #include <string.h>
 
@@ -6,31 +6,6 @@
 #include "shmrt/backend.h"
 #include "backends.h"
 #include "fail.h"
-
-size_t shmrt_dtype_size(enum shmrt_dtype dt)
-{
-	switch (dt) {
-	case SHMRT_F32:
-		return 4;
-	case SHMRT_BF16:
-	case SHMRT_F16:
-		return 2;
-	}
-	return 0;
-}
-
-const char *shmrt_dtype_name(enum shmrt_dtype dt)
-{
-	switch (dt) {
-	case SHMRT_F32:
-		return "f32";
-	case SHMRT_BF16:
-		return "bf16";
-	case SHMRT_F16:
-		return "f16";
-	}
-	return "?";
-}
 
 int shmrt_backend_get(const char *name, const struct shmrt_backend **out)
 {

@@ -85,16 +85,9 @@
 
 #include "common.h"
 
-/* Storage types. Values are stable (they may be stored in files). */
-enum shmrt_dtype {
-	SHMRT_F32 = 0,
-	SHMRT_BF16 = 1,
-	SHMRT_F16 = 2,
-};
+#include "common.h"
+#include "dtype.h"
 
-/* Bytes per element (0 for an unknown dtype), and "f32" / "bf16" / "f16". */
-SHMRT_API size_t shmrt_dtype_size(enum shmrt_dtype dt);
-SHMRT_API const char *shmrt_dtype_name(enum shmrt_dtype dt);
 
 /* Y[m][n] = sum_k X[m][k] * W[n][k] (+ bias[n]). W is a PyTorch nn.Linear
  * weight, [out_features][in_features]. Small m (decode) is bound by reading

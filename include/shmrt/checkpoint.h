@@ -33,7 +33,7 @@
 #define SHMRT_CHECKPOINT_H
 
 #include "common.h"
-#include "backend.h" /* enum shmrt_dtype */
+#include "dtype.h"
 #include "model_config.h"
 
 #define SHMRT_TENSOR_MAX_DIMS 8

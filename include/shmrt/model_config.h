@@ -26,7 +26,8 @@
 #include <stdbool.h>
 
 #include "common.h"
-#include "backend.h" /* enum shmrt_dtype, struct shmrt_rope_config */
+#include "backend.h" /* struct shmrt_rope_config */
+#include "dtype.h"
 
 enum shmrt_arch {
 	SHMRT_ARCH_LLAMA = 1,   /* LlamaForCausalLM, model_type "llama" */

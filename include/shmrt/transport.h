@@ -52,7 +52,7 @@
 #define SHMRT_TRANSPORT_H
 
 #include "common.h"
-#include "backend.h" /* enum shmrt_dtype */
+#include "dtype.h"
 
 /* Ranks in a group: 1 .. SHMRT_XFER_MAX_WORLD. */
 #define SHMRT_XFER_MAX_WORLD 64
