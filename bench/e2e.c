@@ -41,6 +41,7 @@
 #include "e2e_mp.h"
 #include "fail.h"
 #include "kernels.h"
+#include "array_size.h"
 
 struct args {
 	const char *model, *preset, *csv, *tmpdir;
@@ -348,7 +349,7 @@ static void remove_model(const char *dir)
 {
 	static const char *const files[] = {"config.json", "model.safetensors", "tokenizer.json"};
 	char p[4200];
-	for (size_t i = 0; i < sizeof(files) / sizeof(files[0]); i++) {
+	for (size_t i = 0; i < ARRAY_SIZE(files); i++) {
 		snprintf(p, sizeof(p), "%s/%s", dir, files[i]);
 		unlink(p);
 	}

@@ -25,9 +25,10 @@
 #include "clock.h"
 #include "bench.h"
 #include "ipc.h"
+#include "array_size.h"
 
 static const size_t sizes[] = {64, 4096, 65536, 1048576};
-#define N_SIZES (int)(sizeof(sizes) / sizeof(sizes[0]))
+#define N_SIZES (int)(ARRAY_SIZE(sizes))
 
 static const struct ipc_transport *const transports[] = {
 	&ipc_floor, &ipc_shmrt_spin, &ipc_shmrt_futex, &ipc_pipe, &ipc_uds,
@@ -35,7 +36,7 @@ static const struct ipc_transport *const transports[] = {
 	&ipc_zmq,
 #endif
 };
-#define N_TRANSPORTS (int)(sizeof(transports) / sizeof(transports[0]))
+#define N_TRANSPORTS (int)(ARRAY_SIZE(transports))
 
 /* The first byte of every record: what B is to do with it. */
 enum msg {

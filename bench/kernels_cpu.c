@@ -34,6 +34,7 @@
 /* vec.h's vectors never cross a call between targets (always inlined). */
 #pragma GCC diagnostic ignored "-Wpsabi"
 #include "vec.h"
+#include "array_size.h"
 
 struct budget {
 	int64_t case_ns;  /* kernel time of one case, at least min_calls calls */
@@ -534,7 +535,7 @@ static int run_kernels(struct cpu_run *cr)
 	int n_at = cr->o->quick ? 2 : 4;
 	int rc = 0;
 	for (int i = 0; rc == 0 && i < n_mm; i++)
-		for (size_t d = 0; rc == 0 && d < sizeof(mm_dtypes) / sizeof(mm_dtypes[0]); d++)
+		for (size_t d = 0; rc == 0 && d < ARRAY_SIZE(mm_dtypes); d++)
 			rc = mm_shape_run(cr, &mm[i], mm_dtypes[d]);
 	for (int i = 0; rc == 0 && i < n_at; i++)
 		rc = attn_run(cr, &at[i]);

@@ -30,6 +30,7 @@
 
 #include "shmrt/shmrt.h"
 #include "kernels.h"
+#include "array_size.h"
 
 #define N_BATCHES 7
 #define LT_WS_BYTES ((size_t)32 << 20) /* cuBLAS guide: 32 MiB suits Hopper */
@@ -363,11 +364,11 @@ static int run_all(struct gpu_run *g)
 {
 	int rc = copy_limit(g);
 	const struct mm_shape *mm = g->o->quick ? quick_mm : full_mm;
-	int n_mm = g->o->quick ? 2 : (int)(sizeof(full_mm) / sizeof(full_mm[0]));
+	int n_mm = g->o->quick ? 2 : (int)(ARRAY_SIZE(full_mm));
 	for (int i = 0; rc == 0 && i < n_mm; i++)
 		rc = mm_run(g, mm[i].m, mm[i].n, mm[i].k);
 	const struct kb_attn_shape *at = g->o->quick ? quick_attn : full_attn;
-	int n_at = g->o->quick ? 2 : (int)(sizeof(full_attn) / sizeof(full_attn[0]));
+	int n_at = g->o->quick ? 2 : (int)(ARRAY_SIZE(full_attn));
 	for (int i = 0; rc == 0 && i < n_at; i++)
 		rc = attn_run(g, &at[i]);
 	return rc;

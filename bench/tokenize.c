@@ -19,6 +19,7 @@
 
 #include "shmrt/shmrt.h"
 #include "bench.h"
+#include "array_size.h"
 
 #define REPEAT 3
 
@@ -64,7 +65,7 @@ static char *generate(unsigned mb, size_t *n)
 	uint64_t x = 0x9E3779B97F4A7C15ull;
 	while (s && len < cap) {
 		x ^= x << 13, x ^= x >> 7, x ^= x << 17;
-		const char *w = words[x % (sizeof(words) / sizeof(words[0]))];
+		const char *w = words[x % (ARRAY_SIZE(words))];
 		char num[24];
 		if ((x >> 20) % 23 == 0)
 			snprintf(num, sizeof(num), "%llu", (unsigned long long)((x >> 30) % 100000000));

@@ -17,6 +17,7 @@
 #include "ring_layout.h" /* ring_peer_alive */
 #include "spin.h"
 #include "xfer_layout.h"
+#include "array_size.h"
 
 void xfer_publish(struct xfer_word *w, uint32_t v)
 {
@@ -30,12 +31,12 @@ void xfer_publish(struct xfer_word *w, uint32_t v)
 static void wake_all(struct xfer_region *r)
 {
 	struct xfer_word *hw[] = {&r->hdr->backend, &r->hdr->abort, &r->hdr->nccl_ready};
-	for (unsigned i = 0; i < sizeof(hw) / sizeof(hw[0]); i++)
+	for (unsigned i = 0; i < ARRAY_SIZE(hw); i++)
 		shmrt_futex_wake(&hw[i]->seq, INT32_MAX);
 	for (int q = 0; q < r->world; q++) {
 		struct xfer_rank *k = &r->ranks[q];
 		struct xfer_word *w[] = {&k->joined, &k->in_ready, &k->consumed, &k->out_ready, &k->done, &k->barrier};
-		for (unsigned i = 0; i < sizeof(w) / sizeof(w[0]); i++)
+		for (unsigned i = 0; i < ARRAY_SIZE(w); i++)
 			shmrt_futex_wake(&w[i]->seq, INT32_MAX);
 	}
 }

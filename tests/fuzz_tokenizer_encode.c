@@ -14,6 +14,7 @@
 #include <stdio.h>
 
 #include "fuzz_tokenizer.h"
+#include "array_size.h"
 
 #ifndef TOKENIZER_FIXTURES
 #error "TOKENIZER_FIXTURES: the directory of the test tokenizers"
@@ -29,7 +30,7 @@ static const struct {
 	{"llama2.json", NULL, false}, {"metaspace.json", NULL, false}, {"ranks.tiktoken", "gpt2", true},
 	{"ranks.tiktoken", "cl100k", true}, {"ranks.tiktoken", "o200k", true}, {"ranks.tiktoken", "llama3", true},
 };
-#define N_TOKENIZERS (sizeof(tokenizers) / sizeof(tokenizers[0]))
+#define N_TOKENIZERS (ARRAY_SIZE(tokenizers))
 
 static struct shmrt_tokenizer *loaded[N_TOKENIZERS];
 

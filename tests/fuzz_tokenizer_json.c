@@ -17,6 +17,7 @@
 
 #include "fuzz_tokenizer.h"
 #include "tokenizer_impl.h"
+#include "array_size.h"
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 
@@ -41,7 +42,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	struct shmrt_tokenizer *tok;
 	if (tok_load_buffer("fuzz.json", (const char *)data, size, NULL, &tok) < 0)
 		return 0;
-	for (size_t i = 0; i < sizeof(texts) / sizeof(texts[0]); i++) {
+	for (size_t i = 0; i < ARRAY_SIZE(texts); i++) {
 		fuzz_tok_check(tok, texts[i].s, texts[i].n, 0, false);
 		fuzz_tok_check(tok, texts[i].s, texts[i].n, SHMRT_ENCODE_ADD_SPECIAL | SHMRT_ENCODE_SPECIAL_AS_TEXT,
 			       false);

@@ -14,6 +14,7 @@
 
 #include "fuzz_tokenizer.h"
 #include "tokenizer_impl.h"
+#include "array_size.h"
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 
@@ -38,7 +39,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	/* The file proper is data + 1: not JSON, or the loader says so. */
 	if (tok_load_buffer("fuzz.tiktoken", (const char *)data + 1, size - 1, patterns[data[0] % 4], &tok) < 0)
 		return 0;
-	for (size_t i = 0; i < sizeof(texts) / sizeof(texts[0]); i++) {
+	for (size_t i = 0; i < ARRAY_SIZE(texts); i++) {
 		fuzz_tok_check(tok, texts[i].s, texts[i].n, 0, true);
 		fuzz_tok_check(tok, texts[i].s, texts[i].n, SHMRT_ENCODE_SPECIAL_AS_TEXT, true);
 	}

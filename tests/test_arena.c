@@ -14,6 +14,7 @@
 #include "fail.h"
 #include "check.h"
 #include "shm_tmpdir.h"
+#include "array_size.h"
 
 static uint64_t page;
 
@@ -138,7 +139,7 @@ static void test_bad_arguments(void)
 	memset(long_name, 'x', sizeof(long_name) - 1);
 	long_name[sizeof(long_name) - 1] = '\0';
 	const char *bad_names[] = {"", "a/b", "x y", "..\n", long_name};
-	for (size_t i = 0; i < sizeof(bad_names) / sizeof(bad_names[0]); i++) {
+	for (size_t i = 0; i < ARRAY_SIZE(bad_names); i++) {
 		CHECK(shmrt_arena_create(&a, bad_names[i], specs, 1) == -EINVAL, "name '%s'", bad_names[i]);
 		CHECK(shmrt_arena_attach(&a, bad_names[i]) == -EINVAL, "attach '%s'", bad_names[i]);
 	}
@@ -157,7 +158,7 @@ static void test_bad_arguments(void)
 		{{"a-name-of-forty-characters-is-too-long.x", 8, 0, -1}, {"y", 8, 0, -1}},
 		{{"x", (size_t)1 << 62, 0, -1}, {"y", 8, 0, -1}},        /* 4 EiB */
 	};
-	for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+	for (size_t i = 0; i < ARRAY_SIZE(bad); i++) {
 		int rc = shmrt_arena_footprint(bad[i], 2, &bytes);
 		CHECK(rc == -EINVAL || rc == -EFBIG, "bad spec %zu accepted (%d)", i, rc);
 		CHECK(*shmrt_last_error(), "bad spec %zu: no message", i);

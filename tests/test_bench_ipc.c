@@ -15,6 +15,7 @@
 #include "check.h"
 #include "command_output.h"
 #include "json_document.h"
+#include "array_size.h"
 
 static const char *const transports[] = {
 	"floor", "shmrt-spin", "shmrt-futex", "pipe", "uds",
@@ -23,9 +24,9 @@ static const char *const transports[] = {
 #endif
 	"memcpy",
 };
-#define N_TRANSPORTS (sizeof(transports) / sizeof(transports[0]))
+#define N_TRANSPORTS (ARRAY_SIZE(transports))
 static const json_int_t sizes[] = {64, 4096, 65536, 1048576};
-#define N_SIZES (sizeof(sizes) / sizeof(sizes[0]))
+#define N_SIZES (ARRAY_SIZE(sizes))
 
 /* Runs the benchmark and returns all it wrote on stdout. */
 static char *run_bench(const char *shmrt)

@@ -18,6 +18,7 @@
 #include "check.h"
 #include "command_output.h"
 #include "json_document.h"
+#include "array_size.h"
 
 static char *run_bench(const char *shmrt, const char *args)
 {
@@ -110,7 +111,7 @@ int main(int argc, char **argv)
 		{"attention_decode", "cuda", true, true, "gpu_copy", gpu, 0},
 		{"attention_prefill", "cuda", false, true, "cublas_max", gpu, 0},
 	};
-	size_t n_kinds = sizeof(kinds) / sizeof(kinds[0]), i;
+	size_t n_kinds = ARRAY_SIZE(kinds), i;
 	json_t *row;
 	json_array_foreach(results, i, row)
 	{

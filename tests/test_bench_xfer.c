@@ -19,11 +19,12 @@
 #include "check.h"
 #include "command_output.h"
 #include "json_document.h"
+#include "array_size.h"
 
 static const json_int_t sizes[] = {4 << 10, 64 << 10, 1 << 20, 16 << 20};
-#define N_SIZES (int)(sizeof(sizes) / sizeof(sizes[0]))
+#define N_SIZES (int)(ARRAY_SIZE(sizes))
 static const int workers[] = {2, 4};
-#define N_WORKERS (int)(sizeof(workers) / sizeof(workers[0]))
+#define N_WORKERS (int)(ARRAY_SIZE(workers))
 static const char *const host_transports[] = {"shm", "shm-buf"};
 #define N_HOST 2
 

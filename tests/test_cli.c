@@ -17,6 +17,7 @@
 #include "check.h"
 #include "command_output.h"
 #include "json_document.h"
+#include "array_size.h"
 
 static const char *shmrt;
 
@@ -86,7 +87,7 @@ static void check_commands(void)
 	}
 
 	const char *bad[] = {"no-such-command", "", "info --no-such-flag", "bench no-such-bench"};
-	for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+	for (size_t i = 0; i < ARRAY_SIZE(bad); i++) {
 		r = run(bad[i]);
 		CHECK(r.status == 2, "shmrt %s: exit status %d, not 2", bad[i], r.status);
 		free(r.out);
@@ -151,7 +152,7 @@ static void check_info_text(void)
 	CHECK(r.status == 0, "info: exit status %d", r.status);
 	const char *want[] = {"features:", "  cuda ", "  nccl ", "  liburing ", "  hwloc ", "gpus:", "shm dir:    /dev/shm",
 			      "  size ", " MiB, free ", " MiB\n"};
-	for (size_t i = 0; i < sizeof(want) / sizeof(want[0]); i++)
+	for (size_t i = 0; i < ARRAY_SIZE(want); i++)
 		CHECK(strstr(r.out, want[i]), "info lacks '%s':\n%s", want[i], r.out);
 	if (*shmrt_cuda_archs()) {
 		char archs[128];

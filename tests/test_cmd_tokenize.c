@@ -17,6 +17,7 @@
 #include <jansson.h>
 
 #include "check.h"
+#include "array_size.h"
 
 static const char *shmrt, *fixtures;
 static char tmpdir[64];
@@ -268,7 +269,7 @@ static void check_errors(void)
 static void remove_tmpdir(void)
 {
 	const char *names[] = {"out", "err", "text", "ids.json", "bytes", "ids.txt", "broken.json"};
-	for (size_t i = 0; i < sizeof(names) / sizeof(names[0]); i++) {
+	for (size_t i = 0; i < ARRAY_SIZE(names); i++) {
 		char p[128];
 		snprintf(p, sizeof(p), "%s/%s", tmpdir, names[i]);
 		unlink(p);

@@ -22,6 +22,7 @@
  * shuffled block table, padding slots (-1), a padded q row stride. Sizes
  * stay small enough for the double-precision loops under ASan. */
 #include "kernel_test.h"
+#include "array_size.h"
 
 struct seq {
 	int q_len, ctx;
@@ -165,7 +166,7 @@ static void run_case(const struct kt *kt, const struct attn_case *c, enum shmrt_
 					}
 		free(vc);
 		void *bufs[] = {cache.k, cache.v, d_kold, d_vold, d_knew, d_vnew, d_sold, d_snew, d_q, d_out, d_cu, d_ctx, d_table};
-		for (size_t j = 0; j < sizeof(bufs) / sizeof(bufs[0]); j++)
+		for (size_t j = 0; j < ARRAY_SIZE(bufs); j++)
 			b->free(bufs[j]);
 	}
 
@@ -225,7 +226,7 @@ int main(int argc, char **argv)
 		/* GQA 8, d 64, bs 32, one kv head */
 		{8, 1, 64, 32, 3, {{64, 64}, {1, 500}, {40, 300}}},
 	};
-	for (size_t i = 0; i < sizeof(fixed) / sizeof(fixed[0]); i++)
+	for (size_t i = 0; i < ARRAY_SIZE(fixed); i++)
 		run_case(&kt, &fixed[i], SHMRT_F32, SHMRT_F32);
 
 	/* Random ragged batches: contexts 1..2000, q_len 1, whole or a chunk. */
@@ -244,7 +245,7 @@ int main(int argc, char **argv)
 	/* bf16 activations into a bf16 cache (the GPU's format): the CPU
 	 * backend implements f32 only and stops here. */
 	worst = 0;
-	for (size_t i = 0; i < sizeof(fixed) / sizeof(fixed[0]); i++)
+	for (size_t i = 0; i < ARRAY_SIZE(fixed); i++)
 		run_case(&kt, &fixed[i], SHMRT_BF16, SHMRT_BF16);
 	fprintf(stderr, "%s vs %s, bf16: worst error %.3f of the bound\n", kt.test->name, kt.ref->name, worst);
 	return 0;

@@ -6,6 +6,7 @@
  * for 2^20 random fp32 bit patterns plus edge values by a binary search
  * over the sorted positive values of the narrow type. */
 #include "kernel_test.h"
+#include "array_size.h"
 
 static double f16_value(uint16_t h) /* from the IEEE 754 binary16 definition */
 {
@@ -70,7 +71,7 @@ int main(void)
 	static const float edges[] = {0.0f, -0.0f, 1.0f, 65504.0f, 65519.99f, 65520.0f, 65536.0f, 0x1p-24f, 0x1p-25f,
 				      0x1.8p-25f, 0x1p-14f, 0x1.ffcp-15f, 3.3895314e38f, 3.3961776e38f, 3.4028235e38f,
 				      INFINITY, -INFINITY, NAN, 1.00390625f, 1.01171875f, 0x1p-126f, 0x1p-149f};
-	for (size_t i = 0; i < sizeof(edges) / sizeof(edges[0]); i++)
+	for (size_t i = 0; i < ARRAY_SIZE(edges); i++)
 		check_one(edges[i]);
 	for (int i = 0; i < (1 << 20); i++) {
 		uint32_t bits = (uint32_t)kt_next();

@@ -4,6 +4,7 @@
  * ulp). The add is exact in f32 (one rounding of the exact sum in both);
  * in bf16 it may differ by the output's ulp (an fp32 sum rounded again). */
 #include "kernel_test.h"
+#include "array_size.h"
 
 static double worst;
 
@@ -79,12 +80,12 @@ int main(int argc, char **argv)
 	kt_init(&kt, argc, argv);
 	static const int shapes[][2] = {{1, 1}, {1, 17}, {3, 64}, {2, 11008}, {9, 100}, {40, 1000}};
 	int ran = 0;
-	for (size_t s = 0; s < sizeof(shapes) / sizeof(shapes[0]); s++)
+	for (size_t s = 0; s < ARRAY_SIZE(shapes); s++)
 		for (int f = 0; f < 2; f++)
 			for (int d = 0; d < 2; d++)
 				ran += swiglu_case(&kt, shapes[s][0], shapes[s][1], f, d ? SHMRT_BF16 : SHMRT_F32);
 	static const int64_t sizes[] = {1, 15, 4096, 100003};
-	for (size_t s = 0; s < sizeof(sizes) / sizeof(sizes[0]); s++)
+	for (size_t s = 0; s < ARRAY_SIZE(sizes); s++)
 		for (int d = 0; d < 2; d++)
 			ran += add_case(&kt, sizes[s], (int)(s & 1), d ? SHMRT_BF16 : SHMRT_F32);
 	fprintf(stderr, "%d cases (swiglu worst error %.3f of the bound)\n", ran, worst);

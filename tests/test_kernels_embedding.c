@@ -2,6 +2,7 @@
  * rows; conversion is deterministic, so the result must be exact (zeros
  * for ids outside the vocabulary). */
 #include "kernel_test.h"
+#include "array_size.h"
 
 static int run_case(const struct kt *kt, int n_tokens, int dim, int vocab, enum shmrt_dtype td, enum shmrt_dtype od)
 {
@@ -42,7 +43,7 @@ int main(int argc, char **argv)
 	static const enum shmrt_dtype dts[] = {SHMRT_F32, SHMRT_BF16, SHMRT_F16};
 	static const int shapes[][3] = {{1, 1, 1}, {5, 17, 100}, {64, 256, 1000}, {3, 4096, 50}};
 	int ran = 0;
-	for (size_t s = 0; s < sizeof(shapes) / sizeof(shapes[0]); s++)
+	for (size_t s = 0; s < ARRAY_SIZE(shapes); s++)
 		for (int ti = 0; ti < 3; ti++)
 			for (int oi = 0; oi < 2; oi++)
 				ran += run_case(&kt, shapes[s][0], shapes[s][1], shapes[s][2], dts[ti], dts[oi]);

@@ -8,6 +8,7 @@
  * worst); the second one ulp of the output (kt_eps: 2^-7 for bf16). The
  * reference accumulates in double from the same (already rounded) inputs. */
 #include "kernel_test.h"
+#include "array_size.h"
 
 static double worst; /* largest error / bound seen */
 
@@ -68,7 +69,7 @@ int main(int argc, char **argv)
 		{40, 33, 2100},
 	};
 	int ran = 0, skipped = 0;
-	for (size_t s = 0; s < sizeof(shapes) / sizeof(shapes[0]); s++)
+	for (size_t s = 0; s < ARRAY_SIZE(shapes); s++)
 		for (int xi = 0; xi < 2; xi++)
 			for (int wi = 0; wi < 3; wi++)
 				for (int yi = 0; yi < 2; yi++) {

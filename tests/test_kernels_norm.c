@@ -4,6 +4,7 @@
  * Tolerance: |y - y_ref| <= 1e-6 * |x w| + ulp(y) * |y_ref|: the fp32 sum
  * of squares and 1/sqrt carry a few 2^-24, the output one rounding. */
 #include "kernel_test.h"
+#include "array_size.h"
 
 static double worst;
 
@@ -50,7 +51,7 @@ int main(int argc, char **argv)
 	static const int shapes[][2] = {{1, 1}, {1, 15}, {3, 64}, {2, 4096}, {17, 100}, {5, 5000}, {64, 2048}};
 	static const enum shmrt_dtype dts[] = {SHMRT_F32, SHMRT_BF16, SHMRT_F16};
 	int ran = 0;
-	for (size_t s = 0; s < sizeof(shapes) / sizeof(shapes[0]); s++)
+	for (size_t s = 0; s < ARRAY_SIZE(shapes); s++)
 		for (int xi = 0; xi < 2; xi++)
 			for (int wi = 0; wi < 3; wi++)
 				ran += run_case(&kt, shapes[s][0], shapes[s][1], dts[xi], dts[wi], (int)(s & 1));

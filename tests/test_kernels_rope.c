@@ -15,6 +15,7 @@
  *    fp32 against double. */
 #include "kernel_test.h"
 #include "rope_freq.h"
+#include "array_size.h"
 
 static const struct shmrt_rope_config llama31 = {500000.0f, SHMRT_ROPE_LLAMA3, 8.0f, 1.0f, 4.0f, 8192};
 static const struct shmrt_rope_config plain = {10000.0f, SHMRT_ROPE_DEFAULT, 0, 0, 0, 0};
@@ -28,12 +29,12 @@ static void check_inv_freq(void)
 		  {29, 0.002166570763503359}, {30, 0.0013718935677611381}, {35, 9.556212353964683e-05},
 		  {40, 3.428102195952591e-05}, {63, 3.068925988914511e-07}},
 	  d[] = {{0, 1.0}, {1, 0.7498942093324559}, {16, 0.01}, {31, 0.0001333521432163324}};
-	for (size_t j = 0; j < sizeof(l3) / sizeof(l3[0]); j++) {
+	for (size_t j = 0; j < ARRAY_SIZE(l3); j++) {
 		double got = shmrt_rope_inv_freq(&llama31, 128, l3[j].i);
 		CHECK(fabs(got - l3[j].want) <= 1e-6 * l3[j].want, "llama3 inv_freq[%d] = %.9g, want %.9g", l3[j].i, got,
 		      l3[j].want);
 	}
-	for (size_t j = 0; j < sizeof(d) / sizeof(d[0]); j++) {
+	for (size_t j = 0; j < ARRAY_SIZE(d); j++) {
 		double got = shmrt_rope_inv_freq(&plain, 64, d[j].i);
 		CHECK(fabs(got - d[j].want) <= 1e-6 * d[j].want, "inv_freq[%d] = %.9g, want %.9g", d[j].i, got, d[j].want);
 	}
@@ -132,7 +133,7 @@ int main(int argc, char **argv)
 	static const int shapes[][5] = {{1, 1, 1, 64, 1}, {5, 4, 4, 64, 1}, {33, 8, 2, 128, 1}, {7, 32, 8, 128, 0},
 					{100, 4, 1, 64, 1}};
 	int ran = 0;
-	for (size_t s = 0; s < sizeof(shapes) / sizeof(shapes[0]); s++)
+	for (size_t s = 0; s < ARRAY_SIZE(shapes); s++)
 		for (int c = 0; c < 2; c++)
 			for (int d = 0; d < 2; d++)
 				ran += run_case(&kt, shapes[s][0], shapes[s][1], shapes[s][2], shapes[s][3], shapes[s][4],

@@ -15,6 +15,7 @@
  *    renormalised probabilities computed here. */
 #include "kernel_test.h"
 #include "philox.h"
+#include "array_size.h"
 
 static void check_philox(void)
 {
@@ -196,7 +197,7 @@ int main(int argc, char **argv)
 	check_philox();
 	int exact = !strncmp(kt.test->name, "cpu", 3);
 	static const int vocabs[] = {1, 7, 1000, 32000};
-	for (size_t v = 0; v < sizeof(vocabs) / sizeof(vocabs[0]); v++)
+	for (size_t v = 0; v < ARRAY_SIZE(vocabs); v++)
 		for (int kind = 0; kind < 4; kind++) {
 			compare_case(&kt, vocabs[v], kind == 3 ? 8 : v % 2 ? 20 : 3, kind, SHMRT_F32, exact);
 			compare_case(&kt, vocabs[v], 3, kind, SHMRT_BF16, exact);

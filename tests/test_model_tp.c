@@ -35,6 +35,7 @@
 #include "dtype_conv.h"
 #include "model_test.h"
 #include "safetensors.h"
+#include "array_size.h"
 
 /* Relative to the row's largest |logit|; f32 sums of a few hundred
  * products in another order differ by ~1e-6 of that. With bf16
@@ -123,7 +124,7 @@ static uint64_t sharded_bytes(const char *dir, int world)
 	bool vocab_split = shmrt_checkpoint_config(ck)->vocab_size % world == 0;
 	for (size_t i = 0; i < shmrt_checkpoint_tensor_count(ck); i++) {
 		const struct shmrt_tensor_info *t = shmrt_checkpoint_tensor(ck, i);
-		for (size_t k = 0; k < sizeof(split) / sizeof(split[0]); k++)
+		for (size_t k = 0; k < ARRAY_SIZE(split); k++)
 			if (strstr(t->name, split[k]))
 				n += t->size;
 		if (vocab_split && !strcmp(t->name, "lm_head.weight"))

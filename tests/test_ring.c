@@ -11,6 +11,7 @@
 #include "check.h"
 #include "clock.h"
 #include "ring_layout.h"
+#include "array_size.h"
 
 #define CAP 4096
 #define MS (1000 * 1000LL)
@@ -506,7 +507,7 @@ static void test_corrupt(enum shmrt_ring_kind kind)
 		{&rec->len, UINT32_MAX},  {&rec->state, 0},        {&rec->state, REC_SKIP},
 		{&rec->state, 12345},
 	};
-	for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+	for (size_t i = 0; i < ARRAY_SIZE(bad); i++) {
 		CHECK_OK(shmrt_ring_send(f.prod, "0123456789abcdef", 16, 0)); /* a 32-byte record */
 		uint32_t keep = atomic_load(bad[i].field);
 		atomic_store(bad[i].field, bad[i].value);
@@ -591,7 +592,7 @@ static void test_bad_header(void)
 
 int main(void)
 {
-	for (size_t k = 0; k < sizeof(kinds) / sizeof(kinds[0]); k++) {
+	for (size_t k = 0; k < ARRAY_SIZE(kinds); k++) {
 		test_order_wrap(kinds[k]);
 		test_interleaved(kinds[k]);
 		test_exact_fit(kinds[k]);

@@ -24,6 +24,7 @@
 #include "check.h"
 #include "safetensors.h"
 #include "synth_ckpt.h"
+#include "array_size.h"
 
 static char root[] = "/tmp/shmrt-test-st-XXXXXX";
 static bool have_uring;
@@ -104,7 +105,7 @@ static const struct hdr_case hdr_cases[] = {
 
 static void check_header_cases(void)
 {
-	for (const struct hdr_case *c = hdr_cases; c < hdr_cases + sizeof(hdr_cases) / sizeof(hdr_cases[0]); c++) {
+	for (const struct hdr_case *c = hdr_cases; c < hdr_cases + ARRAY_SIZE(hdr_cases); c++) {
 		size_t size;
 		uint8_t *p = image(c->json, c->data, &size);
 		struct shmrt_st_header h;
@@ -121,7 +122,7 @@ static void check_header_cases(void)
 
 	/* The accepted case in detail: sorted by offset, offsets absolute. */
 	size_t size;
-	uint8_t *p = image(hdr_cases[sizeof(hdr_cases) / sizeof(hdr_cases[0]) - 2].json, 16, &size);
+	uint8_t *p = image(hdr_cases[ARRAY_SIZE(hdr_cases) - 2].json, 16, &size);
 	struct shmrt_st_header h;
 	CHECK_OK(shmrt_st_parse(p, size, size, "mem.safetensors", &h));
 	CHECK(h.n == 3 && h.data_start == size - 16, "3 tensors, data at %llu", (unsigned long long)h.data_start);
@@ -214,7 +215,7 @@ static struct shmrt_st_tensor single[] = {
 	TENSOR("wide", SHMRT_F16, 2, 6, 2000),
 	TENSOR("wider", SHMRT_F32, 2, 3, 2048),
 };
-#define N_SINGLE (sizeof(single) / sizeof(single[0]))
+#define N_SINGLE (ARRAY_SIZE(single))
 
 /* Loads every tensor of ck (items in reverse name order) and checks them. */
 static void load_all(struct shmrt_checkpoint *ck, const struct shmrt_load_options *opt, enum shmrt_io_method want,
@@ -264,7 +265,7 @@ static void load_every_way(struct shmrt_checkpoint *ck)
 		{.queue_depth = 5, .block_bytes = 12288, .cache = SHMRT_CACHE_DIRECT},
 		{.queue_depth = 2, .block_bytes = 8192, .cache = SHMRT_CACHE_BUFFERED},
 	};
-	for (size_t s = 0; s < sizeof(shapes) / sizeof(shapes[0]); s++) {
+	for (size_t s = 0; s < ARRAY_SIZE(shapes); s++) {
 		struct shmrt_load_options o = shapes[s];
 		o.method = SHMRT_IO_PREAD;
 		load_all(ck, &o, SHMRT_IO_PREAD, "pread");
@@ -334,7 +335,7 @@ static void check_slices(void)
 		{"wider", 16, 8192}, /* short runs of rows longer than a read: in place */
 		{"big", 28004, 28004},/* runs that touch: one contiguous read */
 	};
-	for (size_t c = 0; c < sizeof(cases) / sizeof(cases[0]); c++) {
+	for (size_t c = 0; c < ARRAY_SIZE(cases); c++) {
 		const struct shmrt_tensor_info *t;
 		CHECK_OK(shmrt_checkpoint_find(ck, cases[c].name, &t));
 		uint64_t rows = (uint64_t)t->shape[0];
@@ -496,7 +497,7 @@ static void check_broken_dirs(void)
 		{"idx-absent", "{\"weight_map\": {\"a.weight\": \"model-00009-of-00009.safetensors\"}}", -ENOENT,
 		 "model-00009-of-00009.safetensors: No such file", NULL},
 	};
-	for (size_t i = 0; i < sizeof(idx) / sizeof(idx[0]); i++) {
+	for (size_t i = 0; i < ARRAY_SIZE(idx); i++) {
 		make_dir(dir, sizeof(dir), idx[i].name);
 		write_shards(dir, idx[i].index);
 		expect_open_error(dir, idx[i].rc, idx[i].msg1, idx[i].msg2);

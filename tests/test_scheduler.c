@@ -28,6 +28,7 @@
 #include "check.h"
 #include "scheduler.h"
 #include "shmrt/error.h"
+#include "array_size.h"
 
 /* ---- helpers ------------------------------------------------------------ */
 
@@ -737,7 +738,7 @@ static void test_simulation(uint64_t seed)
 		{"bs16 budget = max_seqs", base_config(20, 16, 8, 8), 500, 100, 48, 20, 2, true},
 	};
 	cfgs[1].c.watermark_blocks = 1;
-	for (size_t i = 0; i < sizeof(cfgs) / sizeof(cfgs[0]); i++) {
+	for (size_t i = 0; i < ARRAY_SIZE(cfgs); i++) {
 		simulate(&cfgs[i], seed + i, true);
 		/* The same requests without cancels, then with a cache that never
 		 * runs out: both give the reference's outputs. */

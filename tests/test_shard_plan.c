@@ -18,6 +18,7 @@
 #include "shmrt/shard_plan.h"
 #include "check.h"
 #include "synth_ckpt.h"
+#include "array_size.h"
 
 struct model {
 	const char *name, *arch;
@@ -270,7 +271,7 @@ int main(void)
 	CHECK(mkdtemp(root), "mkdtemp");
 	struct shmrt_load_options o = {.method = SHMRT_IO_URING};
 	have_uring = shmrt_checkpoint_load(NULL, NULL, 0, &o, NULL) == 0;
-	for (size_t i = 0; i < sizeof(models) / sizeof(models[0]); i++) {
+	for (size_t i = 0; i < ARRAY_SIZE(models); i++) {
 		char dir[4200];
 		snprintf(dir, sizeof(dir), "%s/%s", root, models[i].name);
 		write_model(&models[i], dir, NULL, 0, models[i].inter);

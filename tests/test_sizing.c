@@ -25,6 +25,7 @@
 #include "shm_tmpdir.h"
 #include "shmrt/shmrt.h"
 #include "sizing.h"
+#include "array_size.h"
 
 static const char *shmrt, *configs;
 #define MiB ((uint64_t)1 << 20)
@@ -104,7 +105,7 @@ static void test_llama2_defaults(void)
 		{"responses", 64 * ring(SHMRT_RING_SPSC, 256 * KiB, 1), 256 * KiB, 0},
 		{"state", 64 * KiB, 0, 0},
 	};
-	check_regions(&s, w, sizeof(w) / sizeof(w[0]));
+	check_regions(&s, w, ARRAY_SIZE(w));
 	/* About 19.3 MiB; with a quarter more, 24 MiB: Docker's 64 MiB floor. */
 	CHECK(s.arena_bytes > 19 * MiB && s.arena_bytes < 20 * MiB && s.advised_mib == 64, "%llu bytes, advice %llu",
 	      (unsigned long long)s.arena_bytes, (unsigned long long)s.advised_mib);
@@ -132,7 +133,7 @@ static void test_llama31_tp2(void)
 		{"xfer", shmrt_xfer_footprint(2, 0), 0, 0},
 		{"state", 64 * KiB, 0, 0},
 	};
-	check_regions(&s, w, sizeof(w) / sizeof(w[0]));
+	check_regions(&s, w, ARRAY_SIZE(w));
 	/* About 55.8 MiB; a quarter more is 69.7: 128 MiB. */
 	CHECK(s.advised_mib == 128, "advice %llu", (unsigned long long)s.advised_mib);
 
@@ -181,7 +182,7 @@ static void test_arena_holds(void)
 	} rings[] = {{"submit", SHMRT_RING_MPSC, 1}, {"tokens", SHMRT_RING_SPSC, 1}, {"step", SHMRT_RING_BROADCAST, 1},
 		     {"sampled", SHMRT_RING_SPSC, 1}, {"events", SHMRT_RING_SPSC, 1},
 		     {"responses", SHMRT_RING_SPSC, 8}};
-	for (size_t i = 0; i < sizeof(rings) / sizeof(rings[0]); i++) {
+	for (size_t i = 0; i < ARRAY_SIZE(rings); i++) {
 		const struct shmrt_sizing_region *r = &s.regions[i];
 		CHECK(!strcmp(r->name, rings[i].name), "region order");
 		void *mem;
@@ -320,7 +321,7 @@ static const struct deployed {
 
 static void test_deployed_configs(void)
 {
-	for (size_t i = 0; i < sizeof(deployed) / sizeof(deployed[0]); i++) {
+	for (size_t i = 0; i < ARRAY_SIZE(deployed); i++) {
 		const struct deployed *d = &deployed[i];
 		struct shmrt_model_config m = load(d->file);
 		CHECK(m.hidden_size == d->hidden && m.num_layers == d->layers && m.num_heads == d->heads &&

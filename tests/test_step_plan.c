@@ -19,6 +19,7 @@
 #include "shmrt/error.h"
 #include "step_plan.h"
 #include "step_plan_corpus.h"
+#include "array_size.h"
 
 static const struct shmrt_step_plan_limits lim = {
 	.block_size = CORPUS_BLOCK_SIZE, .vocab = CORPUS_VOCAB, .max_ctx = CORPUS_MAX_CTX};
@@ -240,7 +241,7 @@ static void test_faults(void)
 {
 	struct shmrt_step_plan q;
 	plan_init(&q);
-	for (size_t i = 0; i < sizeof(faults) / sizeof(faults[0]); i++) {
+	for (size_t i = 0; i < ARRAY_SIZE(faults); i++) {
 		size_t len;
 		uint8_t *buf = faulty(i, &len);
 		CHECK(parse_checked(buf, len, &q) == -EBADMSG, "%s accepted", faults[i].name);
@@ -285,7 +286,7 @@ static void write_corpus(const char *dir)
 	free(buf);
 	shmrt_step_plan_free(&p);
 
-	for (size_t i = 0; i < sizeof(faults) / sizeof(faults[0]); i++) {
+	for (size_t i = 0; i < ARRAY_SIZE(faults); i++) {
 		buf = faulty(i, &len);
 		write_file(dir, faults[i].name, buf, len);
 		free(buf);
@@ -317,7 +318,7 @@ static void check_corpus(const char *dir)
 		n++;
 	}
 	closedir(d);
-	CHECK(n >= 3 + (int)(sizeof(faults) / sizeof(faults[0])), "only %d seeds", n);
+	CHECK(n >= 3 + (int)(ARRAY_SIZE(faults)), "only %d seeds", n);
 	shmrt_step_plan_free(&q);
 }
 

@@ -62,6 +62,7 @@
 #include "ring_layout.h"
 #include "proc.h"
 #include "proto.h"
+#include "array_size.h"
 
 #define MAX_CLIENTS 8
 #define MANY_CLIENTS 70 /* more than a ring's default 64 producers */
@@ -726,7 +727,7 @@ static unsigned case_fuzz(struct shmrt_runtime *rt, struct shmrt_client *c, stru
 	for (; now_ns() < end; writes++) {
 		void *mem;
 		size_t size;
-		unsigned r = (unsigned)rand_r(&seed) % (sizeof(regions) / sizeof(regions[0]));
+		unsigned r = (unsigned)rand_r(&seed) % ARRAY_SIZE(regions);
 		CHECK_OK(shmrt_arena_region(p->a, regions[r], &mem, &size));
 		/* the state whole; a ring's header, readers and first records */
 		size_t span = r == 0 ? sizeof(struct rt_state) : size < 8192 ? size : 8192;
@@ -793,7 +794,7 @@ int main(int argc, char **argv)
 	CHECK(argc == 3, "usage: test_trust SHMRT CASE");
 	exe = argv[1];
 	const struct test_case *tc = NULL;
-	for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++)
+	for (size_t i = 0; i < ARRAY_SIZE(cases); i++)
 		if (!strcmp(argv[2], cases[i].name))
 			tc = &cases[i];
 	CHECK(tc, "no case %s", argv[2]);

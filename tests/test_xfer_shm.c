@@ -39,6 +39,7 @@
 #include "dtype_conv.h"
 #include "clock.h"
 #include "shm_tmpdir.h"
+#include "array_size.h"
 
 #define MS (1000 * 1000LL)
 
@@ -276,13 +277,13 @@ static int edge_ops(struct op *ops, int world, size_t chunk, bool big)
 {
 	int n = 0;
 	size_t tiny[] = {1, 2, 3, 5, 7, 15, 16, 17, 31, 33, 63, 65, 100, 255, 1000, 1023, 4097};
-	for (size_t i = 0; i < sizeof(tiny) / sizeof(tiny[0]); i++)
+	for (size_t i = 0; i < ARRAY_SIZE(tiny); i++)
 		ops[n++] = (struct op){(enum op_kind)(i % 4), dtypes[i % 3], tiny[i]};
 	for (int d = 0; d < 3; d++) {
 		size_t es = shmrt_dtype_size(dtypes[d]);
 		size_t edges[] = {chunk / es, (size_t)world * chunk / es, (128 << 10) / (size_t)world / es,
 				  3 * (size_t)world * chunk / es};
-		for (size_t e = 0; e < sizeof(edges) / sizeof(edges[0]); e++)
+		for (size_t e = 0; e < ARRAY_SIZE(edges); e++)
 			for (int delta = -1; delta <= 1; delta++)
 				ops[n++] = (struct op){OP_REDUCE, dtypes[d], edges[e] + (size_t)delta};
 	}

@@ -13,6 +13,7 @@
 #include "cmd.h"
 #include "sizing.h"
 #include "token_list.h"
+#include "array_size.h"
 
 #define MARGIN_TEXT                                                                                         \
 	"the arena and the shares counted by name, plus a quarter for users not counted, rounded up to a " \
@@ -335,7 +336,7 @@ static int parse(int argc, char **argv, struct shmrt_sizing_params *p, struct ad
 		} else if (c == 'h')
 			return usage(stdout), 0;
 		else {
-			size_t i = 0, n = sizeof(ints) / sizeof(ints[0]);
+			size_t i = 0, n = ARRAY_SIZE(ints);
 			while (i < n && ints[i].c != c)
 				i++;
 			long v;

@@ -4,6 +4,7 @@
 
 #include "shmrt/shmrt.h"
 #include "cmd.h"
+#include "array_size.h"
 
 static const struct shmrt_cmd commands[] = {
 	{"info", "build features, devices, shared memory size", cmd_info},
@@ -24,7 +25,7 @@ static const struct shmrt_cmd commands[] = {
 static void usage(FILE *f)
 {
 	fprintf(f, "usage: shmrt [--version] [--help] COMMAND [ARGS]\n\ncommands:\n");
-	for (size_t i = 0; i < sizeof(commands) / sizeof(commands[0]); i++)
+	for (size_t i = 0; i < ARRAY_SIZE(commands); i++)
 		fprintf(f, "  %-10s %s\n", commands[i].name, commands[i].summary);
 	fprintf(f, "\n'shmrt COMMAND --help' describes one command.\n");
 }
@@ -53,7 +54,7 @@ int main(int argc, char **argv)
 	}
 	if (!strcmp(argv[1], "__child")) /* hidden: a process of `shmrt start` */
 		return cmd_child(argc - 1, argv + 1);
-	for (size_t i = 0; i < sizeof(commands) / sizeof(commands[0]); i++)
+	for (size_t i = 0; i < ARRAY_SIZE(commands); i++)
 		if (!strcmp(argv[1], commands[i].name))
 			return commands[i].run(argc - 1, argv + 1);
 	fprintf(stderr, "shmrt: unknown command '%s'\n\n", argv[1]);

@@ -15,6 +15,7 @@
 
 #include "cuda_internal.h"
 #include "fail.h"
+#include "array_size.h"
 
 static cudaDataType_t lt_type(enum shmrt_dtype dt)
 {
@@ -100,7 +101,7 @@ int shmrt_cuda_lt_plan_make(struct shmrt_cuda_dev *dev, const struct shmrt_matmu
 	cublasLtMatmulPreferenceAttributes_t al_attr[] = {
 		CUBLASLT_MATMUL_PREF_MIN_ALIGNMENT_A_BYTES, CUBLASLT_MATMUL_PREF_MIN_ALIGNMENT_B_BYTES,
 		CUBLASLT_MATMUL_PREF_MIN_ALIGNMENT_C_BYTES, CUBLASLT_MATMUL_PREF_MIN_ALIGNMENT_D_BYTES};
-	for (size_t i = 0; i < sizeof(al_attr) / sizeof(al_attr[0]); i++)
+	for (size_t i = 0; i < ARRAY_SIZE(al_attr); i++)
 		cublasLtMatmulPreferenceSetAttribute(pref, al_attr[i], &al, sizeof(al));
 	cublasLtMatmulHeuristicResult_t res;
 	int found = 0;

@@ -9,6 +9,7 @@
 #include "shmrt/model_config.h"
 #include "fail.h"
 #include "json_file.h"
+#include "array_size.h"
 
 /* Bound on every size and id: products of two stay far inside int64. */
 #define CFG_MAX_INT (1 << 24)
@@ -30,7 +31,7 @@ static const struct arch_name {
 	{"MistralForCausalLM", "mistral", SHMRT_ARCH_MISTRAL},
 	{"Qwen2ForCausalLM", "qwen2", SHMRT_ARCH_QWEN2},
 };
-#define N_ARCHS (sizeof(arch_names) / sizeof(arch_names[0]))
+#define N_ARCHS (ARRAY_SIZE(arch_names))
 
 const char *shmrt_arch_name(enum shmrt_arch arch)
 {
@@ -169,7 +170,7 @@ static int parse_sizes(const struct cfg *c, struct shmrt_model_config *m)
 		{"vocab_size", &m->vocab_size},
 		{"max_position_embeddings", &m->max_position_embeddings},
 	};
-	for (size_t i = 0; i < sizeof(required) / sizeof(required[0]); i++) {
+	for (size_t i = 0; i < ARRAY_SIZE(required); i++) {
 		int rc = get_int(c, c->root, required[i].key, true, 1, CFG_MAX_INT, required[i].dst);
 		if (rc < 0)
 			return rc;
@@ -344,7 +345,7 @@ static int parse_dtype(const struct cfg *c, struct shmrt_model_config *m)
 	int rc = get_string(c, c->root, key, &s);
 	if (rc <= 0)
 		return rc;
-	for (size_t i = 0; i < sizeof(dtypes) / sizeof(dtypes[0]); i++)
+	for (size_t i = 0; i < ARRAY_SIZE(dtypes); i++)
 		if (!strcmp(s, dtypes[i].name)) {
 			m->dtype = dtypes[i].dtype;
 			return 0;

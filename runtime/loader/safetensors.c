@@ -12,6 +12,7 @@
 #include "fail.h"
 #include "file_reader.h"
 #include "safetensors.h"
+#include "array_size.h"
 
 /* The dtypes we load, under their safetensors names. Any other (I8, F8_E4M3,
  * F64, ...) is refused when the header is read, not when a load reaches it. */
@@ -19,7 +20,7 @@ static const struct {
 	const char *name;
 	enum shmrt_dtype dtype;
 } st_dtypes[] = {{"BF16", SHMRT_BF16}, {"F16", SHMRT_F16}, {"F32", SHMRT_F32}};
-#define N_DTYPES (sizeof(st_dtypes) / sizeof(st_dtypes[0]))
+#define N_DTYPES (ARRAY_SIZE(st_dtypes))
 
 static uint64_t get_le64(const uint8_t *p)
 {

@@ -6,6 +6,7 @@
 
 #include "shmrt/shard_plan.h"
 #include "fail.h"
+#include "array_size.h"
 
 struct shmrt_shard_plan {
 	struct shmrt_shard *shards; /* sorted by tensor name */
@@ -45,7 +46,7 @@ static const struct weight {
 	{"mlp.up_proj.weight", true, 2, {D_INTER, D_HIDDEN}, SHMRT_SHARD_COLUMN, ALWAYS},
 	{"mlp.down_proj.weight", true, 2, {D_HIDDEN, D_INTER}, SHMRT_SHARD_ROW, ALWAYS},
 };
-#define N_WEIGHTS (sizeof(weights) / sizeof(weights[0]))
+#define N_WEIGHTS (ARRAY_SIZE(weights))
 
 static int64_t dim_of(const struct shmrt_model_config *c, enum dim d)
 {

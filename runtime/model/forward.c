@@ -18,6 +18,7 @@
 
 #include "fail.h"
 #include "model_impl.h"
+#include "array_size.h"
 
 static size_t f32s(int64_t n)
 {
@@ -36,7 +37,7 @@ static void free_token_buffers(struct shmrt_model *m)
 	struct shmrt_scratch *s = &m->s;
 	void *bufs[] = {s->x,	   s->h,      s->qkv,	     s->attn,	      s->gu,	    s->act,
 			s->rows,   s->logits, s->logits_part, s->logits_gather, s->params, s->sampled};
-	for (size_t i = 0; i < sizeof(bufs) / sizeof(bufs[0]); i++)
+	for (size_t i = 0; i < ARRAY_SIZE(bufs); i++)
 		m->b->free(bufs[i]);
 	s->x = s->h = s->qkv = s->attn = s->gu = s->act = s->rows = s->logits = NULL;
 	s->logits_part = s->logits_gather = NULL;
@@ -104,7 +105,7 @@ int shmrt_scratch_reserve(struct shmrt_model *m, int n_tokens, size_t meta_entri
 		{(void **)&s->params, (size_t)T * sizeof(struct shmrt_sample_params)},
 		{(void **)&s->sampled, (size_t)T * sizeof(int32_t)},
 	};
-	for (size_t i = 0; i < sizeof(want) / sizeof(want[0]); i++)
+	for (size_t i = 0; i < ARRAY_SIZE(want); i++)
 		if (want[i].bytes && (rc = m->b->alloc(want[i].p, want[i].bytes)) < 0) {
 			free_token_buffers(m);
 			return rc;

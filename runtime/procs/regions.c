@@ -8,6 +8,7 @@
 #include "ring_layout.h"
 #include "proto.h"
 #include "sizing.h"
+#include "array_size.h"
 
 struct ring_def {
 	const char *name;
@@ -65,7 +66,7 @@ int rt_state_get(const struct shmrt_arena *a, struct rt_state **out)
 
 static const struct ring_def *find_def(const char *name)
 {
-	for (size_t i = 0; i < sizeof(rings) / sizeof(rings[0]); i++)
+	for (size_t i = 0; i < ARRAY_SIZE(rings); i++)
 		if (!strcmp(rings[i].name, name))
 			return &rings[i];
 	return NULL;
@@ -121,7 +122,7 @@ int rt_rings_format(struct shmrt_arena *a, const struct rt_state *st, int all)
 	int rc = xfer_format(a, st);
 	if (rc)
 		return rc;
-	for (size_t i = 0; i < sizeof(rings) / sizeof(rings[0]); i++) {
+	for (size_t i = 0; i < ARRAY_SIZE(rings); i++) {
 		const struct ring_def *d = &rings[i];
 		if (!all && !d->again)
 			continue;

@@ -19,6 +19,7 @@
 #include "synth.h"
 #include "philox.h"
 #include "safetensors.h"
+#include "array_size.h"
 
 struct preset {
 	const char *name;
@@ -146,7 +147,7 @@ static int list_weights(const struct preset *p, struct wt_list *l)
 			{"mlp.up_proj.weight", I, H, INIT_LINEAR},
 			{"mlp.down_proj.weight", H, I, INIT_LINEAR},
 		};
-		for (size_t k = 0; !rc && k < sizeof(parts) / sizeof(parts[0]); k++) {
+		for (size_t k = 0; !rc && k < ARRAY_SIZE(parts); k++) {
 			if (parts[k].init == INIT_BIAS && !p->qkv_bias)
 				continue;
 			snprintf(n, sizeof(n), "model.layers.%d.%s", i, parts[k].what);
@@ -252,7 +253,7 @@ int shmrt_mkmodel(const char *preset, uint64_t seed, const char *dir)
 {
 	shmrt_clear_error();
 	const struct preset *p = NULL;
-	for (size_t i = 0; i < sizeof(presets) / sizeof(presets[0]); i++)
+	for (size_t i = 0; i < ARRAY_SIZE(presets); i++)
 		if (!strcmp(presets[i].name, preset))
 			p = &presets[i];
 	if (!p)

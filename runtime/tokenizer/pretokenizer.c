@@ -7,6 +7,7 @@
 #include "fail.h"
 #include "pretokenizer.h"
 #include "regex_pcre.h"
+#include "array_size.h"
 
 /* SplitDelimiterBehavior: what becomes of a match and its neighbours. */
 enum behavior { REMOVED, ISOLATED, MERGED_WITH_PREVIOUS, MERGED_WITH_NEXT, CONTIGUOUS };
@@ -75,7 +76,7 @@ static int parse_behavior(json_t *j, struct tok_json_at at, enum behavior *out)
 	int rc = tok_json_string(j, "behavior", at, &s, NULL);
 	if (rc < 0)
 		return rc;
-	for (size_t i = 0; i < sizeof(names) / sizeof(names[0]); i++)
+	for (size_t i = 0; i < ARRAY_SIZE(names); i++)
 		if (!strcmp(s, names[i])) {
 			*out = (enum behavior)i;
 			return 0;

@@ -10,6 +10,7 @@
 
 #include "fail.h"
 #include "tokenizer_impl.h"
+#include "array_size.h"
 
 /* Split regexes. gpt2, cl100k and o200k: tiktoken_ext/openai_public.py
  * (r50k_pat_str, cl100k_base, o200k_base); llama3: Meta's llama3
@@ -227,7 +228,7 @@ static int derive_merges(struct shmrt_tokenizer *tok)
 int tok_load_tiktoken(struct shmrt_tokenizer *tok, const char *text, size_t n, const char *pattern)
 {
 	const struct pattern *p = NULL;
-	for (size_t i = 0; i < sizeof(patterns) / sizeof(patterns[0]); i++)
+	for (size_t i = 0; i < ARRAY_SIZE(patterns); i++)
 		if (!strcmp(pattern, patterns[i].name))
 			p = &patterns[i];
 	if (!p)
