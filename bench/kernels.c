@@ -120,8 +120,9 @@ int bench_kernels(int argc, char **argv)
 	}
 	if (optind < argc)
 		return usage(stderr), 2;
-	bool cpu_part = !backend || !strcmp(backend, "cpu") || !strcmp(backend, "cpu-ref");
-	bool gpu_part = !backend || !strcmp(backend, "cuda");
+	int device = backend ? shmrt_backend_device(backend) : -1;
+	bool cpu_part = !backend || device == SHMRT_DEVICE_CPU;
+	bool gpu_part = !backend || device == SHMRT_DEVICE_CUDA;
 	if (!cpu_part && !gpu_part) {
 		fprintf(stderr, "shmrt bench kernels: unknown backend '%s' (cpu, cpu-ref, cuda)\n", backend);
 		return 2;

@@ -8,6 +8,7 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include "shmrt/backend.h"
 #include "tp_group.h"
 
 static int open_rank(const char *cmd, struct tp_group *g)
@@ -25,7 +26,7 @@ int tp_group_start(const char *cmd, int world, const char *backend, struct tp_gr
 	*g = (struct tp_group){.world = world};
 	if (world == 1)
 		return 0;
-	if (strncmp(backend, "cpu", 3)) {
+	if (shmrt_backend_device(backend) != SHMRT_DEVICE_CPU) {
 		fprintf(stderr, "shmrt %s: --workers %d runs CPU ranks (host memory); not with --backend %s\n", cmd,
 			world, backend);
 		return -ENOTSUP;

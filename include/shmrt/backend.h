@@ -3,7 +3,9 @@
  * A backend is a table of function pointers (as NCCL's transports are):
  * "cpu-ref" (plain reference kernels, the readable truth), "cpu" (threaded,
  * vectorised; used at run time on a machine without a GPU) and "cuda".
- * shmrt_backend_get() hands out the table; callers never branch on the name.
+ * shmrt_backend_get() hands out the table; callers never branch on the name:
+ * what differs between backends that a caller must know (where the memory
+ * is, which device) is a capability in the table.
  *
  * Memory. Every pointer passed to a kernel, including the int32 metadata
  * arrays (token ids, positions, block tables, ...), is *device memory* of
@@ -83,7 +85,7 @@
 #ifndef SHMRT_BACKEND_H
 #define SHMRT_BACKEND_H
 
-#include "common.h"
+#include <stdbool.h>
 
 #include "common.h"
 #include "dtype.h"
@@ -246,8 +248,20 @@ struct shmrt_sample_args {
 	int32_t *tokens;                          /* [n_seqs], out */
 };
 
+/* The kind of device a backend computes on. */
+enum shmrt_device_kind {
+	SHMRT_DEVICE_CPU = 0,
+	SHMRT_DEVICE_CUDA = 1,
+};
+
 struct shmrt_backend {
-	const char *name; /* "cpu-ref", "cpu", "cuda" */
+	const char *name; /* "cpu-ref", "cpu", "cuda": for options and messages */
+
+	/* Capabilities: what callers branch on. */
+	enum shmrt_device_kind device;
+	/* Its device memory is host memory that the CPU reads and writes
+	 * directly (weights need no staging; the transport's host path). */
+	bool host_memory;
 
 	/* Device memory: alloc gives uninitialised bytes aligned to at least
 	 * 64; free(NULL) does nothing. */
@@ -277,5 +291,10 @@ struct shmrt_backend {
  * unknown name, -ENODEV for one not built in or without a usable device
  * (no GPU, no driver). The table is static: never freed. */
 SHMRT_API int shmrt_backend_get(const char *name, const struct shmrt_backend **out);
+
+/* The device kind (enum shmrt_device_kind) of the backend called name,
+ * without opening it: no driver call, so a process may ask before it forks
+ * children. -ENOENT for an unknown name (no message set). */
+SHMRT_API int shmrt_backend_device(const char *name);
 
 #endif

@@ -40,16 +40,44 @@ static int host_synchronize(void *stream)
 	return 0;
 }
 
-#define TABLE(prefix, label)                                                                      \
-	{                                                                                         \
-		.name = label, .alloc = host_alloc, .free = free, .copy_to_device = host_copy,    \
-		.copy_from_device = host_copy, .copy_2d = host_copy_2d,                           \
-		.synchronize = host_synchronize,                                                  \
-		.matmul = prefix##matmul, .kv_write = prefix##kv_write,                           \
-		.attention = prefix##attention, .rmsnorm = prefix##rmsnorm, .rope = prefix##rope, \
-		.swiglu = prefix##swiglu, .add = prefix##add, .embedding = prefix##embedding,     \
-		.sample = prefix##sample,                                                         \
-	}
+const struct shmrt_backend shmrt_backend_cpu_ref = {
+	.name = "cpu-ref",
+	.device = SHMRT_DEVICE_CPU,
+	.host_memory = true,
+	.alloc = host_alloc,
+	.free = free,
+	.copy_to_device = host_copy,
+	.copy_from_device = host_copy,
+	.copy_2d = host_copy_2d,
+	.synchronize = host_synchronize,
+	.matmul = shmrt_ref_matmul,
+	.kv_write = shmrt_ref_kv_write,
+	.attention = shmrt_ref_attention,
+	.rmsnorm = shmrt_ref_rmsnorm,
+	.rope = shmrt_ref_rope,
+	.swiglu = shmrt_ref_swiglu,
+	.add = shmrt_ref_add,
+	.embedding = shmrt_ref_embedding,
+	.sample = shmrt_ref_sample,
+};
 
-const struct shmrt_backend shmrt_backend_cpu_ref = TABLE(shmrt_ref_, "cpu-ref");
-const struct shmrt_backend shmrt_backend_cpu = TABLE(shmrt_cpu_, "cpu");
+const struct shmrt_backend shmrt_backend_cpu = {
+	.name = "cpu",
+	.device = SHMRT_DEVICE_CPU,
+	.host_memory = true,
+	.alloc = host_alloc,
+	.free = free,
+	.copy_to_device = host_copy,
+	.copy_from_device = host_copy,
+	.copy_2d = host_copy_2d,
+	.synchronize = host_synchronize,
+	.matmul = shmrt_cpu_matmul,
+	.kv_write = shmrt_cpu_kv_write,
+	.attention = shmrt_cpu_attention,
+	.rmsnorm = shmrt_cpu_rmsnorm,
+	.rope = shmrt_cpu_rope,
+	.swiglu = shmrt_cpu_swiglu,
+	.add = shmrt_cpu_add,
+	.embedding = shmrt_cpu_embedding,
+	.sample = shmrt_cpu_sample,
+};

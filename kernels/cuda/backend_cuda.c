@@ -154,6 +154,8 @@ static int cuda_synchronize(void *stream)
 
 static const struct shmrt_backend cuda_table = {
 	.name = "cuda",
+	.device = SHMRT_DEVICE_CUDA,
+	.host_memory = false,
 	.alloc = cuda_alloc,
 	.free = cuda_free,
 	.copy_to_device = cuda_copy_to_device,

@@ -34,7 +34,7 @@ size_t shmrt_model_kv_block_bytes(const struct shmrt_model *m, int block_size)
  * would still be NaN. */
 static int zero(const struct shmrt_backend *b, void *mem, size_t bytes)
 {
-	if (shmrt_backend_host_visible(b)) {
+	if (b->host_memory) {
 		memset(mem, 0, bytes);
 		return 0;
 	}

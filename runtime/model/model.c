@@ -164,11 +164,6 @@ static int plan_layer(struct plan *pl, const struct shmrt_model_config *c, int l
 	return 0;
 }
 
-bool shmrt_backend_host_visible(const struct shmrt_backend *b)
-{
-	return !strncmp(b->name, "cpu", 3);
-}
-
 static int load_staged(struct shmrt_model *m, struct shmrt_checkpoint *ck, const struct plan *pl,
 		       const struct shmrt_load_options *lo)
 {
@@ -206,7 +201,7 @@ static int load_weights(struct shmrt_model *m, struct shmrt_checkpoint *ck, cons
 	if (rc < 0)
 		return rc;
 	/* the checkpoint is read straight into host-visible memory */
-	if (!shmrt_backend_host_visible(m->b))
+	if (!m->b->host_memory)
 		return load_staged(m, ck, pl, lo);
 	struct shmrt_load_item *items = calloc(pl->n ? pl->n : 1, sizeof(*items));
 	if (!items)
@@ -306,7 +301,7 @@ static int tp_options(struct shmrt_model *m, const struct shmrt_model_options *o
 	if (m->world > 1 && !m->xfer)
 		return shmrt_fail(EINVAL, "model: world %d needs a transport handle (options.xfer) for its all-reduces",
 				  m->world);
-	if (m->world > 1 && shmrt_backend_host_visible(m->b) &&
+	if (m->world > 1 && m->b->host_memory &&
 	    shmrt_xfer_buffer(m->xfer, &m->xfer_buf, &m->xfer_buf_bytes) < 0) {
 		shmrt_clear_error(); /* none: the all-reduces copy through the staging */
 		m->xfer_buf = NULL;

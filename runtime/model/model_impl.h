@@ -78,9 +78,6 @@ struct shmrt_kv_pool {
 /* The layer's K/V cache view, as the kernels take it. */
 struct shmrt_kv_cache shmrt_kv_pool_layer(const struct shmrt_kv_pool *p, int layer);
 
-/* Device memory of the CPU backends is host memory (backend.h). */
-bool shmrt_backend_host_visible(const struct shmrt_backend *b);
-
 /* Makes the scratch hold n_tokens new tokens and meta_entries int32s. */
 int shmrt_scratch_reserve(struct shmrt_model *m, int n_tokens, size_t meta_entries);
 void shmrt_scratch_free(struct shmrt_model *m);

@@ -14,6 +14,7 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include "shmrt/backend.h"
 #include "shmrt/error.h"
 #include "shmrt/runtime.h"
 #include "shmrt/ring.h"
@@ -415,7 +416,7 @@ static int create_arena(struct shmrt_runtime *rt, const struct shmrt_runtime_opt
 	shmrt_sizing_specs(&sz, specs);
 	/* The workers touch the arena most (step ring, transport staging): on
 	 * their node when they all share one. */
-	int node = rt_placement_common_node(sz.p.tp, o->backend && !strcmp(o->backend, "cuda"));
+	int node = rt_placement_common_node(sz.p.tp, o->backend && shmrt_backend_device(o->backend) == SHMRT_DEVICE_CUDA);
 	for (unsigned i = 0; i < sz.n_regions; i++)
 		specs[i].numa_node = node;
 	if ((rc = shmrt_arena_create(&rt->arena, o->name, specs, sz.n_regions)))

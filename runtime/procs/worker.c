@@ -155,7 +155,7 @@ int rt_worker_run(struct shmrt_arena *a, struct rt_state *st, int rank)
 	snprintf(backend, sizeof(backend), "%.*s", (int)strnlen(st->backend, sizeof(backend) - 1), st->backend);
 	snprintf(model_dir, sizeof(model_dir), "%.*s", (int)strnlen(st->model_dir, sizeof(model_dir) - 1),
 		 st->model_dir);
-	int rc = rt_placement_get(rank, (int)st->n_workers, !strcmp(backend, "cuda"), &where);
+	int rc = rt_placement_get(rank, (int)st->n_workers, shmrt_backend_device(backend) == SHMRT_DEVICE_CUDA, &where);
 	if (!rc)
 		rc = rt_placement_apply(&where);
 	atomic_store(&w.me->progress, 100);
