@@ -17,34 +17,7 @@
 #include "dtype_conv.h"
 #include "fail.h"
 #include "philox.h"
-
-struct cand {
-	float p;
-	int id;
-};
-
-static int by_rank(const void *x, const void *y)
-{
-	const struct cand *a = x, *b = y;
-	if (a->p != b->p)
-		return a->p > b->p ? -1 : 1;
-	return (a->id > b->id) - (a->id < b->id);
-}
-
-static int ranks_before(const float *p, int i, struct cand last)
-{
-	return p[i] > last.p || (p[i] == last.p && i <= last.id);
-}
-
-/* Sum of p over the tokens ranked at or before last, in id order. */
-static double mass_upto(const float *p, int vocab, struct cand last)
-{
-	double mass = 0;
-	for (int i = 0; i < vocab; i++)
-		if (ranks_before(p, i, last))
-			mass += p[i];
-	return mass;
-}
+#include "sample_rank.h"
 
 /* The reference's top-p loop over the ranked candidates c[0 .. n): 0 when
  * it would need a candidate past n, else 1 with *keep set. */
@@ -81,10 +54,10 @@ static struct cand kept_last(const float *p, struct cand *c, int vocab, const st
 				c[n++] = (struct cand){p[i], i};
 		if (n < k && thr > 0)
 			continue;
-		qsort(c, n, sizeof(*c), by_rank);
+		qsort(c, n, sizeof(*c), sample_by_rank);
 		int keep = k;
 		if (sp->top_p < 1) {
-			double mass = k < vocab ? mass_upto(p, vocab, c[k - 1]) : mass_upto(p, vocab, (struct cand){0, vocab});
+			double mass = k < vocab ? sample_mass_upto(p, vocab, c[k - 1]) : sample_mass_upto(p, vocab, (struct cand){0, vocab});
 			if (!top_p_cut(c, n, k, sp->top_p * mass, &keep) && thr > 0)
 				continue;
 		}
@@ -94,27 +67,10 @@ static struct cand kept_last(const float *p, struct cand *c, int vocab, const st
 
 static int sample_row(float *p, struct cand *c, int vocab, const struct shmrt_sample_params *sp)
 {
-	if (!(sp->temperature > 0)) {
-		int best = 0;
-		for (int i = 1; i < vocab; i++)
-			if (p[i] > p[best])
-				best = i;
-		return best;
-	}
-	float max = -INFINITY;
-	for (int i = 0; i < vocab; i++)
-		max = fmaxf(max, p[i]);
-	for (int i = 0; i < vocab; i++) {
-		p[i] = expf((p[i] - max) / sp->temperature); /* libm's, as the reference */
-		if (isnan(p[i]))
-			p[i] = 0;
-	}
-	struct cand last = kept_last(p, c, vocab, sp);
-	double target = shmrt_rng_uniform(sp->seed, sp->seq_id, sp->step) * mass_upto(p, vocab, last), acc = 0;
-	for (int i = 0; i < vocab; i++)
-		if (ranks_before(p, i, last) && (acc += p[i]) > target)
-			return i;
-	return last.id;
+	if (!(sp->temperature > 0))
+		return sample_argmax(p, vocab);
+	sample_softmax(p, vocab, sp->temperature);
+	return sample_draw(p, vocab, kept_last(p, c, vocab, sp), sp);
 }
 
 struct job {
