@@ -1,10 +1,11 @@
-/* The paged KV block manager: a free list (a stack, so that a block freed
- * is the next one given out, still warm in the workers' caches) and one
- * block table per sequence slot. */
+/* The paged KV block manager: the free list (model/block_stack.h, the
+ * allocator the model's pool uses too) and one block table per sequence
+ * slot. */
 #include <errno.h>
 #include <stdlib.h>
 #include <string.h>
 
+#include "block_stack.h"
 #include "fail.h"
 #include "kv_blocks.h"
 
@@ -18,8 +19,7 @@ struct kvb_table {
 
 struct shmrt_kvb {
 	int num_blocks, block_size, n_tables, max_table_blocks;
-	int32_t *free_stack; /* [num_blocks]; free_stack[0 .. n_free) are free */
-	int n_free;
+	struct block_stack free; /* the free blocks */
 	int32_t *owner; /* [num_blocks]: the table holding the block, or NO_OWNER */
 	struct kvb_table *tables;
 	int32_t *table_mem;
@@ -45,21 +45,18 @@ int shmrt_kvb_create(struct shmrt_kvb **out, int num_blocks, int block_size, int
 	kv->block_size = block_size;
 	kv->n_tables = n_tables;
 	kv->max_table_blocks = max_table_blocks;
-	kv->free_stack = malloc((size_t)num_blocks * sizeof(int32_t));
+	int no_stack = block_stack_init(&kv->free, num_blocks);
 	kv->owner = malloc((size_t)num_blocks * sizeof(int32_t));
 	kv->tables = calloc((size_t)n_tables, sizeof(*kv->tables));
 	kv->table_mem = malloc((size_t)n_tables * (size_t)max_table_blocks * sizeof(int32_t));
-	if (!kv->free_stack || !kv->owner || !kv->tables || !kv->table_mem) {
+	if (no_stack || !kv->owner || !kv->tables || !kv->table_mem) {
 		shmrt_kvb_destroy(kv);
 		return shmrt_fail(ENOMEM, "KV blocks: out of memory for %d blocks and %d tables", num_blocks,
 				  n_tables);
 	}
-	/* Block 0 on top of the stack: a fresh pool hands out 0, 1, 2, ... */
-	for (int i = 0; i < num_blocks; i++) {
-		kv->free_stack[i] = num_blocks - 1 - i;
+	/* No block owned; the stack gives out 0, 1, 2, ... (block_stack.h). */
+	for (int i = 0; i < num_blocks; i++)
 		kv->owner[i] = NO_OWNER;
-	}
-	kv->n_free = num_blocks;
 	for (int t = 0; t < n_tables; t++)
 		kv->tables[t].blocks = kv->table_mem + (size_t)t * (size_t)max_table_blocks;
 	*out = kv;
@@ -70,7 +67,7 @@ void shmrt_kvb_destroy(struct shmrt_kvb *kv)
 {
 	if (!kv)
 		return;
-	free(kv->free_stack);
+	block_stack_fini(&kv->free);
 	free(kv->owner);
 	free(kv->tables);
 	free(kv->table_mem);
@@ -89,12 +86,12 @@ int shmrt_kvb_block_size(const struct shmrt_kvb *kv)
 
 int shmrt_kvb_num_free(const struct shmrt_kvb *kv)
 {
-	return kv->n_free;
+	return kv->free.n_free;
 }
 
 int shmrt_kvb_num_used(const struct shmrt_kvb *kv)
 {
-	return kv->num_blocks - kv->n_free;
+	return kv->num_blocks - kv->free.n_free;
 }
 
 int64_t shmrt_kvb_blocks_for(const struct shmrt_kvb *kv, int64_t n_tokens)
@@ -104,7 +101,7 @@ int64_t shmrt_kvb_blocks_for(const struct shmrt_kvb *kv, int64_t n_tokens)
 
 int shmrt_kvb_can_admit(const struct shmrt_kvb *kv, int64_t n_tokens, int reserve)
 {
-	return shmrt_kvb_blocks_for(kv, n_tokens) + (reserve > 0 ? reserve : 0) <= kv->n_free;
+	return shmrt_kvb_blocks_for(kv, n_tokens) + (reserve > 0 ? reserve : 0) <= kv->free.n_free;
 }
 
 static int bad_table(const struct shmrt_kvb *kv, int t)
@@ -119,8 +116,8 @@ int64_t shmrt_kvb_room(const struct shmrt_kvb *kv, int t)
 	const struct kvb_table *tb = &kv->tables[t];
 	int64_t slack = (int64_t)tb->n_blocks * kv->block_size - tb->n_tokens;
 	int64_t more = kv->max_table_blocks - tb->n_blocks;
-	if (more > kv->n_free)
-		more = kv->n_free;
+	if (more > kv->free.n_free)
+		more = kv->free.n_free;
 	return slack + more * kv->block_size;
 }
 
@@ -135,11 +132,11 @@ int shmrt_kvb_append(struct shmrt_kvb *kv, int t, int64_t n_tokens)
 		return shmrt_fail(E2BIG, "KV blocks: table %d would need %lld blocks, more than its %d", t,
 				  (long long)need, kv->max_table_blocks);
 	int64_t more = need - tb->n_blocks;
-	if (more > kv->n_free)
+	if (more > kv->free.n_free)
 		return shmrt_fail(ENOSPC, "KV blocks: table %d needs %lld more blocks, %d are free", t,
-				  (long long)more, kv->n_free);
+				  (long long)more, kv->free.n_free);
 	for (; more > 0; more--) {
-		int32_t b = kv->free_stack[--kv->n_free];
+		int32_t b = block_stack_pop(&kv->free);
 		kv->owner[b] = t;
 		tb->blocks[tb->n_blocks++] = b;
 	}
@@ -156,7 +153,7 @@ void shmrt_kvb_release(struct shmrt_kvb *kv, int t)
 	while (tb->n_blocks > 0) {
 		int32_t b = tb->blocks[--tb->n_blocks];
 		kv->owner[b] = NO_OWNER;
-		kv->free_stack[kv->n_free++] = b;
+		block_stack_push(&kv->free, b);
 	}
 	tb->n_tokens = 0;
 }
@@ -182,12 +179,12 @@ int shmrt_kvb_check(const struct shmrt_kvb *kv)
 	if (!seen)
 		return shmrt_fail(ENOMEM, "KV blocks check: out of memory");
 	int rc = 0;
-	if (kv->n_free < 0 || kv->n_free > kv->num_blocks) {
-		rc = shmrt_fail(EFAULT, "KV blocks: %d free of %d", kv->n_free, kv->num_blocks);
+	if (kv->free.n_free < 0 || kv->free.n_free > kv->num_blocks) {
+		rc = shmrt_fail(EFAULT, "KV blocks: %d free of %d", kv->free.n_free, kv->num_blocks);
 		goto out;
 	}
-	for (int i = 0; i < kv->n_free && !rc; i++) {
-		int32_t b = kv->free_stack[i];
+	for (int i = 0; i < kv->free.n_free && !rc; i++) {
+		int32_t b = kv->free.ids[i];
 		if (b < 0 || b >= kv->num_blocks)
 			rc = shmrt_fail(EFAULT, "KV blocks: free list entry %d is block %d, outside the pool", i, b);
 		else if (seen[b])
@@ -223,8 +220,8 @@ int shmrt_kvb_check(const struct shmrt_kvb *kv)
 		}
 		used += tb->n_blocks;
 	}
-	if (!rc && used + kv->n_free != kv->num_blocks)
-		rc = shmrt_fail(EFAULT, "KV blocks: %lld used + %d free != %d blocks", (long long)used, kv->n_free,
+	if (!rc && used + kv->free.n_free != kv->num_blocks)
+		rc = shmrt_fail(EFAULT, "KV blocks: %lld used + %d free != %d blocks", (long long)used, kv->free.n_free,
 				kv->num_blocks);
 out:
 	free(seen);

@@ -60,7 +60,7 @@ int shmrt_kv_pool_new(struct shmrt_model *m, int num_blocks, int block_size, str
 	if (num_blocks <= 0 || (int64_t)num_blocks * block_size > INT_MAX)
 		return shmrt_fail(EINVAL, "kv pool: bad num_blocks %d (block_size %d)", num_blocks, block_size);
 	struct shmrt_kv_pool *p = calloc(1, sizeof(*p));
-	if (!p || !(p->free_ids = malloc((size_t)num_blocks * sizeof(int32_t)))) {
+	if (!p || block_stack_init(&p->free, num_blocks)) {
 		free(p);
 		return shmrt_fail(ENOMEM, "kv pool: no memory for %d block ids", num_blocks);
 	}
@@ -73,14 +73,10 @@ int shmrt_kv_pool_new(struct shmrt_model *m, int num_blocks, int block_size, str
 	if (rc == 0 && (rc = zero(m->b, p->mem, bytes)) < 0)
 		m->b->free(p->mem);
 	if (rc < 0) {
-		free(p->free_ids);
+		block_stack_fini(&p->free);
 		free(p);
 		return rc;
 	}
-	/* popped from the top: block 0 first */
-	for (int i = 0; i < num_blocks; i++)
-		p->free_ids[i] = num_blocks - 1 - i;
-	p->n_free = num_blocks;
 	*out = p;
 	return 0;
 }
@@ -90,7 +86,7 @@ void shmrt_kv_pool_free(struct shmrt_kv_pool *p)
 	if (!p)
 		return;
 	p->m->b->free(p->mem);
-	free(p->free_ids);
+	block_stack_fini(&p->free);
 	free(p);
 }
 
@@ -106,24 +102,24 @@ int shmrt_kv_pool_num_blocks(const struct shmrt_kv_pool *p)
 
 int shmrt_kv_pool_free_blocks(const struct shmrt_kv_pool *p)
 {
-	return p->n_free;
+	return p->free.n_free;
 }
 
 int shmrt_kv_pool_alloc(struct shmrt_kv_pool *p, int n, int32_t *ids)
 {
 	if (n < 0)
 		return shmrt_fail(EINVAL, "kv pool: cannot allocate %d blocks", n);
-	if (n > p->n_free)
-		return shmrt_fail(ENOSPC, "kv pool: %d blocks wanted, %d of %d free", n, p->n_free, p->num_blocks);
+	if (n > p->free.n_free)
+		return shmrt_fail(ENOSPC, "kv pool: %d blocks wanted, %d of %d free", n, p->free.n_free, p->num_blocks);
 	for (int i = 0; i < n; i++)
-		ids[i] = p->free_ids[--p->n_free];
+		ids[i] = block_stack_pop(&p->free);
 	return 0;
 }
 
 void shmrt_kv_pool_release(struct shmrt_kv_pool *p, const int32_t *ids, int n)
 {
 	for (int i = n - 1; i >= 0; i--)
-		p->free_ids[p->n_free++] = ids[i];
+		block_stack_push(&p->free, ids[i]);
 }
 
 struct shmrt_kv_cache shmrt_kv_pool_layer(const struct shmrt_kv_pool *p, int layer)

@@ -6,6 +6,7 @@
 #include <stdbool.h>
 
 #include "shmrt/model.h"
+#include "block_stack.h"
 
 /* A weight in device memory (NULL when absent, as an optional bias). */
 struct shmrt_weight {
@@ -71,8 +72,7 @@ struct shmrt_kv_pool {
 	int num_blocks, block_size;
 	void *mem;          /* [layer][k, v][block][kv_head][slot][head_dim], model.act */
 	size_t layer_bytes; /* of one layer's K (or V) array */
-	int32_t *free_ids; /* stack of free block ids */
-	int n_free;
+	struct block_stack free; /* the free block ids (block_stack.h) */
 };
 
 /* The layer's K/V cache view, as the kernels take it. */
