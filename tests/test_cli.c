@@ -1,4 +1,4 @@
-/* The shmrt program's contract (DESIGN.md, "The shmrt program"): --version,
+/* The shmrt program's contract (docs/ARCHITECTURE.md, "The shmrt program"): --version,
  * --help, `shmrt COMMAND --help` for every command it lists (and `shmrt
  * bench NAME --help` for every benchmark), exit 2 for what it does not know,
  * and `shmrt info` (text and --json) telling the build features, the GPUs

@@ -1,4 +1,4 @@
-/* The shmrt program: dispatches to one subcommand per file (DESIGN.md). */
+/* The shmrt program: dispatches to one subcommand per file (docs/ARCHITECTURE.md). */
 #include <stdio.h>
 #include <string.h>
 

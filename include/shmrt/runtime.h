@@ -1,6 +1,6 @@
 /* shmrt — the multi-process runtime: a supervisor that creates the arena
  * and runs the tokenizer, the scheduler and the workers as processes
- * (DESIGN.md, "Processes and the way a request flows").
+ * (docs/ARCHITECTURE.md, "Processes and the way a request flows").
  *
  * shmrt_runtime_start creates arena `name` (sized by runtime/procs/sizing.c, as
  * `shmrt size` advises), spawns the children and returns; a thread of the

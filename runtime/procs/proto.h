@@ -1,4 +1,4 @@
-/* Internal: what the runtime's processes share (DESIGN.md, "Processes and
+/* Internal: what the runtime's processes share (docs/ARCHITECTURE.md, "Processes and
  * the way a request flows"): the state region's layout and the records of
  * each ring. Native byte order and layout: every reader is on this machine
  * and runs this build (the arena's ABI version guards the rest).

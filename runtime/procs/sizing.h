@@ -2,7 +2,7 @@
  * serving limits; what `shmrt size` prints and what the supervisor creates,
  * so that the advice and the arena cannot disagree.
  *
- * Regions (DESIGN.md, "Processes and the way a request flows"):
+ * Regions (docs/ARCHITECTURE.md, "Processes and the way a request flows"):
  *   submit     MPSC ring, clients -> tokenizer. A record holds a request:
  *              a header and its prompt, as token ids (4 bytes each) or text
  *              (budgeted at SHMRT_SIZING_TEXT_BYTES_PER_TOKEN a token; longer
