@@ -34,13 +34,6 @@ struct args {
 	double seconds;
 };
 
-static double now_s(void)
-{
-	struct timespec t;
-	clock_gettime(CLOCK_MONOTONIC, &t);
-	return (double)t.tv_sec + (double)t.tv_nsec * 1e-9;
-}
-
 static void usage(FILE *f)
 {
 	fprintf(f, "usage: shmrt bench serve [--model DIR | --preset NAME] [--streams N] [--seconds S]\n"
@@ -123,8 +116,8 @@ static void *c_stream(void *arg)
 	struct c_load *cl = arg;
 	struct shmrt_request r = {.text = cl->l->prompt, .text_len = strlen(cl->l->prompt), .add_special = 1,
 				  .max_tokens = cl->l->max_tokens, .ignore_eos = 1};
-	while (now_s() < cl->deadline) {
-		double t0 = now_s(), first = 0;
+	while (serve_now_s() < cl->deadline) {
+		double t0 = serve_now_s(), first = 0;
 		uint64_t id;
 		struct shmrt_response out = {0};
 		int rc = shmrt_client_submit(cl->c, &r, &id);
@@ -132,7 +125,7 @@ static void *c_stream(void *arg)
 			if ((rc = shmrt_client_next(cl->c, id, &out, SHMRT_WAIT_FOREVER)) < 0)
 				break;
 			if (out.token >= 0 && first == 0)
-				first = now_s();
+				first = serve_now_s();
 			if (out.finish)
 				break;
 		}
@@ -144,8 +137,8 @@ static void *c_stream(void *arg)
 			cl->res->tokens += (uint64_t)out.n_generated;
 			serve_result_add_ttft(cl->res, first - t0);
 		}
-		if (now_s() > cl->last_end)
-			cl->last_end = now_s();
+		if (serve_now_s() > cl->last_end)
+			cl->last_end = serve_now_s();
 		pthread_mutex_unlock(&cl->mu);
 	}
 	return NULL;
@@ -154,7 +147,7 @@ static void *c_stream(void *arg)
 static int c_api_load(struct shmrt_client *c, const struct serve_load *l, struct serve_result *out)
 {
 	memset(out, 0, sizeof(*out));
-	double t0 = now_s();
+	double t0 = serve_now_s();
 	struct c_load cl = {.c = c, .l = l, .deadline = t0 + l->seconds, .last_end = t0, .res = out};
 	pthread_mutex_init(&cl.mu, NULL);
 	pthread_t *t = calloc((size_t)l->streams, sizeof(*t));
@@ -212,8 +205,8 @@ static int wait_healthy(int port, pid_t pid, double timeout_s)
 	CURL *h = curl_easy_init();
 	curl_easy_setopt(h, CURLOPT_URL, url);
 	curl_easy_setopt(h, CURLOPT_NOBODY, 1L);
-	double deadline = now_s() + timeout_s;
-	while (now_s() < deadline) {
+	double deadline = serve_now_s() + timeout_s;
+	while (serve_now_s() < deadline) {
 		long status = 0;
 		if (curl_easy_perform(h) == CURLE_OK && curl_easy_getinfo(h, CURLINFO_RESPONSE_CODE, &status) == CURLE_OK &&
 		    status == 200) {

@@ -6,6 +6,14 @@
 
 #include <stdint.h>
 
+#include "clock.h"
+
+/* Seconds on the runtime's clock (CLOCK_MONOTONIC). */
+static inline double serve_now_s(void)
+{
+	return (double)shmrt_now_ns() * 1e-9;
+}
+
 struct serve_load {
 	int streams, max_tokens;
 	double seconds;

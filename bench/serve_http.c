@@ -11,17 +11,9 @@
 #include <string.h>
 #include <sys/resource.h>
 #include <sys/socket.h>
-#include <time.h>
 #include <unistd.h>
 
 #include "serve.h"
-
-static double now_s(void)
-{
-	struct timespec t;
-	clock_gettime(CLOCK_MONOTONIC, &t);
-	return (double)t.tv_sec + (double)t.tv_nsec * 1e-9;
-}
 
 int serve_result_add_ttft(struct serve_result *r, double s)
 {
@@ -70,7 +62,7 @@ static void on_event(struct stream *s, const char *data)
 		if (json_is_object(usage))
 			s->tokens = (uint64_t)json_integer_value(json_object_get(usage, "completion_tokens"));
 		else if (s->t_first == 0)
-			s->t_first = now_s();
+			s->t_first = serve_now_s();
 	}
 	json_decref(doc);
 }
@@ -100,7 +92,7 @@ static void start(CURLM *m, struct stream *s)
 	s->t_first = 0;
 	s->tokens = 0;
 	s->done = s->bad = 0;
-	s->t_start = now_s();
+	s->t_start = serve_now_s();
 	curl_multi_add_handle(m, s->h);
 }
 
@@ -142,7 +134,7 @@ int serve_http_load(const char *url, const struct serve_load *l, struct serve_re
 		curl_easy_setopt(s[i].h, CURLOPT_WRITEDATA, &s[i]);
 		curl_easy_setopt(s[i].h, CURLOPT_PRIVATE, &s[i]);
 	}
-	double t0 = now_s(), deadline = t0 + l->seconds, last_end = t0;
+	double t0 = serve_now_s(), deadline = t0 + l->seconds, last_end = t0;
 	for (int i = 0; i < l->streams; i++)
 		start(m, &s[i]);
 	int running = l->streams;
@@ -158,7 +150,7 @@ int serve_http_load(const char *url, const struct serve_load *l, struct serve_re
 			CURLcode code = msg->data.result;
 			curl_multi_remove_handle(m, st->h);
 			finish(st, code);
-			last_end = now_s();
+			last_end = serve_now_s();
 			if (last_end < deadline) {
 				start(m, st);
 				running++;
