@@ -1,5 +1,6 @@
 /* The kernel tests' helpers (kernel_test.h). */
 #include "kernel_test.h"
+#include "quant_blocks.h"
 
 void kt_init(struct kt *kt, int argc, char **argv)
 {
@@ -42,6 +43,58 @@ void *kt_random(size_t n, enum shmrt_dtype dt, float lo, float hi)
 	for (size_t i = 0; i < n; i++)
 		shmrt_store(p, dt, (int64_t)i, kt_uniform(lo, hi));
 	return p;
+}
+
+static void put_f16(uint8_t *p, float v)
+{
+	uint16_t h = shmrt_f32_to_f16(v);
+	memcpy(p, &h, sizeof(h));
+}
+
+void *kt_random_blocks(enum shmrt_dtype dt, int rows, int cols)
+{
+	size_t bb = shmrt_dtype_block_bytes(dt), nb = (size_t)rows * (cols / shmrt_dtype_block(dt));
+	CHECK(shmrt_dtype_is_quantized(dt) && cols % shmrt_dtype_block(dt) == 0, "%s rows of %d", shmrt_dtype_name(dt),
+	      cols);
+	uint8_t *p = malloc(nb * bb + 1);
+	CHECK(p, "no memory");
+	for (size_t i = 0; i < nb * bb; i++)
+		p[i] = (uint8_t)kt_next();
+	/* scale * largest integer * largest sub-block scale ~ 1 */
+	for (uint8_t *b = p; b < p + nb * bb; b += bb)
+		switch (dt) {
+		case SHMRT_Q8_0:
+			put_f16(b, kt_uniform(-1, 1) / 128);
+			break;
+		case SHMRT_Q4_0:
+			put_f16(b, kt_uniform(-1, 1) / 8);
+			break;
+		case SHMRT_Q4_1:
+			put_f16(b, kt_uniform(-1, 1) / 16);
+			put_f16(b + 2, kt_uniform(-1, 1));
+			break;
+		case SHMRT_Q4_K:
+		case SHMRT_Q5_K:
+			put_f16(b, kt_uniform(-1, 1) / 1024);
+			put_f16(b + 2, kt_uniform(-1, 1) / 64);
+			break;
+		case SHMRT_Q6_K:
+			put_f16(b + offsetof(struct shmrt_block_q6_k, d), kt_uniform(-1, 1) / 4096);
+			break;
+		default:
+			break;
+		}
+	return p;
+}
+
+float *kt_dequant(const void *blocks, enum shmrt_dtype dt, int rows, int cols)
+{
+	float *out = malloc(sizeof(float) * rows * cols + 1);
+	CHECK(out, "no memory");
+	size_t row_bytes = shmrt_dtype_row_bytes(dt, cols);
+	for (int r = 0; r < rows; r++)
+		shmrt_dequant_row((const uint8_t *)blocks + r * row_bytes, dt, cols, out + (size_t)r * cols);
+	return out;
 }
 
 void *kt_upload(const struct shmrt_backend *b, const void *host, size_t bytes)

@@ -39,6 +39,16 @@ int kt_int(int lo, int hi);
 /* n random values in [lo, hi) stored as dtype dt (malloc'd). */
 void *kt_random(size_t n, enum shmrt_dtype dt, float lo, float hi);
 
+/* rows x cols values in block format dt (quant_blocks.h; cols a whole
+ * number of blocks): random integers and packed scales, fp16 scales and
+ * minimums chosen so that the values are of order 1 (malloc'd,
+ * shmrt_dtype_row_bytes(dt, cols) a row). */
+void *kt_random_blocks(enum shmrt_dtype dt, int rows, int cols);
+
+/* Those rows dequantized by the reference (shmrt_dequant_row), as fp32
+ * (malloc'd, rows x cols). */
+float *kt_dequant(const void *blocks, enum shmrt_dtype dt, int rows, int cols);
+
 /* Device memory of b holding a copy of host[0 .. bytes) (or zeros when
  * host is NULL). */
 void *kt_upload(const struct shmrt_backend *b, const void *host, size_t bytes);
