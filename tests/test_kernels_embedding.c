@@ -113,7 +113,7 @@ int main(int argc, char **argv)
 			}
 	fprintf(stderr, "%d cases\n", ran);
 	if (qskipped)
-		fprintf(stderr, "%s takes no block-format tables (%d cases skipped)\n", kt.test->name, qskipped);
+		fprintf(stderr, "%s took no block-format tables in %d cases\n", kt.test->name, qskipped);
 	CHECK(ran > 0, "the backend implements no dtype combination");
 	return 0;
 }

@@ -170,7 +170,7 @@ int main(int argc, char **argv)
 	fprintf(stderr, "%d cases compared (worst error %.3f of the bound), %d dtype combinations not implemented by %s\n",
 		ran + qran, worst, skipped + qskipped, kt.test->name);
 	if (qskipped)
-		fprintf(stderr, "%s takes no block-format weights (%d cases skipped)\n", kt.test->name, qskipped);
+		fprintf(stderr, "%s took no block-format weights in %d cases\n", kt.test->name, qskipped);
 	else
 		fprintf(stderr, "block formats: %d cases, worst error %.3f of the bound\n", qran, qworst);
 	CHECK(ran > 0, "the backend implements no dtype combination");

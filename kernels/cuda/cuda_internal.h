@@ -70,13 +70,13 @@ void shmrt_cuda_mm_cache_free(struct shmrt_cuda_mm_cache *c);
 int shmrt_cuda_matmul_choice(cudaStream_t stream, const struct shmrt_matmul_args *a, enum shmrt_cuda_mm_impl *impl);
 
 int shmrt_cuda_mm_gemv(cudaStream_t stream, const struct shmrt_matmul_args *a);
+int shmrt_cuda_mm_tc(cudaStream_t stream, const struct shmrt_matmul_args *a, int tile);
 
 /* W in a block format (matmul_quant.cu): the dequantizing GEMV, or with
  * tiled the tiled kernel for larger m. The automatic choice takes the GEMV
  * up to m = 16 without timing; a forced GEMV runs the GEMV, a forced
  * TC64/TC128 the tiled kernel, cuBLASLt none (-ENOTSUP). */
 int shmrt_cuda_mm_quant(cudaStream_t stream, const struct shmrt_matmul_args *a, int tiled);
-int shmrt_cuda_mm_tc(cudaStream_t stream, const struct shmrt_matmul_args *a, int tile);
 
 /* cuBLASLt for one shape (matmul_lt.c): descriptors and the algorithm its
  * heuristic ranks first, made once and kept in the plan cache. */

@@ -7,7 +7,9 @@
  * own buffers (each writes the same y) and waits for the timing: a host
  * synchronisation once per shape, at warm-up, never afterwards. While the
  * stream is being captured into a CUDA graph nothing can be timed, so the
- * choice is then a rule of thumb, and is not remembered. */
+ * choice is then a rule of thumb, and is not remembered. A W in a block
+ * format (Q8_0 ... Q6_K) goes to matmul_quant.cu's kernels, untimed
+ * (run_quant). */
 #include <errno.h>
 #include <pthread.h>
 #include <stdlib.h>
