@@ -226,7 +226,9 @@ int shmrt_checkpoint_open(const char *dir, struct shmrt_checkpoint **out)
 	struct shmrt_checkpoint *ck = calloc(1, sizeof(*ck));
 	if (!ck)
 		return shmrt_fail(ENOMEM, "%s: no memory", dir);
-	int rc = shmrt_model_path_is_gguf(dir) ? open_gguf(ck, dir) : open_dir(ck, dir);
+	int rc = shmrt_model_path_check(dir);
+	if (!rc)
+		rc = shmrt_model_path_is_gguf(dir) ? open_gguf(ck, dir) : open_dir(ck, dir);
 	if (rc < 0) {
 		shmrt_checkpoint_close(ck);
 		return rc;

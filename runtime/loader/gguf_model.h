@@ -19,6 +19,10 @@
 #include "safetensors.h"
 #include "shmrt/model_config.h"
 
+/* -EINVAL with a message when model is a file other than a GGUF file (it
+ * would otherwise be taken for a directory without config.json). */
+int shmrt_model_path_check(const char *model);
+
 int shmrt_gguf_model_config(const struct shmrt_gguf *g, struct shmrt_model_config *out);
 
 /* The tensors the model uses, named as in a Hugging Face checkpoint, their

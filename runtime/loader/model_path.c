@@ -14,9 +14,21 @@ bool shmrt_model_path_is_gguf(const char *model)
 	return stat(model, &st) == 0 && S_ISREG(st.st_mode) && shmrt_gguf_is_gguf(model);
 }
 
+int shmrt_model_path_check(const char *model)
+{
+	struct stat st;
+	if (stat(model, &st) == 0 && !S_ISDIR(st.st_mode) && !shmrt_gguf_is_gguf(model))
+		return shmrt_fail(EINVAL, "%s: neither a checkpoint directory nor a GGUF file (it does not start with "
+				  "\"GGUF\")", model);
+	return 0;
+}
+
 int shmrt_model_path_config(const char *model, struct shmrt_model_config *out)
 {
 	shmrt_clear_error();
+	int rc = shmrt_model_path_check(model);
+	if (rc)
+		return rc;
 	if (shmrt_model_path_is_gguf(model)) {
 		struct shmrt_gguf *g;
 		int rc = shmrt_gguf_open(model, &g);

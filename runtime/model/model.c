@@ -65,7 +65,7 @@ static int plan_tensor(struct plan *pl, const char *name, int64_t rows, int64_t 
 		return rc;
 	int ndim = cols ? 2 : 1;
 	if (t->ndim != ndim || t->shape[0] != rows || (cols && t->shape[1] != cols))
-		return shmrt_fail(EINVAL, "%s: tensor '%s' has shape [%lld%s%lld], config.json wants [%lld%s%lld]",
+		return shmrt_fail(EINVAL, "%s: tensor '%s' has shape [%lld%s%lld], its config wants [%lld%s%lld]",
 				  t->file, name, (long long)t->shape[0], t->ndim > 1 ? ", " : "",
 				  t->ndim > 1 ? (long long)t->shape[1] : 0LL, (long long)rows, cols ? ", " : "",
 				  (long long)cols);
