@@ -111,7 +111,7 @@ static void mem_run(void *ctx, int tid, int n_threads)
 	size_t i0 = (size_t)b0 * 64, n = (size_t)(b1 - b0) * 64;
 	float s;
 #if defined(__x86_64__) || defined(__i386__)
-	if (j->isa == SHMRT_ISA_AVX512)
+	if (j->isa >= SHMRT_ISA_AVX512)
 		s = mem_avx512(j, i0, n);
 	else if (j->isa == SHMRT_ISA_AVX2)
 		s = mem_avx2(j, i0, n);
@@ -182,7 +182,7 @@ static void fma_run(void *ctx, int tid, int n_threads)
 	struct fma_job *j = ctx;
 	float s;
 #if defined(__x86_64__) || defined(__i386__)
-	if (j->isa == SHMRT_ISA_AVX512)
+	if (j->isa >= SHMRT_ISA_AVX512)
 		s = fma_avx512();
 	else if (j->isa == SHMRT_ISA_AVX2)
 		s = fma_avx2();
@@ -230,7 +230,7 @@ static double read_regions(struct cpu_run *cr, const void *const *p, const size_
 /* One FMA burst on every thread: GFLOP/s, also recorded. */
 static double fma_burst(struct cpu_run *cr)
 {
-	int lanes = cr->isa == SHMRT_ISA_AVX512 ? 16 : cr->isa == SHMRT_ISA_AVX2 ? 8 : 4;
+	int lanes = cr->isa >= SHMRT_ISA_AVX512 ? 16 : cr->isa == SHMRT_ISA_AVX2 ? 8 : 4;
 	struct fma_job j = {.isa = cr->isa};
 	int64_t t0 = shmrt_now_ns();
 	shmrt_pool_run(fma_run, &j);
