@@ -333,6 +333,13 @@ static const struct mm_shape quick_mm[] = {
 
 static const enum shmrt_dtype mm_dtypes[] = {SHMRT_BF16, SHMRT_F32};
 
+/* Block-format W (matmul_quant.c): the decode GEMV of Llama 2 7B's q/k/v/o
+ * shape in the two formats of the published files that matter most
+ * (issue 17), read-bound like bf16; with --quick a shape in cache. */
+static const struct mm_shape full_qmm = {4096, 4096, {1, 8}, 2};
+static const struct mm_shape quick_qmm = {2048, 1024, {1}, 1};
+static const enum shmrt_dtype qmm_dtypes[] = {SHMRT_Q8_0, SHMRT_Q4_1};
+
 static int mm_rows(struct cpu_run *cr, const struct mm_shape *s, struct mm_case *c)
 {
 	for (int i = 0; i < s->n_ms; i++) {
@@ -363,7 +370,9 @@ static int mm_rows(struct cpu_run *cr, const struct mm_shape *s, struct mm_case 
 static int mm_shape_run(struct cpu_run *cr, const struct mm_shape *s, enum shmrt_dtype wd)
 {
 	const struct shmrt_backend *b = cr->b;
-	struct mm_case c = {.b = b, .w_bytes = (size_t)s->n * s->k * shmrt_dtype_size(wd)};
+	size_t w_bytes = shmrt_dtype_is_quantized(wd) ? shmrt_dtype_row_bytes(wd, s->k) * (size_t)s->n
+						      : (size_t)s->n * s->k * shmrt_dtype_size(wd);
+	struct mm_case c = {.b = b, .w_bytes = w_bytes};
 	int max_m = s->ms[s->n_ms - 1];
 	int n_w = cr->o->quick ? 2 : (int)((4 * bench_llc_bytes() + c.w_bytes - 1) / c.w_bytes);
 	n_w = n_w < 2 ? 2 : n_w;
@@ -537,6 +546,8 @@ static int run_kernels(struct cpu_run *cr)
 	for (int i = 0; rc == 0 && i < n_mm; i++)
 		for (size_t d = 0; rc == 0 && d < ARRAY_SIZE(mm_dtypes); d++)
 			rc = mm_shape_run(cr, &mm[i], mm_dtypes[d]);
+	for (size_t d = 0; rc == 0 && d < ARRAY_SIZE(qmm_dtypes); d++)
+		rc = mm_shape_run(cr, cr->o->quick ? &quick_qmm : &full_qmm, qmm_dtypes[d]);
 	for (int i = 0; rc == 0 && i < n_at; i++)
 		rc = attn_run(cr, &at[i]);
 	return rc;
