@@ -1,4 +1,6 @@
 /* The kernel tests' helpers (kernel_test.h). */
+#include <stddef.h>
+
 #include "kernel_test.h"
 #include "quant_blocks.h"
 
@@ -45,55 +47,32 @@ void *kt_random(size_t n, enum shmrt_dtype dt, float lo, float hi)
 	return p;
 }
 
-static void put_f16(uint8_t *p, float v)
+void *kt_random_blocks(enum shmrt_dtype dt, int64_t rows, int64_t cols, float scale)
 {
-	uint16_t h = shmrt_f32_to_f16(v);
-	memcpy(p, &h, sizeof(h));
-}
-
-void *kt_random_blocks(enum shmrt_dtype dt, int rows, int cols)
-{
-	size_t bb = shmrt_dtype_block_bytes(dt), nb = (size_t)rows * (cols / shmrt_dtype_block(dt));
-	CHECK(shmrt_dtype_is_quantized(dt) && cols % shmrt_dtype_block(dt) == 0, "%s rows of %d", shmrt_dtype_name(dt),
-	      cols);
-	uint8_t *p = malloc(nb * bb + 1);
+	size_t block = shmrt_dtype_block_bytes(dt), n = (size_t)rows * (size_t)(cols / shmrt_dtype_block(dt));
+	uint8_t *p = malloc(n * block + 1);
 	CHECK(p, "no memory");
-	for (size_t i = 0; i < nb * bb; i++)
+	for (size_t i = 0; i < n * block; i++)
 		p[i] = (uint8_t)kt_next();
-	/* scale * largest integer * largest sub-block scale ~ 1 */
-	for (uint8_t *b = p; b < p + nb * bb; b += bb)
-		switch (dt) {
-		case SHMRT_Q8_0:
-			put_f16(b, kt_uniform(-1, 1) / 128);
-			break;
-		case SHMRT_Q4_0:
-			put_f16(b, kt_uniform(-1, 1) / 8);
-			break;
-		case SHMRT_Q4_1:
-			put_f16(b, kt_uniform(-1, 1) / 16);
-			put_f16(b + 2, kt_uniform(-1, 1));
-			break;
-		case SHMRT_Q4_K:
-		case SHMRT_Q5_K:
-			put_f16(b, kt_uniform(-1, 1) / 1024);
-			put_f16(b + 2, kt_uniform(-1, 1) / 64);
-			break;
-		case SHMRT_Q6_K:
-			put_f16(b + offsetof(struct shmrt_block_q6_k, d), kt_uniform(-1, 1) / 4096);
-			break;
-		default:
-			break;
-		}
+	/* byte offsets of the fp16 scales in each block (quant_blocks.h) */
+	int at[2] = {0, dt == SHMRT_Q8_0 || dt == SHMRT_Q4_0 ? -1 : 2};
+	if (dt == SHMRT_Q6_K)
+		at[0] = (int)offsetof(struct shmrt_block_q6_k, d), at[1] = -1;
+	for (size_t b = 0; b < n; b++)
+		for (int i = 0; i < 2; i++)
+			if (at[i] >= 0) {
+				uint16_t h = shmrt_f32_to_f16(kt_uniform(-scale, scale));
+				memcpy(p + b * block + at[i], &h, sizeof(h));
+			}
 	return p;
 }
 
-float *kt_dequant(const void *blocks, enum shmrt_dtype dt, int rows, int cols)
+float *kt_dequant(enum shmrt_dtype dt, const void *blocks, int64_t rows, int64_t cols)
 {
-	float *out = malloc(sizeof(float) * rows * cols + 1);
+	float *out = malloc(sizeof(float) * (size_t)(rows * cols) + 1);
 	CHECK(out, "no memory");
-	size_t row_bytes = shmrt_dtype_row_bytes(dt, cols);
-	for (int r = 0; r < rows; r++)
-		shmrt_dequant_row((const uint8_t *)blocks + r * row_bytes, dt, cols, out + (size_t)r * cols);
+	for (int64_t r = 0; r < rows; r++)
+		shmrt_dequant_row((const char *)blocks + r * shmrt_dtype_row_bytes(dt, cols), dt, cols, out + r * cols);
 	return out;
 }
 

@@ -39,15 +39,13 @@ int kt_int(int lo, int hi);
 /* n random values in [lo, hi) stored as dtype dt (malloc'd). */
 void *kt_random(size_t n, enum shmrt_dtype dt, float lo, float hi);
 
-/* rows x cols values in block format dt (quant_blocks.h; cols a whole
- * number of blocks): random integers and packed scales, fp16 scales and
- * minimums chosen so that the values are of order 1 (malloc'd,
- * shmrt_dtype_row_bytes(dt, cols) a row). */
-void *kt_random_blocks(enum shmrt_dtype dt, int rows, int cols);
+/* rows x cols elements of block format dt (cols a whole number of blocks):
+ * random bytes, every fp16 scale (d, and m / dmin where the format has one)
+ * set to a random finite value in [-scale, scale] (malloc'd). */
+void *kt_random_blocks(enum shmrt_dtype dt, int64_t rows, int64_t cols, float scale);
 
-/* Those rows dequantized by the reference (shmrt_dequant_row), as fp32
- * (malloc'd, rows x cols). */
-float *kt_dequant(const void *blocks, enum shmrt_dtype dt, int rows, int cols);
+/* The same as fp32, with quant_blocks.h's reference dequantization. */
+float *kt_dequant(enum shmrt_dtype dt, const void *blocks, int64_t rows, int64_t cols);
 
 /* Device memory of b holding a copy of host[0 .. bytes) (or zeros when
  * host is NULL). */

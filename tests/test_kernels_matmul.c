@@ -7,13 +7,21 @@
  * errors grow like sqrt(K) * 2^-24 of that sum in practice, K * 2^-24 at
  * worst); the second one ulp of the output (kt_eps: 2^-7 for bf16). The
  * reference accumulates in double from the same (already rounded) inputs.
- * W also in each block format (Q8_0 ... Q6_K), against the reference's
- * dequantization. */
+ *
+ * Block-format W (Q8_0 ... Q6_K: random blocks, kt_random_blocks) with an
+ * f32 bias, x and y f32 (and bf16 where the backend takes them), at every
+ * x86 level this CPU has when the backend is
+ * "cpu" (shmrt_cpu_set_isa). The cpu backend rounds each block of 32 of X
+ * to int8 (d = max |x| / 127, matmul_quant.c), an error of at most d / 2
+ * an element, so its bound adds sum over blocks of d/2 * sum |w| to the
+ * 1e-5 * sum |x w| of fp32 accumulation (the reference dequantizes W with
+ * the same formulas and keeps X exact); cuda keeps X as it is: 1e-5 * sum
+ * |x w| alone, plus one ulp of a bf16 y. */
 #include "kernel_test.h"
 #include "array_size.h"
+#include "cpu_isa.h"
 
-static double worst;  /* largest error / bound seen */
-static double qworst; /* the same, block formats only */
+static double worst; /* largest error / bound seen */
 
 static const enum shmrt_dtype dtypes[] = {SHMRT_F32, SHMRT_BF16, SHMRT_F16};
 
@@ -30,7 +38,7 @@ static int run_case(const struct kt *kt, int m, int n, int k, enum shmrt_dtype x
 		void *db = kt_upload(be[i], b, n * shmrt_dtype_size(wd));
 		void *dy = kt_upload(be[i], NULL, (size_t)m * n * shmrt_dtype_size(yd));
 		struct shmrt_matmul_args a = {.m = m, .n = n, .k = k, .x = dx, .x_dtype = xd, .w = dw, .w_dtype = wd,
-					      .bias = bias ? db : NULL, .y = dy, .y_dtype = yd};
+					      .bias = bias ? db : NULL, .bias_dtype = wd, .y = dy, .y_dtype = yd};
 		int rc = be[i]->matmul(NULL, &a);
 		if (rc == -ENOTSUP && i == 0) {
 			be[0]->free(dx), be[0]->free(dw), be[0]->free(db), be[0]->free(dy);
@@ -56,68 +64,134 @@ static int run_case(const struct kt *kt, int m, int n, int k, enum shmrt_dtype x
 	return 1;
 }
 
-/* W in a block format (quant_blocks.h): random blocks, a bias in f32
- * (shmrt/backend.h's "bias in w_dtype" cannot hold for these). The want is
- * the reference backend's where it takes block formats, else the one
- * written here, double sums over the reference dequantization
- * (shmrt_dequant_row); the tolerance as above, W's values being exactly
- * those dequantized ones. x_off: x one element past an aligned start (the
- * kernels' scalar path). Returns 0 where the backend under test does not
- * take block formats: -ENOTSUP, or -EINVAL from kernels/args.c, which
- * knows the plain dtypes only until a backend's quantized path lands. */
-static int run_quant_case(const struct kt *kt, int m, int n, int k, enum shmrt_dtype xd, enum shmrt_dtype wd,
-			  enum shmrt_dtype yd, int bias, int x_off)
+static double worst_q; /* largest error / bound seen with a block-format w */
+
+static const enum shmrt_dtype qtypes[] = {SHMRT_Q8_0, SHMRT_Q4_0, SHMRT_Q4_1, SHMRT_Q4_K, SHMRT_Q5_K, SHMRT_Q6_K};
+
+/* The bound on |y - y_ref| for one output (comment at the top); the X
+ * rounding term only where the backend rounds X to int8 blocks (cpu): cuda
+ * keeps X as it is, and its W values are the reference's exactly. */
+static double quant_bound(const float *x, const float *w, int k, bool xq_rounds)
 {
-	size_t xs = shmrt_dtype_size(xd), w_bytes = (size_t)n * shmrt_dtype_row_bytes(wd, k);
-	void *x = kt_random((size_t)m * k, xd, -1, 1), *w = kt_random_blocks(wd, n, k);
-	float *b = kt_random(n, SHMRT_F32, -1, 1), *wf = kt_dequant(w, wd, n, k);
+	double mag = 0, xq = 0;
+	for (int b = 0; b < k; b += 32) {
+		double amax = 0, wsum = 0;
+		for (int i = b; i < b + 32; i++) {
+			amax = fmax(amax, fabs(x[i]));
+			wsum += fabs(w[i]);
+			mag += fabs((double)x[i] * w[i]);
+		}
+		xq += amax / 127 / 2 * 1.0001 * wsum; /* the slack: d and 1/d rounded to fp32 */
+	}
+	return 1e-5 * mag + (xq_rounds ? xq : 0) + 1e-30;
+}
+
+/* x in xd (rounded to it), x_off elements past an aligned start (the
+ * kernels' scalar loads), y in yd, bias f32. */
+static int run_quant_case(const struct kt *kt, int m, int n, int k, enum shmrt_dtype wd, int bias,
+			  enum shmrt_dtype xd, enum shmrt_dtype yd, int x_off)
+{
+	float *x = kt_random((size_t)m * k, SHMRT_F32, -1, 1), *b = kt_random(n, SHMRT_F32, -1, 1);
+	size_t xs = shmrt_dtype_size(xd);
+	void *xh = calloc((size_t)m * k + x_off, xs);
+	CHECK(xh, "no memory");
+	for (size_t i = 0; i < (size_t)m * k; i++) {
+		x[i] = kt_round(xd, x[i]); /* the values the backends see */
+		shmrt_store(xh, xd, (int64_t)(i + x_off), x[i]);
+	}
+	void *w = kt_random_blocks(wd, n, k, 0.02f);
+	float *wf = kt_dequant(wd, w, n, k);
+	size_t w_bytes = shmrt_dtype_row_bytes(wd, k) * n;
 	const struct shmrt_backend *be[2] = {kt->test, kt->ref};
-	float *y[2] = {NULL, NULL};
+	float *y[2];
 	for (int i = 0; i < 2; i++) {
-		void *dx = kt_upload(be[i], NULL, ((size_t)m * k + 1) * xs);
-		CHECK_OK(be[i]->copy_to_device(NULL, (char *)dx + x_off * xs, x, (size_t)m * k * xs));
-		void *dw = kt_upload(be[i], w, w_bytes);
-		void *db = kt_upload(be[i], b, n * sizeof(float));
-		void *dy = kt_upload(be[i], NULL, (size_t)m * n * shmrt_dtype_size(yd));
-		struct shmrt_matmul_args a = {.m = m, .n = n, .k = k, .x = (char *)dx + x_off * xs, .x_dtype = xd,
-					      .w = dw, .w_dtype = wd, .bias = bias ? db : NULL, .y = dy, .y_dtype = yd};
+		void *dx = kt_upload(be[i], xh, xs * ((size_t)m * k + x_off)), *dw = kt_upload(be[i], w, w_bytes);
+		void *db = kt_upload(be[i], b, sizeof(float) * n);
+		void *dy = kt_upload(be[i], NULL, shmrt_dtype_size(yd) * m * n);
+		struct shmrt_matmul_args a = {.m = m, .n = n, .k = k, .x = (char *)dx + xs * x_off, .x_dtype = xd,
+					      .w = dw, .w_dtype = wd, .bias = bias ? db : NULL,
+					      .bias_dtype = SHMRT_F32, .y = dy, .y_dtype = yd};
 		int rc = be[i]->matmul(NULL, &a);
-		if (rc == -ENOTSUP || rc == -EINVAL) {
-			be[i]->free(dx), be[i]->free(dw), be[i]->free(db), be[i]->free(dy);
-			if (i == 0) {
-				free(x), free(w), free(b), free(wf);
-				return 0;
-			}
-			break; /* the reference lacks block formats: the want below */
+		if (rc == -ENOTSUP && i == 0) {
+			be[0]->free(dx), be[0]->free(dw), be[0]->free(db), be[0]->free(dy);
+			free(x), free(xh), free(w), free(wf), free(b);
+			return 0;
 		}
 		CHECK_OK(rc);
 		y[i] = kt_download(be[i], dy, (size_t)m * n, yd);
 		be[i]->free(dx), be[i]->free(dw), be[i]->free(db), be[i]->free(dy);
 	}
-	int own = !y[1];
-	if (own) {
-		y[1] = malloc(sizeof(float) * m * n + 1);
-		CHECK(y[1], "no memory");
-	}
+	bool cpu = !strcmp(kt->test->name, "cpu");
 	for (int r = 0; r < m; r++)
 		for (int c = 0; c < n; c++) {
-			double mag = bias ? fabs(b[c]) : 0, want = bias ? b[c] : 0;
-			for (int i = 0; i < k; i++) {
-				double p = shmrt_load(x, xd, (int64_t)r * k + i) * (double)wf[(size_t)c * k + i];
-				want += p, mag += fabs(p);
-			}
 			size_t at = (size_t)r * n + c;
-			if (own)
-				y[1][at] = kt_round(yd, (float)want);
 			char what[200];
-			snprintf(what, sizeof(what), "matmul m=%d n=%d k=%d x %s%s w %s y %s bias %d (want: %s), y[%d][%d]",
+			snprintf(what, sizeof(what), "matmul m=%d n=%d k=%d x %s%s w %s y %s bias %d isa %s, y[%d][%d]",
 				 m, n, k, shmrt_dtype_name(xd), x_off ? " unaligned" : "", shmrt_dtype_name(wd),
-				 shmrt_dtype_name(yd), bias, own ? "this test's" : kt->ref->name, r, c);
-			qworst = fmax(qworst, kt_compare(what, &y[0][at], &y[1][at], 1, 1e-5 * mag + 1e-30, kt_eps(yd)));
+				 shmrt_dtype_name(yd), bias, cpu ? shmrt_cpu_isa_name(shmrt_cpu_isa()) : "-", r, c);
+			double bound = quant_bound(x + (size_t)r * k, wf + (size_t)c * k, k, cpu);
+			worst_q = fmax(worst_q, kt_compare(what, &y[0][at], &y[1][at], 1, bound, kt_eps(yd)));
 		}
-	worst = fmax(worst, qworst);
-	free(y[0]), free(y[1]), free(x), free(w), free(b), free(wf);
+	free(y[0]), free(y[1]), free(x), free(xh), free(w), free(wf), free(b);
 	return 1;
+}
+
+/* Every block format over m = 1 .. 64 (decode tiles of 4, 2, 1 rows and
+ * prefill), n off the 4-row strips and 16-row thread grains, k from one
+ * block to 4096; at each level the CPU has. Then bf16 x and y where the
+ * backend takes them. */
+static int run_quant(const struct kt *kt)
+{
+	static const int ms[] = {1, 2, 3, 8, 33, 64};
+	static const int ns[] = {1, 7, 37};
+	static const int ks[] = {32, 96, 256, 768, 4096};
+	bool cpu = !strcmp(kt->test->name, "cpu");
+	int best = cpu ? (int)shmrt_cpu_isa_best() : 0, ran = 0;
+	for (int isa = 0; isa <= best; isa++) {
+		if (cpu)
+			CHECK_OK(shmrt_cpu_set_isa((enum shmrt_cpu_isa)isa));
+		for (size_t t = 0; t < ARRAY_SIZE(qtypes); t++)
+			for (size_t mi = 0; mi < ARRAY_SIZE(ms); mi++)
+				for (size_t ki = 0; ki < ARRAY_SIZE(ks); ki++) {
+					int k = ks[ki];
+					if (k % shmrt_dtype_block(qtypes[t]))
+						continue;
+					/* the largest shapes once, with m = 1 and 64 */
+					if (k == 4096 && ms[mi] != 1 && ms[mi] != 64)
+						continue;
+					int n = ns[(mi + ki) % ARRAY_SIZE(ns)] + (k == 4096 ? 0 : 16 * (int)(mi & 1));
+					ran += run_quant_case(kt, ms[mi], n, k, qtypes[t], (int)((mi + ki) & 1),
+							      SHMRT_F32, SHMRT_F32, 0);
+				}
+	}
+	if (cpu)
+		CHECK_OK(shmrt_cpu_set_isa(shmrt_cpu_isa_best()));
+	/* bf16 activations and outputs (the CUDA backend's), decode batches
+	 * of 4 and 8 and a prefill over two row tiles, x off its alignment */
+	static const int more[][3] = {{4, 67, 512}, {8, 130, 256}, {100, 67, 256}, {3, 19, 1024}};
+	static const enum shmrt_dtype xy[][2] = {{SHMRT_BF16, SHMRT_BF16}, {SHMRT_BF16, SHMRT_F32},
+						 {SHMRT_F32, SHMRT_BF16}};
+	for (size_t t = 0; t < ARRAY_SIZE(qtypes); t++)
+		for (size_t s = 0; s < ARRAY_SIZE(more); s++)
+			for (size_t d = 0; d < ARRAY_SIZE(xy); d++)
+				ran += run_quant_case(kt, more[s][0], more[s][1], more[s][2], qtypes[t], (int)(s & 1),
+						      xy[d][0], xy[d][1], s == 3);
+	fprintf(stderr, "%d block-format cases at %d levels (worst error %.3f of the bound)\n", ran, best + 1,
+		worst_q);
+	return ran;
+}
+
+/* A block format needs k a whole number of blocks. */
+static void check_quant_refused(const struct kt *kt)
+{
+	float x[48] = {0}, y[1];
+	uint8_t w[64] = {0};
+	struct shmrt_matmul_args a = {.m = 1, .n = 1, .k = 48, .x = x, .x_dtype = SHMRT_F32, .w = w,
+				      .w_dtype = SHMRT_Q8_0, .y = y, .y_dtype = SHMRT_F32};
+	CHECK(kt->ref->matmul(NULL, &a) == -EINVAL, "q8_0 with k = 48 was accepted");
+	CHECK(strstr(shmrt_last_error(), "blocks of 32"), "unclear error: %s", shmrt_last_error());
+	a.k = 32, a.w_dtype = SHMRT_Q4_K;
+	CHECK(kt->ref->matmul(NULL, &a) == -EINVAL, "q4_k with k = 32 was accepted");
 }
 
 int main(int argc, char **argv)
@@ -145,34 +219,12 @@ int main(int argc, char **argv)
 					ran += ok;
 					skipped += !ok;
 				}
-	/* Block formats: decode (m 1..8: the GEMV over up to 8 rows of X) and
-	 * prefill shapes, n not a multiple of any kernel's rows or tiles, k
-	 * whole K-quant super-blocks (and one k of 32-element blocks only). */
-	static const enum shmrt_dtype qtypes[] = {SHMRT_Q8_0, SHMRT_Q4_0, SHMRT_Q4_1,
-						  SHMRT_Q4_K, SHMRT_Q5_K, SHMRT_Q6_K};
-	static const int qshapes[][3] = {
-		{1, 37, 256}, {4, 67, 512}, {8, 130, 256}, {64, 37, 512}, {3, 19, 1024}, {100, 67, 256}, {5, 33, 96},
-	};
-	int qran = 0, qskipped = 0;
-	for (size_t s = 0; s < ARRAY_SIZE(qshapes); s++)
-		for (size_t qi = 0; qi < ARRAY_SIZE(qtypes); qi++) {
-			if (qshapes[s][2] % shmrt_dtype_block(qtypes[qi]))
-				continue;
-			for (int xi = 0; xi < 2; xi++)
-				for (int yi = 0; yi < 2; yi++) {
-					int ok = run_quant_case(&kt, qshapes[s][0], qshapes[s][1], qshapes[s][2],
-								dtypes[xi], qtypes[qi], dtypes[yi], (int)(s & 1),
-								(int)(s == 4));
-					qran += ok;
-					qskipped += !ok;
-				}
-		}
 	fprintf(stderr, "%d cases compared (worst error %.3f of the bound), %d dtype combinations not implemented by %s\n",
-		ran + qran, worst, skipped + qskipped, kt.test->name);
-	if (qskipped)
-		fprintf(stderr, "%s took no block-format weights in %d cases\n", kt.test->name, qskipped);
-	else
-		fprintf(stderr, "block formats: %d cases, worst error %.3f of the bound\n", qran, qworst);
+		ran, worst, skipped, kt.test->name);
 	CHECK(ran > 0, "the backend implements no dtype combination");
+	check_quant_refused(&kt);
+	int ran_q = run_quant(&kt);
+	if (!strcmp(kt.test->name, "cpu"))
+		CHECK(ran_q > 0, "cpu implements no block format");
 	return 0;
 }

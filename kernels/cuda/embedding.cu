@@ -46,15 +46,7 @@ template <enum shmrt_dtype DT> void launch_quant(cudaStream_t stream, const stru
 
 int embedding_quant(cudaStream_t stream, const struct shmrt_embedding_args *a)
 {
-	/* args.c checks plain dtypes; a block format's own rules here */
-	struct shmrt_embedding_args plain = *a;
-	plain.table_dtype = SHMRT_F32;
-	int rc = shmrt_check_embedding(&plain);
-	if (rc)
-		return rc;
-	if (a->dim % shmrt_dtype_block(a->table_dtype))
-		return shmrt_fail(EINVAL, "embedding (cuda): dim %d is not a whole number of %s blocks (%d)", a->dim,
-				  shmrt_dtype_name(a->table_dtype), shmrt_dtype_block(a->table_dtype));
+	/* args.c checked dim against the blocks */
 	if ((uintptr_t)a->table % quant_row_align(a->table_dtype))
 		return shmrt_fail(EINVAL, "embedding (cuda): a %s table must be %u-byte aligned",
 				  shmrt_dtype_name(a->table_dtype), quant_row_align(a->table_dtype));
@@ -89,11 +81,13 @@ int embedding_quant(cudaStream_t stream, const struct shmrt_embedding_args *a)
 
 extern "C" int shmrt_cuda_embedding(void *stream, const struct shmrt_embedding_args *a)
 {
+	int rc = shmrt_check_embedding(a);
+	if (rc)
+		return rc;
 	if (shmrt_dtype_is_quantized(a->table_dtype))
 		return embedding_quant((cudaStream_t)stream, a);
-	int rc = shmrt_check_embedding(a);
-	if (rc || a->n_tokens == 0)
-		return rc;
+	if (a->n_tokens == 0)
+		return 0;
 	embedding_kernel<<<a->n_tokens, 256, 0, (cudaStream_t)stream>>>(a->dim, a->vocab, a->tokens, a->table,
 									 a->table_dtype, a->out, a->out_dtype);
 	return cuda_launch_check("embedding");

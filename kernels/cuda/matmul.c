@@ -237,16 +237,16 @@ static int auto_run(struct shmrt_cuda_dev *dev, cudaStream_t stream, const struc
 
 static int prepare(const struct shmrt_matmul_args *a, struct shmrt_cuda_dev **dev)
 {
-	/* args.c checks plain dtypes; a block format's own rules (k, alignment)
-	 * are matmul_quant.cu's */
-	struct shmrt_matmul_args plain = *a;
-	if (shmrt_dtype_is_quantized(a->w_dtype))
-		plain.w_dtype = SHMRT_F32;
-	int rc = shmrt_check_matmul(&plain);
+	int rc = shmrt_check_matmul(a);
 	if (rc)
 		return rc;
 	if (a->y_dtype == SHMRT_F16)
 		return shmrt_fail(ENOTSUP, "matmul (cuda): y must be f32 or bf16");
+	/* a block-format W's bias is read in bias_dtype (matmul_quant.cu) */
+	if (!shmrt_dtype_is_quantized(a->w_dtype) && a->bias && a->bias_dtype != a->w_dtype)
+		return shmrt_fail(ENOTSUP, "matmul (cuda): w %s with bias %s: a bias in another dtype than a "
+					   "plain w is not implemented",
+				  shmrt_dtype_name(a->w_dtype), shmrt_dtype_name(a->bias_dtype));
 	return shmrt_cuda_dev_get(dev);
 }
 

@@ -22,11 +22,8 @@
  *    tile replaces it (ggml-cuda's mmq.cu runs int8 mma on the blocks).
  *
  * x: f32 or bf16 (the CUDA backend's activations; what matmul_gemv.cu
- * takes); y: f32 or bf16; k a whole number of W's blocks. The bias is read
- * as f32: shmrt/backend.h says "in w_dtype", which a block format cannot
- * be; once the args carry a bias dtype of their own (bias_dtype, being
- * added on another branch), the GEMV and the tiled epilogue should load it
- * with load_dt in that dtype instead. */
+ * takes); y: f32 or bf16; k a whole number of W's blocks (args.c); the
+ * bias in its own bias_dtype (f32 in llama.cpp's files). */
 #include "quant.cuh"
 
 namespace {
@@ -39,7 +36,8 @@ constexpr int COLS = 2; /* rows of W per warp */
 template <enum shmrt_dtype DT, typename TX, int MB>
 __global__ void __launch_bounds__(WARPS * 32)
 qgemv_kernel(int M, int N, int K, const TX *__restrict__ x, const uint8_t *__restrict__ w, int64_t row_bytes,
-	     const float *__restrict__ bias, void *__restrict__ y, enum shmrt_dtype y_dt, bool vec)
+	     const void *__restrict__ bias, enum shmrt_dtype bias_dt, void *__restrict__ y, enum shmrt_dtype y_dt,
+	     bool vec)
 {
 	int warp = threadIdx.x / 32, lane = threadIdx.x % 32;
 	int n0 = (blockIdx.x * WARPS + warp) * COLS;
@@ -99,7 +97,7 @@ qgemv_kernel(int M, int N, int K, const TX *__restrict__ x, const uint8_t *__res
 			int m = m0 + r, n = n0 + c;
 			if (lane == r * COLS + c && m < M && n < N) {
 				if (bias)
-					v += bias[n];
+					v += load_dt(bias, bias_dt, n);
 				store_dt(y, y_dt, (int64_t)m * N + n, v);
 			}
 		}
@@ -112,7 +110,7 @@ int launch_gemv(cudaStream_t stream, const struct shmrt_matmul_args *a, bool vec
 	dim3 grid(div_up(a->n, WARPS * COLS), div_up(a->m, MB));
 	qgemv_kernel<DT, TX, MB><<<grid, WARPS * 32, 0, stream>>>(
 		a->m, a->n, a->k, (const TX *)a->x, (const uint8_t *)a->w,
-		(int64_t)shmrt_dtype_row_bytes(a->w_dtype, a->k), (const float *)a->bias, a->y, a->y_dtype, vec);
+		(int64_t)shmrt_dtype_row_bytes(a->w_dtype, a->k), a->bias, a->bias_dtype, a->y, a->y_dtype, vec);
 	return cuda_launch_check("matmul (quantized gemv)");
 }
 
@@ -139,7 +137,8 @@ constexpr int PAD = 1; /* row stride 65: the loaders' stores hit 32 banks */
 template <enum shmrt_dtype DT, typename TX>
 __global__ void __launch_bounds__(THREADS)
 qtile_kernel(int M, int N, int K, const TX *__restrict__ x, const uint8_t *__restrict__ w, int64_t row_bytes,
-	     const float *__restrict__ bias, void *__restrict__ y, enum shmrt_dtype y_dt, bool vec)
+	     const void *__restrict__ bias, enum shmrt_dtype bias_dt, void *__restrict__ y, enum shmrt_dtype y_dt,
+	     bool vec)
 {
 	static_assert(BM * BK == THREADS * 8 && BN * BK == THREADS * 8, "each thread loads 8 of X and 8 of W");
 	__shared__ float xs[BK][BM + PAD]; /* k-major: a thread's 4 rows are one load each */
@@ -198,7 +197,7 @@ qtile_kernel(int M, int N, int K, const TX *__restrict__ x, const uint8_t *__res
 		for (int j = 0; j < 4; j++) {
 			int m = m0 + ty + 16 * i, n = n0 + tx + 16 * j;
 			if (m < M && n < N)
-				store_dt(y, y_dt, (int64_t)m * N + n, acc[i][j] + (bias ? bias[n] : 0.0f));
+				store_dt(y, y_dt, (int64_t)m * N + n, acc[i][j] + (bias ? load_dt(bias, bias_dt, n) : 0.0f));
 		}
 }
 
@@ -208,7 +207,7 @@ int launch_tiled(cudaStream_t stream, const struct shmrt_matmul_args *a, bool ve
 	dim3 grid(div_up(a->n, BN), div_up(a->m, BM));
 	qtile_kernel<DT, TX><<<grid, THREADS, 0, stream>>>(a->m, a->n, a->k, (const TX *)a->x, (const uint8_t *)a->w,
 							  (int64_t)shmrt_dtype_row_bytes(a->w_dtype, a->k),
-							  (const float *)a->bias, a->y, a->y_dtype, vec);
+							  a->bias, a->bias_dtype, a->y, a->y_dtype, vec);
 	return cuda_launch_check("matmul (quantized tiled)");
 }
 
@@ -248,9 +247,6 @@ extern "C" int shmrt_cuda_mm_quant(cudaStream_t stream, const struct shmrt_matmu
 	unsigned align = quant_row_align(a->w_dtype);
 	if (!align)
 		return shmrt_fail(ENOTSUP, "matmul (cuda): w %s is not a block format", shmrt_dtype_name(a->w_dtype));
-	if (a->k % shmrt_dtype_block(a->w_dtype))
-		return shmrt_fail(EINVAL, "matmul (cuda): k %d is not a whole number of %s blocks (%d)", a->k,
-				  shmrt_dtype_name(a->w_dtype), shmrt_dtype_block(a->w_dtype));
 	if ((uintptr_t)a->w % align)
 		return shmrt_fail(EINVAL, "matmul (cuda): %s weights must be %u-byte aligned", shmrt_dtype_name(a->w_dtype),
 				  align);
