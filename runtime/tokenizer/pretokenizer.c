@@ -103,6 +103,22 @@ static int parse_split(struct tok_pretok *pt, json_t *j, struct tok_json_at at)
 	return rc;
 }
 
+/* Punctuation: each punctuation character is a match, as HF's
+ * pre_tokenizers::punctuation tests char by char: ASCII punctuation
+ * (is_ascii_punctuation, which counts $+<=>^`|~ too) or a character of
+ * Unicode's P categories. behavior defaults to Isolated. */
+static const char punctuation_pattern[] = "[\\p{P}!-/:-@\\[-`{-~]";
+
+static int parse_punctuation(struct tok_pretok *pt, json_t *j, struct tok_json_at at)
+{
+	enum behavior behavior = ISOLATED;
+	json_t *b = json_object_get(j, "behavior");
+	int rc = b && !json_is_null(b) ? parse_behavior(j, at, &behavior) : 0;
+	if (rc == 0)
+		rc = add_split(pt, punctuation_pattern, sizeof(punctuation_pattern) - 1, 0, behavior, false, at);
+	return rc;
+}
+
 static int parse_byte_level(struct tok_pretok *pt, json_t *j, struct tok_json_at at)
 {
 	bool prefix, use_regex;
@@ -179,6 +195,8 @@ static int add_steps(struct tok_pretok *pt, json_t *j, struct tok_json_at at)
 		return parse_byte_level(pt, j, at);
 	if (!strcmp(type, "Metaspace"))
 		return parse_metaspace(pt, j, at);
+	if (!strcmp(type, "Punctuation"))
+		return parse_punctuation(pt, j, at);
 	if (!strcmp(type, "Digits")) {
 		bool single;
 		rc = tok_json_bool(j, "individual_digits", false, at, &single);
@@ -186,7 +204,7 @@ static int add_steps(struct tok_pretok *pt, json_t *j, struct tok_json_at at)
 		return rc < 0 ? rc : add_split(pt, pat, strlen(pat), 0, ISOLATED, false, at);
 	}
 	return shmrt_fail(ENOTSUP, "%s: %s: pre-tokenizer type \"%s\" is not supported "
-			  "(ByteLevel, Split, Metaspace, Digits, Sequence are)", at.file, at.where, type);
+			  "(ByteLevel, Split, Metaspace, Digits, Punctuation, Sequence are)", at.file, at.where, type);
 }
 
 int tok_pretok_parse(json_t *j, struct tok_json_at at, struct tok_pretok **out)
@@ -214,6 +232,25 @@ int tok_pretok_regex(const char *pattern, const char *what, struct tok_pretok **
 		tok_pretok_free(pt);
 		return rc;
 	}
+	*out = pt;
+	return 0;
+}
+
+int tok_pretok_regexes(const char *const *patterns, size_t n, bool byte_level, const char *what,
+		       struct tok_pretok **out)
+{
+	struct tok_pretok *pt = calloc(1, sizeof(*pt));
+	if (!pt)
+		return shmrt_fail(ENOMEM, "%s: out of memory", what);
+	struct tok_json_at at = {what, "pre-tokenizer"};
+	int rc = 0;
+	for (size_t i = 0; i < n && rc == 0; i++)
+		rc = add_split(pt, patterns[i], strlen(patterns[i]), TOK_RE_DOLLAR_END, ISOLATED, false, at);
+	if (rc < 0) {
+		tok_pretok_free(pt);
+		return rc;
+	}
+	pt->byte_level = byte_level;
 	*out = pt;
 	return 0;
 }
