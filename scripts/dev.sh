@@ -17,8 +17,9 @@ APT_PACKAGES=(gcc g++ make meson ninja-build pkg-config clang libclang-rt-14-dev
 
 # The server tests' clients, from PyPI, in a virtual environment of the build
 # (Debian's python3 is externally managed): requests, the openai package and
-# Jinja2 (chat templates' reference).
-PY_PACKAGES=(requests openai jinja2)
+# Jinja2 (chat templates' reference); gguf and numpy write the GGUF files of
+# the tokenizer tests.
+PY_PACKAGES=(requests openai jinja2 gguf numpy)
 PYENV=build/pyenv
 
 log() { printf '\n== %s\n' "$*" >&2; }
@@ -41,7 +42,7 @@ setup_pyenv() {
 		log "python venv $PYENV: ${PY_PACKAGES[*]}"
 		/usr/bin/python3 -m venv "$PYENV"
 	fi
-	"$PYENV/bin/python3" -c 'import requests, openai, jinja2' 2>/dev/null ||
+	"$PYENV/bin/python3" -c 'import requests, openai, jinja2, gguf, numpy' 2>/dev/null ||
 		"$PYENV/bin/pip" install -q --disable-pip-version-check "${PY_PACKAGES[@]}"
 }
 
