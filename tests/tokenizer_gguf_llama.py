@@ -15,7 +15,9 @@
 2. GGUF files of other pre-tokenizer types ("llama-bpe", "qwen2") written
    here with the `gguf` package from tests/fixtures/tokenizer's
    tokenizer.json files: the same corpus through shmrt's GGUF path, shmrt's
-   tokenizer.json path and llama.cpp must give the same ids.
+   tokenizer.json path and llama.cpp must give the same ids. Then the
+   llama-bpe vocabulary under each pre-tokenizer type of gguf_vocab.c's
+   table (their split regexes): the same ids and bytes as llama.cpp.
 
 3. The fixtures of test_tokenizer_gguf.c (tests/fixtures/tokenizer_gguf:
    small gpt2 vocabularies with pre-tokenizers "smollm" and "gpt-2", and a
@@ -36,6 +38,9 @@ import tempfile
 import zipfile
 
 SKIP = 77
+# One name of each pre-tokenizer type in runtime/tokenizer/gguf_vocab.c.
+PRE_TYPES = ["default", "llama-bpe", "dbrx", "qwen2", "smollm", "gpt-2", "falcon", "deepseek-llm",
+             "deepseek-coder", "deepseek-v3", "tekken", "gpt-4o", "poro-chat", "viking"]
 SMOL = "SmolLM2-135M-Instruct.Q4_1.gguf"
 
 CORPUS = [
@@ -231,6 +236,11 @@ def main():
             compare_json(shmrt, path, os.path.join(fixtures, name), ref, tmp, pre)
             print("%s: %d texts compared with tokenizer.json%s" % (pre, len(CORPUS),
                   " and llama.cpp" if ref else ""))
+        for pre in PRE_TYPES:
+            path = os.path.join(tmp, "pre-" + pre + ".gguf")
+            write_gguf(os.path.join(fixtures, "llama3.json"), pre, path)
+            compare_llama(shmrt, path, Llama(model_path=path, vocab_only=True, verbose=False), tmp, pre)
+        print("pre-tokenizer types %s: %d texts compared with llama.cpp" % (" ".join(PRE_TYPES), len(CORPUS)))
     print("%d failures" % failures)
     return 1 if failures else 0
 
