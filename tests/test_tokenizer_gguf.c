@@ -8,6 +8,8 @@
  *     template;
  *   - spm.gguf: SentencePiece BPE: merges by score, leftmost on ties, the
  *     space put in front (also after a special token), byte fallback;
+ *   - every pre-tokenizer type of the table (gpt2.gguf with another
+ *     tokenizer.ggml.pre): it loads, and the text comes back;
  *   - bad_*.gguf refused with a message that names the file and the fault.
  * And the tokenizer.json pre-tokenizer Punctuation, with each behavior.
  *   test_tokenizer_gguf FIXTURE_DIR */
@@ -132,6 +134,63 @@ static void check_spm(void)
 	shmrt_tokenizer_free(tok);
 }
 
+/* gpt2.gguf with tokenizer.ggml.pre set to pre, written to path: the
+ * file's bytes with the value (u32 type 8, u64 length, the bytes) replaced. */
+static void write_with_pre(const char *pre, const char *path)
+{
+	char src[4096];
+	snprintf(src, sizeof(src), "%s/gpt2.gguf", fixtures);
+	FILE *f = fopen(src, "rb");
+	CHECK(f, "%s", src);
+	static char buf[1 << 16];
+	size_t n = fread(buf, 1, sizeof(buf), f);
+	fclose(f);
+	static const char key[] = "tokenizer.ggml.pre";
+	char *at = memmem(buf, n, key, sizeof(key) - 1);
+	CHECK(at && at + sizeof(key) - 1 + 12 <= buf + n, "%s has no %s", src, key);
+	char *val = at + sizeof(key) - 1 + 4; /* past the u32 type */
+	uint64_t old_n, new_n = strlen(pre);
+	memcpy(&old_n, val, 8);
+	f = fopen(path, "wb");
+	CHECK(f, "%s", path);
+	fwrite(buf, 1, (size_t)(val - buf), f);
+	fwrite(&new_n, 8, 1, f);
+	fwrite(pre, 1, new_n, f);
+	fwrite(val + 8 + old_n, 1, n - (size_t)(val + 8 + old_n - buf), f);
+	CHECK(fclose(f) == 0, "write %s", path);
+}
+
+/* Every pre-tokenizer type of gguf_vocab.c's table compiles and splits: a
+ * byte-level vocabulary gives every text back (tokenizer_gguf_llama.py
+ * holds their ids to llama.cpp's). */
+static void check_pre_types(void)
+{
+	static const char *const names[] = {
+		"default", "llama3", "llama-bpe", "dbrx", "qwen2", "smollm", "gpt-2", "phi-2", "falcon",
+		"deepseek-llm", "deepseek-coder", "deepseek-v3", "tekken", "gpt-4o", "poro-chat", "viking",
+		"starcoder", "command-r", "chatglm-bpe",
+	};
+	const char *text = "Hello W\xC3\xB6rld's 1234567 x86_64!\n\t  \xE6\x97\xA5\xE6\x9C\xAC\xE8\xAA\x9E "
+			   "\xF0\x9F\x8E\x89 $x+=y; \xCE\x91\xCE\xB8\xCE\xAE\xCE\xBD\xCE\xB1   ";
+	char path[] = "/tmp/shmrt-pre-XXXXXX";
+	int fd = mkstemp(path);
+	CHECK(fd >= 0, "mkstemp");
+	close(fd);
+	for (size_t i = 0; i < sizeof(names) / sizeof(names[0]); i++) {
+		struct shmrt_tokenizer *tok;
+		int32_t ids[256];
+		char back[256];
+		write_with_pre(names[i], path);
+		CHECK_OK(shmrt_tokenizer_load(path, NULL, &tok));
+		int n = shmrt_tokenizer_encode(tok, text, strlen(text), 0, ids, 256);
+		CHECK(n > 0 && n <= 256, "%s: encode: %d %s", names[i], n, shmrt_last_error());
+		int len = shmrt_tokenizer_decode(tok, ids, (size_t)n, 0, back, sizeof(back));
+		CHECK(len >= 0 && !strcmp(back, text), "%s: decoded \"%s\"", names[i], back);
+		shmrt_tokenizer_free(tok);
+	}
+	unlink(path);
+}
+
 static void check_bad(const char *name, int err, const char *why)
 {
 	char path[4096];
@@ -204,6 +263,7 @@ int main(int argc, char **argv)
 	check_bad("bad_model.gguf", ENOTSUP, "\"bert\" is not supported");
 	check_bad("bad_pre.gguf", ENOTSUP, "\"no-such-pre\"");
 	check_bad("bad_duplicate.gguf", EINVAL, "\"he\" twice");
+	check_pre_types();
 	check_punctuation();
 	printf("GGUF tokenizers and the Punctuation pre-tokenizer as expected\n");
 	return 0;
