@@ -15,11 +15,16 @@ APT_PACKAGES=(gcc g++ make meson ninja-build pkg-config clang libclang-rt-14-dev
 	liburing-dev libhwloc-dev libzmq3-dev libjansson-dev libpcre2-dev libutf8proc-dev libmicrohttpd-dev
 	libcurl4-openssl-dev python3 python3-venv curl)
 
-# The server tests' clients, from PyPI, in a virtual environment of the build
-# (Debian's python3 is externally managed): requests, the openai package and
-# Jinja2 (chat templates' reference); gguf and numpy write the GGUF files of
-# the tokenizer tests.
-PY_PACKAGES=(requests openai jinja2 gguf numpy)
+# From PyPI, in a virtual environment of the build (Debian's python3 is
+# externally managed): the server tests' clients (requests, the openai
+# package), Jinja2 (chat templates' reference), numpy and gguf (llama.cpp's
+# GGUF writer and dequantization: the GGUF tests' reference) and
+# llama-cpp-python (the real model's reference and the benchmarks' peer;
+# built from its sdist, without llama.cpp's AMX paths, which crash on some
+# Xeons at ldtilecfg).
+PY_PACKAGES=(requests openai jinja2 numpy gguf llama-cpp-python)
+PY_IMPORTS="requests, openai, jinja2, numpy, gguf, llama_cpp"
+export CMAKE_ARGS="${CMAKE_ARGS:--DGGML_AMX_TILE=OFF -DGGML_AMX_INT8=OFF -DGGML_AMX_BF16=OFF}"
 PYENV=build/pyenv
 
 log() { printf '\n== %s\n' "$*" >&2; }
@@ -42,7 +47,7 @@ setup_pyenv() {
 		log "python venv $PYENV: ${PY_PACKAGES[*]}"
 		/usr/bin/python3 -m venv "$PYENV"
 	fi
-	"$PYENV/bin/python3" -c 'import requests, openai, jinja2, gguf, numpy' 2>/dev/null ||
+	"$PYENV/bin/python3" -c "import $PY_IMPORTS" 2>/dev/null ||
 		"$PYENV/bin/pip" install -q --disable-pip-version-check "${PY_PACKAGES[@]}"
 }
 

@@ -48,8 +48,9 @@ static int attach(struct serve_link *l)
 	struct shmrt_tokenizer *tok = NULL;
 	char path[4200];
 	if ((rc = shmrt_client_info(c, &l->info)) == 0) {
-		snprintf(path, sizeof(path), "%s/tokenizer.json", l->info.model_dir);
-		rc = shmrt_tokenizer_load(path, NULL, &tok);
+		rc = shmrt_model_path_tokenizer(l->info.model_dir, path, sizeof(path));
+		if (rc == 0)
+			rc = shmrt_tokenizer_load(path, NULL, &tok);
 	}
 	if (rc == 0 && (rc = chat_template_load(&l->chat, l->info.model_dir)) != 0)
 		shmrt_tokenizer_free(tok);

@@ -146,8 +146,7 @@ static int load_tokenizer(const char *dir, int required, struct shmrt_tokenizer 
 {
 	char path[PATH_MAX];
 	*tok = NULL;
-	snprintf(path, sizeof(path), "%s/tokenizer.json", dir);
-	if (!required && access(path, F_OK) != 0)
+	if (shmrt_model_path_tokenizer(dir, path, sizeof(path)) < 0 || (!required && access(path, F_OK) != 0))
 		return 0;
 	if (shmrt_tokenizer_load(path, NULL, tok) < 0) {
 		fprintf(stderr, "shmrt generate: %s%s\n", shmrt_last_error(),

@@ -364,13 +364,8 @@ int cmd_size(int argc, char **argv)
 	int rc = parse(argc, argv, &p, &a, &model_dir, &config, &json);
 	if (rc >= 0)
 		return rc;
-	char path[4096];
-	if (model_dir)
-		snprintf(path, sizeof(path), "%s/config.json", model_dir);
-	else
-		snprintf(path, sizeof(path), "%s", config);
 	struct shmrt_model_config mc;
-	if (shmrt_model_config_load(path, &mc) < 0) {
+	if ((model_dir ? shmrt_model_path_config(model_dir, &mc) : shmrt_model_config_load(config, &mc)) < 0) {
 		fprintf(stderr, "shmrt size: %s\n", shmrt_last_error());
 		return 1;
 	}

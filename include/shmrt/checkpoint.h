@@ -32,6 +32,8 @@
 #ifndef SHMRT_CHECKPOINT_H
 #define SHMRT_CHECKPOINT_H
 
+#include <stdbool.h>
+
 #include "common.h"
 #include "dtype.h"
 #include "model_config.h"
@@ -52,8 +54,20 @@ struct shmrt_tensor_info {
 struct shmrt_checkpoint;
 
 /* Opens the checkpoint in dir (config.json plus model.safetensors or
- * model.safetensors.index.json and its shards). */
+ * model.safetensors.index.json and its shards), or a GGUF file (llama.cpp's
+ * format; dir is then the file's path): its config from the metadata, its
+ * tensors under the Hugging Face names (model.layers.N.self_attn.q_proj.weight,
+ * ...), in their own dtypes (block formats included). */
 SHMRT_API int shmrt_checkpoint_open(const char *dir, struct shmrt_checkpoint **out);
+
+/* A model given as --model is a checkpoint directory or a .gguf file. The
+ * model's config (DIR/config.json, or the GGUF metadata), and where its
+ * tokenizer is (DIR/tokenizer.json, or the GGUF file itself) into
+ * path[cap]. 0 or -errno with a message. */
+SHMRT_API int shmrt_model_path_config(const char *model, struct shmrt_model_config *out);
+SHMRT_API int shmrt_model_path_tokenizer(const char *model, char *path, size_t cap);
+/* True when model is a GGUF file (not a directory). */
+SHMRT_API bool shmrt_model_path_is_gguf(const char *model);
 SHMRT_API void shmrt_checkpoint_close(struct shmrt_checkpoint *ck);
 
 SHMRT_API const struct shmrt_model_config *shmrt_checkpoint_config(const struct shmrt_checkpoint *ck);

@@ -10,6 +10,7 @@
 #include "shmrt/checkpoint.h"
 #include "fail.h"
 #include "file_reader.h"
+#include "gguf_model.h"
 #include "json_file.h"
 #include "safetensors.h"
 
@@ -20,6 +21,9 @@ struct ck_file {
 	char *path;
 	int fd;
 	struct shmrt_st_header hdr;
+	/* GGUF: rows per head of each tensor of hdr to put back in Hugging
+	 * Face order as it is read, or 0 (gguf_model.h); NULL otherwise */
+	uint32_t *head_rows;
 };
 
 struct shmrt_checkpoint {
@@ -187,6 +191,34 @@ static int open_dir(struct shmrt_checkpoint *ck, const char *dir)
 	return rc < 0 ? rc : 0;
 }
 
+/* A .gguf file: one file, its config from the metadata, its tensors under
+ * Hugging Face names (gguf_model.h). */
+static int open_gguf(struct shmrt_checkpoint *ck, const char *path)
+{
+	struct shmrt_gguf *g;
+	int rc = shmrt_gguf_open(path, &g);
+	if (rc)
+		return rc;
+	struct ck_file *f = calloc(1, sizeof(*f));
+	if (!f) {
+		shmrt_gguf_close(g);
+		return shmrt_fail(ENOMEM, "%s: no memory", path);
+	}
+	ck->files = f;
+	ck->nfiles = 1;
+	f->fd = -1;
+	if (!(f->path = strdup(path)))
+		rc = shmrt_fail(ENOMEM, "%s: no memory", path);
+	if (!rc)
+		rc = shmrt_gguf_model_config(g, &ck->config);
+	if (!rc)
+		rc = shmrt_gguf_tensor_table(g, &ck->config, f->path, &f->hdr, &f->head_rows);
+	shmrt_gguf_close(g);
+	if (!rc && (f->fd = open(path, O_RDONLY | O_CLOEXEC)) < 0)
+		rc = shmrt_fail(errno, "%s: %s", path, strerror(errno));
+	return rc ? rc : build_table(ck);
+}
+
 int shmrt_checkpoint_open(const char *dir, struct shmrt_checkpoint **out)
 {
 	shmrt_clear_error();
@@ -194,7 +226,9 @@ int shmrt_checkpoint_open(const char *dir, struct shmrt_checkpoint **out)
 	struct shmrt_checkpoint *ck = calloc(1, sizeof(*ck));
 	if (!ck)
 		return shmrt_fail(ENOMEM, "%s: no memory", dir);
-	int rc = open_dir(ck, dir);
+	int rc = shmrt_model_path_check(dir);
+	if (!rc)
+		rc = shmrt_model_path_is_gguf(dir) ? open_gguf(ck, dir) : open_dir(ck, dir);
 	if (rc < 0) {
 		shmrt_checkpoint_close(ck);
 		return rc;
@@ -211,6 +245,7 @@ void shmrt_checkpoint_close(struct shmrt_checkpoint *ck)
 		if (ck->files[i].fd >= 0)
 			close(ck->files[i].fd);
 		shmrt_st_header_free(&ck->files[i].hdr);
+		free(ck->files[i].head_rows);
 		free(ck->files[i].path);
 	}
 	free(ck->files);
@@ -296,6 +331,27 @@ static int make_request(const struct shmrt_checkpoint *ck, size_t i, const struc
 	return 0;
 }
 
+/* A GGUF tensor read in llama.cpp's RoPE order back into Hugging Face's
+ * (gguf_model.h); the rows read must be whole heads. */
+static int unpermute(const struct shmrt_checkpoint *ck, const struct shmrt_load_item *it)
+{
+	const struct ck_file *f = file_of(ck, it->tensor);
+	uint32_t head_rows = f->head_rows ? f->head_rows[it->tensor - f->hdr.tensors] : 0;
+	if (!head_rows)
+		return 0;
+	const struct shmrt_tensor_info *t = it->tensor;
+	uint64_t row_bytes = t->size / (uint64_t)t->shape[0];
+	struct shmrt_tensor_slice s = it->slice;
+	if (!s.count)
+		s = (struct shmrt_tensor_slice){0, t->size, t->size, 1};
+	uint64_t bytes = s.length * s.count;
+	if (s.length % row_bytes || s.offset % row_bytes || bytes % (head_rows * row_bytes))
+		return shmrt_fail(EINVAL, "tensor '%s': a slice of %llu bytes from %llu is not whole heads of %u rows "
+				  "(the GGUF rows of q and k are reordered per head)",
+				  t->name, (unsigned long long)bytes, (unsigned long long)s.offset, head_rows);
+	return shmrt_gguf_unpermute(it->dst, bytes / row_bytes, row_bytes, head_rows);
+}
+
 /* File order: by file, then offset, so reads sweep each file once. */
 static int by_position(const void *a, const void *b)
 {
@@ -319,6 +375,8 @@ int shmrt_checkpoint_load(struct shmrt_checkpoint *ck, const struct shmrt_load_i
 		qsort(reqs, n, sizeof(*reqs), by_position);
 		rc = shmrt_read_files(reqs, n, opt, stats);
 	}
+	for (size_t i = 0; rc == 0 && i < n; i++)
+		rc = unpermute(ck, &items[i]);
 	free(reqs);
 	return rc;
 }

@@ -120,13 +120,13 @@ static int check_shape(const struct shmrt_model_config *c, const struct weight *
 	return shmrt_fail(EINVAL, "%s: tensor '%s' has shape %s; config.json implies %s", t->file, t->name, got, want);
 }
 
-/* Rank `rank`'s part of t: its shape, bytes and file slice. */
-static void plan_shard(struct shmrt_shard *s, const struct shmrt_tensor_info *t, enum shmrt_shard_kind kind,
-		       int rank, int world)
+/* Rank `rank`'s part of t: its shape, bytes and file slice. A block
+ * format (Q8_0, Q4_K, ...) splits its rows only on block boundaries. */
+static int plan_shard(struct shmrt_shard *s, const struct shmrt_tensor_info *t, enum shmrt_shard_kind kind,
+		      int rank, int world)
 {
-	uint64_t es = shmrt_dtype_size(t->dtype);
 	int64_t cols = t->ndim == 2 ? t->shape[1] : 1;
-	uint64_t row = (uint64_t)cols * es; /* bytes of one row of dimension 0 */
+	uint64_t row = shmrt_dtype_row_bytes(t->dtype, cols); /* bytes of one row of dimension 0 */
 	*s = (struct shmrt_shard){.tensor = t, .kind = kind, .ndim = t->ndim, .shape = {t->shape[0], t->ndim == 2 ? cols : 0}};
 	switch (kind) {
 	case SHMRT_SHARD_REPLICATED:
@@ -138,16 +138,23 @@ static void plan_shard(struct shmrt_shard *s, const struct shmrt_tensor_info *t,
 		s->bytes = (uint64_t)s->shape[0] * row;
 		s->slice.offset = (uint64_t)s->start * row;
 		break;
-	case SHMRT_SHARD_ROW: /* t->shape[0] runs of cols/world elements, a row apart */
+	case SHMRT_SHARD_ROW: { /* t->shape[0] runs of cols/world elements, a row apart */
 		s->shape[1] = cols / world;
 		s->start = rank * s->shape[1];
-		s->bytes = (uint64_t)t->shape[0] * (uint64_t)s->shape[1] * es;
-		s->slice = (struct shmrt_tensor_slice){(uint64_t)s->start * es, (uint64_t)s->shape[1] * es, row,
-						       (uint64_t)t->shape[0]};
-		return;
+		uint64_t part = shmrt_dtype_row_bytes(t->dtype, s->shape[1]);
+		if (!part)
+			return shmrt_fail(EINVAL, "%s: tensor '%s' (%s) cannot be split %d ways: rows of %lld give parts "
+					  "of %lld elements, not whole blocks of %d (use fewer workers)",
+					  t->file, t->name, shmrt_dtype_name(t->dtype), world, (long long)cols,
+					  (long long)s->shape[1], shmrt_dtype_block(t->dtype));
+		s->bytes = (uint64_t)t->shape[0] * part;
+		s->slice = (struct shmrt_tensor_slice){(uint64_t)rank * part, part, row, (uint64_t)t->shape[0]};
+		return 0;
+	}
 	}
 	s->slice.length = s->slice.stride = s->bytes;
 	s->slice.count = 1;
+	return 0;
 }
 
 bool shmrt_shard_lm_head_split(const struct shmrt_model_config *c, int world)
@@ -171,7 +178,8 @@ static int add_shard(struct shmrt_shard_plan *p, const struct shmrt_checkpoint *
 	enum shmrt_shard_kind kind = w->kind;
 	if (w->dims[0] == D_VOCAB && w->when == UNTIED && shmrt_shard_lm_head_split(c, world))
 		kind = SHMRT_SHARD_COLUMN;
-	plan_shard(&p->shards[p->n++], t, kind, rank, world);
+	if ((rc = plan_shard(&p->shards[p->n++], t, kind, rank, world)) < 0)
+		return rc;
 	p->bytes += p->shards[p->n - 1].bytes;
 	return 0;
 }

@@ -65,7 +65,7 @@ static int plan_tensor(struct plan *pl, const char *name, int64_t rows, int64_t 
 		return rc;
 	int ndim = cols ? 2 : 1;
 	if (t->ndim != ndim || t->shape[0] != rows || (cols && t->shape[1] != cols))
-		return shmrt_fail(EINVAL, "%s: tensor '%s' has shape [%lld%s%lld], config.json wants [%lld%s%lld]",
+		return shmrt_fail(EINVAL, "%s: tensor '%s' has shape [%lld%s%lld], its config wants [%lld%s%lld]",
 				  t->file, name, (long long)t->shape[0], t->ndim > 1 ? ", " : "",
 				  t->ndim > 1 ? (long long)t->shape[1] : 0LL, (long long)rows, cols ? ", " : "",
 				  (long long)cols);
@@ -258,7 +258,7 @@ static int place(struct shmrt_model *m, struct shmrt_checkpoint *ck, const struc
 		m->vocab_start = split ? m->rank * m->vocab_local : 0;
 		if (split && c->tie_word_embeddings)
 			m->lm_head.p = (const uint8_t *)m->embed.p +
-				       (size_t)m->vocab_start * (size_t)H * shmrt_dtype_size(embed.dtype);
+				       (size_t)m->vocab_start * shmrt_dtype_row_bytes(embed.dtype, H);
 		for (int l = 0; l < c->num_layers; l++) {
 			const struct layer_slots *s = &ls[l];
 			m->layers[l] = (struct shmrt_layer){
@@ -273,13 +273,13 @@ static int place(struct shmrt_model *m, struct shmrt_checkpoint *ck, const struc
 		}
 		/* everything once but the embedding table, which decode only
 		 * gathers a row of; this rank's lm_head rows once, tied or not */
-		uint64_t embed_bytes = (uint64_t)V * H * shmrt_dtype_size(embed.dtype);
+		uint64_t embed_bytes = (uint64_t)V * shmrt_dtype_row_bytes(embed.dtype, H);
 		m->step_weight_bytes = 0;
 		for (size_t i = 0; i < pl.n; i++)
 			m->step_weight_bytes += pl.items[i].bytes;
 		m->step_weight_bytes -= embed_bytes;
 		if (c->tie_word_embeddings)
-			m->step_weight_bytes += (uint64_t)m->vocab_local * H * shmrt_dtype_size(embed.dtype);
+			m->step_weight_bytes += (uint64_t)m->vocab_local * shmrt_dtype_row_bytes(embed.dtype, H);
 	}
 	free(pl.items);
 	free(ls);

@@ -15,6 +15,7 @@
 #include <unistd.h>
 
 #include "shmrt/backend.h"
+#include "shmrt/checkpoint.h"
 #include "shmrt/error.h"
 #include "shmrt/runtime.h"
 #include "shmrt/ring.h"
@@ -397,10 +398,8 @@ static int fill_state(struct rt_state *st, const struct shmrt_runtime_options *o
 
 static int create_arena(struct shmrt_runtime *rt, const struct shmrt_runtime_options *o)
 {
-	char path[PATH_MAX];
 	struct shmrt_model_config cfg;
-	snprintf(path, sizeof(path), "%s/config.json", o->model_dir);
-	int rc = shmrt_model_config_load(path, &cfg);
+	int rc = shmrt_model_path_config(o->model_dir, &cfg);
 	if (rc)
 		return rc;
 	struct shmrt_sizing_params sp = {.model = &cfg, .tp = o->workers, .max_batch_tokens = o->max_batch_tokens,

@@ -11,6 +11,7 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "shmrt/checkpoint.h"
 #include "shmrt/error.h"
 #include "shmrt/ring.h"
 #include "shmrt/tokenizer.h"
@@ -35,10 +36,10 @@ struct tok_proc {
 
 static int load(const struct rt_state *st, struct shmrt_tokenizer **tok)
 {
-	char path[sizeof(st->model_dir) + 16];
-	snprintf(path, sizeof(path), "%.*s/tokenizer.json", (int)strnlen(st->model_dir, sizeof(st->model_dir)),
-		 st->model_dir);
-	return shmrt_tokenizer_load(path, NULL, tok);
+	char dir[sizeof(st->model_dir) + 1], path[sizeof(st->model_dir) + 16];
+	snprintf(dir, sizeof(dir), "%.*s", (int)strnlen(st->model_dir, sizeof(st->model_dir)), st->model_dir);
+	int rc = shmrt_model_path_tokenizer(dir, path, sizeof(path));
+	return rc ? rc : shmrt_tokenizer_load(path, NULL, tok);
 }
 
 /* The prompt of a TEXT or IDS record into ids: how many, or -errno with
