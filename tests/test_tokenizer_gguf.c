@@ -11,7 +11,8 @@
  *   - every pre-tokenizer type of the table (gpt2.gguf with another
  *     tokenizer.ggml.pre): it loads, and the text comes back;
  *   - bad_*.gguf refused with a message that names the file and the fault.
- * And the tokenizer.json pre-tokenizer Punctuation, with each behavior.
+ * And the tokenizer.json pre-tokenizers Punctuation, with each behavior,
+ * Whitespace, WhitespaceSplit, CharDelimiterSplit and BertPreTokenizer.
  *   test_tokenizer_gguf FIXTURE_DIR */
 #include <errno.h>
 #include <stdbool.h>
@@ -203,25 +204,41 @@ static void check_bad(const char *name, int err, const char *why)
 }
 
 /* A tokenizer.json of single characters whose merges would cross the
- * punctuation, under a Punctuation pre-tokenizer with behavior b (NULL:
- * the key left out, which is Isolated). */
-static struct shmrt_tokenizer *punctuation(const char *b)
+ * punctuation, under the pre-tokenizer pretok (JSON). */
+static struct shmrt_tokenizer *with_pretok(const char *pretok)
 {
 	char path[] = "/tmp/shmrt-punct-XXXXXX";
 	int fd = mkstemp(path);
 	CHECK(fd >= 0, "mkstemp");
 	FILE *f = fdopen(fd, "w");
 	CHECK(f, "fdopen");
-	fprintf(f, "{\"pre_tokenizer\": {\"type\": \"Punctuation\"%s%s%s},\n"
+	fprintf(f, "{\"pre_tokenizer\": %s,\n"
 		   " \"model\": {\"type\": \"BPE\", \"vocab\": {\"a\": 0, \"b\": 1, \"!\": 2, \"$\": 3, "
 		   "\"\xE3\x80\x82\": 4, \"a!\": 5, \"!!\": 6, \"!b\": 7, \"a$\": 8, \"a\xE3\x80\x82\": 9},\n"
 		   " \"merges\": [\"a !\", \"! !\", \"! b\", \"a $\", \"a \xE3\x80\x82\"]}}\n",
-		b ? ", \"behavior\": \"" : "", b ? b : "", b ? "\"" : "");
+		pretok);
 	CHECK(fclose(f) == 0, "write %s", path);
 	struct shmrt_tokenizer *tok;
 	CHECK_OK(shmrt_tokenizer_load(path, NULL, &tok));
 	unlink(path);
 	return tok;
+}
+
+/* Under a Punctuation pre-tokenizer with behavior b (NULL: the key left
+ * out, which is Isolated). */
+static struct shmrt_tokenizer *punctuation(const char *b)
+{
+	char pretok[128];
+	snprintf(pretok, sizeof(pretok), "{\"type\": \"Punctuation\"%s%s%s}", b ? ", \"behavior\": \"" : "",
+		 b ? b : "", b ? "\"" : "");
+	return with_pretok(pretok);
+}
+
+static void check_pretok(const char *pretok, const char *text, const int32_t *want, int want_n)
+{
+	struct shmrt_tokenizer *tok = with_pretok(pretok);
+	check_ids(tok, pretok, text, 0, want, want_n);
+	shmrt_tokenizer_free(tok);
 }
 
 static void check_punctuation(void)
@@ -248,6 +265,11 @@ static void check_punctuation(void)
 		check_ids(tok, cases[i].behavior, "a!!b", 0, cases[i].ids, cases[i].n);
 		shmrt_tokenizer_free(tok);
 	}
+	/* HF's other splitting pre-tokenizers on the same vocabulary. */
+	check_pretok("{\"type\": \"Whitespace\"}", "a! b", IDS(0, 2, 1));
+	check_pretok("{\"type\": \"WhitespaceSplit\"}", "a!  b", IDS(5, 1));
+	check_pretok("{\"type\": \"CharDelimiterSplit\", \"delimiter\": \"!\"}", "a!b a$", IDS(0, 1, 8));
+	check_pretok("{\"type\": \"BertPreTokenizer\"}", "a! a$", IDS(0, 2, 0, 3));
 }
 
 int main(int argc, char **argv)

@@ -119,6 +119,29 @@ static int parse_punctuation(struct tok_pretok *pt, json_t *j, struct tok_json_a
 	return rc;
 }
 
+/* HF's Whitespace: the matches of \w+|[^\w\s]+ are the pieces, what lies
+ * between (white space) is dropped; WhitespaceSplit: split on white space,
+ * dropped; CharDelimiterSplit: on one character, dropped; BertPreTokenizer:
+ * WhitespaceSplit, then each punctuation character alone. */
+static int parse_whitespace(struct tok_pretok *pt, const char *type, json_t *j, struct tok_json_at at)
+{
+	static const char words[] = "\\w+|[^\\w\\s]+", spaces[] = "\\s+";
+	if (!strcmp(type, "Whitespace"))
+		return add_split(pt, words, sizeof(words) - 1, 0, REMOVED, true, at);
+	if (!strcmp(type, "CharDelimiterSplit")) {
+		const char *d;
+		size_t n;
+		int rc = tok_json_string(j, "delimiter", at, &d, &n);
+		if (rc == 0 && n == 0)
+			rc = shmrt_fail(EINVAL, "%s: %s.delimiter is empty", at.file, at.where);
+		return rc < 0 ? rc : add_split(pt, d, n, TOK_RE_LITERAL, REMOVED, false, at);
+	}
+	int rc = add_split(pt, spaces, sizeof(spaces) - 1, 0, REMOVED, false, at);
+	if (rc == 0 && !strcmp(type, "BertPreTokenizer"))
+		rc = add_split(pt, punctuation_pattern, sizeof(punctuation_pattern) - 1, 0, ISOLATED, false, at);
+	return rc;
+}
+
 static int parse_byte_level(struct tok_pretok *pt, json_t *j, struct tok_json_at at)
 {
 	bool prefix, use_regex;
@@ -197,6 +220,9 @@ static int add_steps(struct tok_pretok *pt, json_t *j, struct tok_json_at at)
 		return parse_metaspace(pt, j, at);
 	if (!strcmp(type, "Punctuation"))
 		return parse_punctuation(pt, j, at);
+	if (!strcmp(type, "Whitespace") || !strcmp(type, "WhitespaceSplit") || !strcmp(type, "CharDelimiterSplit") ||
+	    !strcmp(type, "BertPreTokenizer"))
+		return parse_whitespace(pt, type, j, at);
 	if (!strcmp(type, "Digits")) {
 		bool single;
 		rc = tok_json_bool(j, "individual_digits", false, at, &single);
@@ -204,7 +230,8 @@ static int add_steps(struct tok_pretok *pt, json_t *j, struct tok_json_at at)
 		return rc < 0 ? rc : add_split(pt, pat, strlen(pat), 0, ISOLATED, false, at);
 	}
 	return shmrt_fail(ENOTSUP, "%s: %s: pre-tokenizer type \"%s\" is not supported "
-			  "(ByteLevel, Split, Metaspace, Digits, Punctuation, Sequence are)", at.file, at.where, type);
+			  "(ByteLevel, Split, Metaspace, Digits, Punctuation, Whitespace, WhitespaceSplit, "
+			  "CharDelimiterSplit, BertPreTokenizer, Sequence are)", at.file, at.where, type);
 }
 
 int tok_pretok_parse(json_t *j, struct tok_json_at at, struct tok_pretok **out)

@@ -1,7 +1,8 @@
 /* Internal: the pre-tokenizer, which cuts normalized text into the pieces
  * that BPE merges within: Split (a regex, five delimiter behaviours),
  * ByteLevel (GPT-2's regex and prefix space), Metaspace (SentencePiece's
- * "▁"), Digits, Punctuation, alone or in a Sequence. */
+ * "▁"), Digits, Punctuation, Whitespace, WhitespaceSplit, CharDelimiterSplit,
+ * BertPreTokenizer, alone or in a Sequence. */
 #ifndef SHMRT_PRETOKENIZER_H
 #define SHMRT_PRETOKENIZER_H
 
