@@ -98,8 +98,13 @@ SHMRT_API int shmrt_tokenizer_is_special(const struct shmrt_tokenizer *tok, int3
 SHMRT_API int shmrt_tokenizer_special_ids(const struct shmrt_tokenizer *tok, int32_t *ids, size_t cap);
 
 /* The first token SHMRT_ENCODE_ADD_SPECIAL puts before the text (BOS), or
- * -ENOENT. EOS is not in tokenizer.json: take it from the model's config. */
+ * -ENOENT. */
 SHMRT_API int32_t shmrt_tokenizer_bos_id(const struct shmrt_tokenizer *tok);
+
+/* The end-of-sequence token a GGUF file names (tokenizer.ggml.eos_token_id),
+ * or -ENOENT: tokenizer.json and tiktoken files do not name it, take it
+ * from the model's config. */
+SHMRT_API int32_t shmrt_tokenizer_eos_id(const struct shmrt_tokenizer *tok);
 
 /* The chat template the file carries (a GGUF file's
  * tokenizer.chat_template, Jinja2 text): *tmpl (NUL-terminated, valid while

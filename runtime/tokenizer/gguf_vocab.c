@@ -431,6 +431,7 @@ static int load_specials(struct shmrt_tokenizer *tok, const struct meta *m)
 		return shmrt_fail(EINVAL, "%s: tokenizer.ggml.add_%s_token is true, but the file has no %s_token_id",
 				  m->file, add_bos ? "bos" : "eos", add_bos ? "bos" : "eos");
 	tok->bpe.unk_id = m->spm && unk < m->n ? unk : -1;
+	tok->eos_id = eos < m->n ? eos : -1;
 	if (add_bos && (rc = tok_ids_push(&tok->prefix, bos)) < 0)
 		return rc;
 	return add_eos ? tok_ids_push(&tok->suffix, eos) : 0;

@@ -124,6 +124,7 @@ static int new_handle(const char *name, struct shmrt_tokenizer **out)
 		free(tok);
 		return shmrt_fail(ENOMEM, "%s: out of memory", name);
 	}
+	tok->eos_id = -1;
 	*out = tok;
 	return 0;
 }
@@ -321,6 +322,11 @@ int shmrt_tokenizer_special_ids(const struct shmrt_tokenizer *tok, int32_t *ids,
 int32_t shmrt_tokenizer_bos_id(const struct shmrt_tokenizer *tok)
 {
 	return tok->prefix.n ? tok->prefix.v[0] : -ENOENT;
+}
+
+int32_t shmrt_tokenizer_eos_id(const struct shmrt_tokenizer *tok)
+{
+	return tok->eos_id >= 0 ? tok->eos_id : -ENOENT;
 }
 
 int shmrt_tokenizer_chat_template(const struct shmrt_tokenizer *tok, const char **tmpl, size_t *len)

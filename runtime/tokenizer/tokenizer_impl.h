@@ -36,6 +36,7 @@ struct shmrt_tokenizer {
 	struct tok_ids prefix, suffix; /* SHMRT_ENCODE_ADD_SPECIAL's tokens */
 	uint8_t *piece_kind;           /* per id of bpe.vocab, enum tok_piece_kind; NULL: all DECODER */
 	char *chat_template;           /* NUL-terminated; NULL: none in the file */
+	int32_t eos_id;                /* the EOS the file names (GGUF), -1 if none */
 	size_t chat_template_n;
 
 	/* Filled by tokenizer.c once a loader is done. */
