@@ -89,6 +89,7 @@ static void check_gpt2(void)
 		  IDS(B('<'), B('|'), B('e'), B('n'), B('d'), B('o'), B('f'), B('t'), B('e'), B('x'), B('t'), B('|'),
 		      B('>'), HELLO, 1));
 	CHECK(shmrt_tokenizer_bos_id(tok) == 0, "BOS %d", shmrt_tokenizer_bos_id(tok));
+	CHECK(shmrt_tokenizer_eos_id(tok) == 0, "EOS %d", shmrt_tokenizer_eos_id(tok));
 	CHECK(shmrt_tokenizer_is_special(tok, 0) && !shmrt_tokenizer_is_special(tok, 1), "special flags");
 	CHECK(shmrt_tokenizer_token_id(tok, "<|user|>", 8) == 1, "token_id of <|user|>");
 
@@ -132,6 +133,7 @@ static void check_spm(void)
 	check_text(tok, "spm", IDS(1, S_HELLO, S_WOR, LD), 0, "<s> hello world");
 	check_text(tok, "spm", IDS(SPACE, S_H, X('i'), X(0xE2), X(0x82), X(0xAC)), 0, "hi\xE2\x82\xAC");
 	CHECK(shmrt_tokenizer_chat_template(tok, NULL, NULL) == -ENOENT, "spm.gguf has no chat template");
+	CHECK(shmrt_tokenizer_eos_id(tok) == 2, "EOS %d", shmrt_tokenizer_eos_id(tok));
 	shmrt_tokenizer_free(tok);
 }
 
@@ -244,6 +246,9 @@ static void check_pretok(const char *pretok, const char *text, const int32_t *wa
 static void check_punctuation(void)
 {
 	struct shmrt_tokenizer *tok = punctuation(NULL);
+	/* A tokenizer.json names neither a chat template nor EOS. */
+	CHECK(shmrt_tokenizer_chat_template(tok, NULL, NULL) == -ENOENT, "a tokenizer.json has no chat template");
+	CHECK(shmrt_tokenizer_eos_id(tok) == -ENOENT, "a tokenizer.json names no EOS");
 	check_ids(tok, "Punctuation", "a!!b", 0, IDS(0, 2, 2, 1));
 	check_ids(tok, "Punctuation", "a$", 0, IDS(0, 3)); /* ASCII punctuation, though Unicode's Sc */
 	check_ids(tok, "Punctuation", "a\xE3\x80\x82", 0, IDS(0, 4)); /* U+3002, Po */
