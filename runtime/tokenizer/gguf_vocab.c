@@ -197,6 +197,16 @@ static int per_token(struct meta *m, const char *key, bool floats, const struct 
 	return 0;
 }
 
+/* llama.cpp reads scores as f32 (or i32). */
+static float score(const struct meta *m, int32_t id)
+{
+	if (!m->scores)
+		return 0;
+	if (m->scores->elem_type == SHMRT_GGUF_F32 || m->scores->elem_type == SHMRT_GGUF_F64)
+		return (float)shmrt_gguf_array_float(m->scores, (uint64_t)id);
+	return (float)shmrt_gguf_array_int(m->scores, (uint64_t)id);
+}
+
 static int read_arrays(struct meta *m)
 {
 	int rc = shmrt_gguf_get_array(m->g, "tokenizer.ggml.tokens", SHMRT_GGUF_STRING, &m->tokens);
@@ -217,8 +227,9 @@ static int read_arrays(struct meta *m)
 			rc = shmrt_fail(EINVAL, "%s: tokenizer.ggml.token_type[%d] = %lld is not a token type (0 to 6)",
 					m->file, id, (long long)t);
 	}
+	/* A NaN would make the merge order undefined. */
 	for (int32_t id = 0; m->scores && id < m->n && rc == 0; id++)
-		if (isnan(shmrt_gguf_array_float(m->scores, (uint64_t)id)))
+		if (isnan(score(m, id)))
 			rc = shmrt_fail(EINVAL, "%s: tokenizer.ggml.scores[%d] is NaN", m->file, id);
 	return rc;
 }
@@ -226,15 +237,6 @@ static int read_arrays(struct meta *m)
 static int token_type(const struct meta *m, int32_t id)
 {
 	return m->types ? (int)shmrt_gguf_array_int(m->types, (uint64_t)id) : TYPE_NORMAL;
-}
-
-static float score(const struct meta *m, int32_t id)
-{
-	if (!m->scores)
-		return 0;
-	if (m->scores->elem_type == SHMRT_GGUF_F32 || m->scores->elem_type == SHMRT_GGUF_F64)
-		return (float)shmrt_gguf_array_float(m->scores, (uint64_t)id);
-	return (float)shmrt_gguf_array_int(m->scores, (uint64_t)id);
 }
 
 /* The vocabulary; an empty token gets a name as in llama.cpp ("[EMPTY_7]"),
