@@ -10,6 +10,7 @@
  *     space put in front (also after a special token), byte fallback;
  *   - every pre-tokenizer type of the table (gpt2.gguf with another
  *     tokenizer.ggml.pre): it loads, and the text comes back;
+ *   - streaming detokenization adds up to the decode, for both kinds;
  *   - bad_*.gguf refused with a message that names the file and the fault.
  * And the tokenizer.json pre-tokenizers Punctuation, with each behavior,
  * Whitespace, WhitespaceSplit, CharDelimiterSplit and BertPreTokenizer.
@@ -74,6 +75,30 @@ static void check_text(const struct shmrt_tokenizer *tok, const char *what, cons
 	CHECK((size_t)len == strlen(want) && !strcmp(got, want), "%s: decoded \"%s\", want \"%s\"", what, got, want);
 }
 
+/* Streaming the ids of text, one at a time, adds up to the lossy decode. */
+static void check_stream(struct shmrt_tokenizer *tok, const char *what, const char *text)
+{
+	int32_t ids[256];
+	char whole[512], streamed[512] = "";
+	int n = shmrt_tokenizer_encode(tok, text, strlen(text), SHMRT_ENCODE_ADD_SPECIAL, ids, 256);
+	CHECK(n > 0 && n <= 256, "%s: encode: %s", what, shmrt_last_error());
+	int len = shmrt_tokenizer_decode(tok, ids, (size_t)n, SHMRT_DECODE_LOSSY, whole, sizeof(whole));
+	CHECK(len >= 0 && (size_t)len < sizeof(whole), "%s: decode: %s", what, shmrt_last_error());
+	struct shmrt_detok_stream *st;
+	CHECK_OK(shmrt_detok_stream_new(tok, 0, &st));
+	size_t at = 0;
+	for (int i = 0; i <= n; i++) {
+		const char *chunk;
+		int k = i < n ? shmrt_detok_stream_push(st, ids[i], &chunk) : shmrt_detok_stream_flush(st, &chunk);
+		CHECK(k >= 0 && at + (size_t)k < sizeof(streamed), "%s: stream: %s", what, shmrt_last_error());
+		memcpy(streamed + at, chunk, (size_t)k);
+		at += (size_t)k;
+	}
+	streamed[at] = '\0';
+	shmrt_detok_stream_free(st);
+	CHECK(!strcmp(streamed, whole), "%s: streamed \"%s\", decoded \"%s\"", what, streamed, whole);
+}
+
 static void check_gpt2(void)
 {
 	struct shmrt_tokenizer *tok = load("gpt2.gguf");
@@ -97,6 +122,8 @@ static void check_gpt2(void)
 	check_text(tok, "gpt2", IDS(0, HELLO, 1), 0, "<|endoftext|>hello<|user|>");
 	check_text(tok, "gpt2", IDS(0, HELLO, 1), SHMRT_DECODE_SKIP_SPECIAL, "hello<|user|>");
 	check_text(tok, "gpt2", IDS(HELLO, UNUSED, HELLO), 0, "hellohello"); /* unused: nothing */
+
+	check_stream(tok, "gpt2", "<|endoftext|>hello world 12 \xE6\x97\xA5\xE6\x9C\xAC<|user|> \xF0\x9F\x8E\x89");
 
 	const char *tmpl;
 	size_t len;
@@ -134,6 +161,7 @@ static void check_spm(void)
 	check_text(tok, "spm", IDS(SPACE, S_H, X('i'), X(0xE2), X(0x82), X(0xAC)), 0, "hi\xE2\x82\xAC");
 	CHECK(shmrt_tokenizer_chat_template(tok, NULL, NULL) == -ENOENT, "spm.gguf has no chat template");
 	CHECK(shmrt_tokenizer_eos_id(tok) == 2, "EOS %d", shmrt_tokenizer_eos_id(tok));
+	check_stream(tok, "spm", "hello world hi\xE2\x82\xAC <s>hello \xF0\x9F\x8E\x89");
 	shmrt_tokenizer_free(tok);
 }
 
