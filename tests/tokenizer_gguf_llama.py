@@ -17,7 +17,9 @@
    tokenizer.json files: the same corpus through shmrt's GGUF path, shmrt's
    tokenizer.json path and llama.cpp must give the same ids. Then the
    llama-bpe vocabulary under each pre-tokenizer type of gguf_vocab.c's
-   table (their split regexes): the same ids and bytes as llama.cpp.
+   table (their split regexes): the same ids and bytes as llama.cpp; and
+   llama2.json's vocabulary as a SentencePiece ("llama") GGUF, scored by
+   id: the same ids as llama.cpp.
 
 3. The fixtures of test_tokenizer_gguf.c (tests/fixtures/tokenizer_gguf:
    small gpt2 vocabularies with pre-tokenizers "smollm" and "gpt-2", and a
@@ -171,6 +173,42 @@ def write_gguf(tokenizer_json, pre, out):
     w.close()
 
 
+def write_spm_gguf(tokenizer_json, out):
+    """A SentencePiece ("llama") GGUF from a Llama-2-style tokenizer.json's
+    vocabulary: scores falling with the id, as SentencePiece's BPE models
+    rank their pieces; <unk>, control, <0xNN> byte and normal types; the
+    added tokens left out."""
+    import gguf
+    with open(tokenizer_json, encoding="utf-8") as f:
+        tj = json.load(f)
+    vocab = tj["model"]["vocab"]
+    tokens = [None] * (max(vocab.values()) + 1)
+    for t, i in vocab.items():
+        tokens[i] = t
+    types = [2 if t == "<unk>" else 3 if t in ("<s>", "</s>") else
+             6 if len(t) == 6 and t.startswith("<0x") else 1 for t in tokens]
+    w = gguf.GGUFWriter(out, "llama")
+    w.add_context_length(512)
+    w.add_embedding_length(64)
+    w.add_block_count(1)
+    w.add_feed_forward_length(128)
+    w.add_head_count(2)
+    w.add_head_count_kv(2)
+    w.add_layer_norm_rms_eps(1e-5)
+    w.add_tokenizer_model("llama")
+    w.add_token_list(tokens)
+    w.add_token_types(types)
+    w.add_token_scores([0.0 if ty != 1 else -float(i) for i, ty in enumerate(types)])
+    w.add_bos_token_id(1)
+    w.add_eos_token_id(2)
+    w.add_unk_token_id(0)
+    w.add_add_bos_token(True)
+    w.write_header_to_file()
+    w.write_kv_data_to_file()
+    w.write_tensors_to_file()
+    w.close()
+
+
 def compare_json(shmrt, gguf_path, json_path, llm, tmp, what):
     for i, text in enumerate(CORPUS):
         for add_special, special in ((False, True), (True, True), (False, False)):
@@ -225,6 +263,11 @@ def main():
             compare_json(shmrt, path, os.path.join(fixtures, name), ref, tmp, pre)
             print("%s: %d texts compared with tokenizer.json%s" % (pre, len(CORPUS),
                   " and llama.cpp" if ref else ""))
+        path = os.path.join(tmp, "llama2-spm.gguf")
+        write_spm_gguf(os.path.join(fixtures, "llama2.json"), path)
+        compare_llama(shmrt, path, Llama(model_path=path, vocab_only=True, verbose=False), tmp, "llama2 SPM",
+                      decode=False)
+        print("llama2.json's vocabulary as SentencePiece: %d texts compared with llama.cpp" % len(CORPUS))
         for pre in PRE_TYPES:
             path = os.path.join(tmp, "pre-" + pre + ".gguf")
             write_gguf(os.path.join(fixtures, "llama3.json"), pre, path)
