@@ -9,7 +9,9 @@
  *  - a GGUF file (llama.cpp's model format), from its tokenizer.ggml.*
  *    metadata: "gpt2" byte-level BPE with the split regexes that
  *    tokenizer.ggml.pre names, or "llama" SentencePiece BPE (scores, byte
- *    fallback, add_space_prefix), encoded and decoded as llama.cpp does.
+ *    fallback, add_space_prefix), encoded as llama.cpp does and decoded to
+ *    the text of llama.cpp's pieces, except that the space SentencePiece
+ *    put in front is dropped from the start, as HF's decode drops it.
  * Encoding follows HF's pipeline: added and special tokens are found first,
  * then the rest is normalized, pre-tokenized (split) and merged. Input that
  * is not UTF-8 is encoded, not refused: byte-level models give each stray

@@ -19,7 +19,11 @@
  * split, as llama.cpp partitions it; control and unknown ones are special
  * (text with SHMRT_ENCODE_SPECIAL_AS_TEXT, skipped by
  * SHMRT_DECODE_SKIP_SPECIAL). Added tokens decode to their text as is,
- * unused (5) and undefined (0) tokens to nothing, as llama.cpp does. */
+ * unused (5) and undefined (0) tokens to nothing, as llama.cpp does.
+ * SentencePiece's text then loses the space put in front of it (HF's
+ * Llama 2 decoder: U+2581 to ' ', byte fallback, strip one leading space),
+ * where llama.cpp's pieces keep it and its llama_detokenize drops it only
+ * when BOS is not first. */
 #include <errno.h>
 #include <math.h>
 #include <stdio.h>
