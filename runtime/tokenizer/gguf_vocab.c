@@ -61,9 +61,26 @@ static const char *const re_starcoder[] = {"\\p{N}", GPT2_RE};
 static const char *const re_falcon[] = {"[\\p{P}\\$\\+<=>\\^~\\|`]+", GPT2_RE, "[0-9][0-9][0-9]"};
 static const char *const re_llama3[] = {LLAMA3_RE("\\p{N}{1,3}")};
 static const char *const re_qwen2[] = {LLAMA3_RE("\\p{N}")};
+/* Its letters as code points: some of them (U+1F7D, U+2126, ...) have
+ * other canonical forms, which a normalizing copy would put in. */
 static const char *const re_deepseek_llm[] = {
 	"[\r\n]",
-	"\\s?[A-Za-z\\x{B5}\\x{C0}-\\x{D6}\\x{D8}-\\x{F6}\\x{F8}-\\x{1BA}\\x{1BC}-\\x{1BF}\\x{1C4}-\\x{293}\\x{295}-\\x{2AF}\\x{370}-\\x{373}\\x{376}\\x{377}\\x{37B}-\\x{37D}\\x{37F}\\x{386}\\x{388}-\\x{38A}\\x{38C}\\x{38E}-\\x{3A1}\\x{3A3}-\\x{3F5}\\x{3F7}-\\x{481}\\x{48A}-\\x{52F}\\x{531}-\\x{556}\\x{10A0}-\\x{10C5}\\x{13A0}-\\x{13F5}\\x{13F8}-\\x{13FD}\\x{1C90}-\\x{1CBA}\\x{1CBD}-\\x{1CBF}\\x{1D00}-\\x{1D2B}\\x{1D6B}-\\x{1D77}\\x{1D79}-\\x{1D9A}\\x{1E00}-\\x{1F15}\\x{1F18}-\\x{1F1D}\\x{1F20}-\\x{1F45}\\x{1F48}-\\x{1F4D}\\x{1F50}-\\x{1F57}\\x{1F59}\\x{1F5B}\\x{1F5D}\\x{1F5F}-\\x{1F7D}\\x{1F80}-\\x{1FB4}\\x{1FB6}-\\x{1FBC}\\x{1FBE}\\x{1FC2}-\\x{1FC4}\\x{1FC6}-\\x{1FCC}\\x{1FD0}-\\x{1FD3}\\x{1FD6}-\\x{1FDB}\\x{1FE0}-\\x{1FEC}\\x{1FF2}-\\x{1FF4}\\x{1FF6}-\\x{1FFC}\\x{2102}\\x{2107}\\x{210A}-\\x{2113}\\x{2115}\\x{2119}-\\x{211D}\\x{2124}\\x{2126}\\x{2128}\\x{212A}-\\x{212D}\\x{212F}-\\x{2134}\\x{2139}\\x{213C}-\\x{213F}\\x{2145}-\\x{2149}\\x{214E}\\x{2183}\\x{2184}\\x{2C00}-\\x{2C7B}\\x{2C7E}-\\x{2CE4}\\x{2CEB}-\\x{2CEE}\\x{2CF2}\\x{2CF3}\\x{A640}-\\x{A66D}\\x{A680}-\\x{A69B}\\x{A722}-\\x{A76F}\\x{A771}-\\x{A787}\\x{A78B}-\\x{A78E}\\x{AB70}-\\x{ABBF}\\x{FB00}-\\x{FB06}\\x{FB13}-\\x{FB17}\\x{FF21}-\\x{FF3A}\\x{FF41}-\\x{FF5A}\\x{10400}-\\x{1044F}\\x{104B0}-\\x{104D3}\\x{104D8}-\\x{104FB}\\x{10C80}-\\x{10CB2}\\x{10CC0}-\\x{10CF2}\\x{118A0}-\\x{118DF}\\x{1E900}-\\x{1E943}]+",
+	"\\s?[A-Za-z\\x{B5}\\x{C0}-\\x{D6}\\x{D8}-\\x{F6}\\x{F8}-\\x{1BA}\\x{1BC}-\\x{1BF}\\x{1C4}-\\x{293}"
+	"\\x{295}-\\x{2AF}\\x{370}-\\x{373}\\x{376}\\x{377}\\x{37B}-\\x{37D}\\x{37F}\\x{386}\\x{388}-\\x{38A}"
+	"\\x{38C}\\x{38E}-\\x{3A1}\\x{3A3}-\\x{3F5}\\x{3F7}-\\x{481}\\x{48A}-\\x{52F}\\x{531}-\\x{556}"
+	"\\x{10A0}-\\x{10C5}\\x{13A0}-\\x{13F5}\\x{13F8}-\\x{13FD}\\x{1C90}-\\x{1CBA}\\x{1CBD}-\\x{1CBF}"
+	"\\x{1D00}-\\x{1D2B}\\x{1D6B}-\\x{1D77}\\x{1D79}-\\x{1D9A}\\x{1E00}-\\x{1F15}\\x{1F18}-\\x{1F1D}"
+	"\\x{1F20}-\\x{1F45}\\x{1F48}-\\x{1F4D}\\x{1F50}-\\x{1F57}\\x{1F59}\\x{1F5B}\\x{1F5D}"
+	"\\x{1F5F}-\\x{1F7D}\\x{1F80}-\\x{1FB4}\\x{1FB6}-\\x{1FBC}\\x{1FBE}\\x{1FC2}-\\x{1FC4}"
+	"\\x{1FC6}-\\x{1FCC}\\x{1FD0}-\\x{1FD3}\\x{1FD6}-\\x{1FDB}\\x{1FE0}-\\x{1FEC}\\x{1FF2}-\\x{1FF4}"
+	"\\x{1FF6}-\\x{1FFC}\\x{2102}\\x{2107}\\x{210A}-\\x{2113}\\x{2115}\\x{2119}-\\x{211D}\\x{2124}"
+	"\\x{2126}\\x{2128}\\x{212A}-\\x{212D}\\x{212F}-\\x{2134}\\x{2139}\\x{213C}-\\x{213F}"
+	"\\x{2145}-\\x{2149}\\x{214E}\\x{2183}\\x{2184}\\x{2C00}-\\x{2C7B}\\x{2C7E}-\\x{2CE4}"
+	"\\x{2CEB}-\\x{2CEE}\\x{2CF2}\\x{2CF3}\\x{A640}-\\x{A66D}\\x{A680}-\\x{A69B}\\x{A722}-\\x{A76F}"
+	"\\x{A771}-\\x{A787}\\x{A78B}-\\x{A78E}\\x{AB70}-\\x{ABBF}\\x{FB00}-\\x{FB06}\\x{FB13}-\\x{FB17}"
+	"\\x{FF21}-\\x{FF3A}\\x{FF41}-\\x{FF5A}\\x{10400}-\\x{1044F}\\x{104B0}-\\x{104D3}"
+	"\\x{104D8}-\\x{104FB}\\x{10C80}-\\x{10CB2}\\x{10CC0}-\\x{10CF2}\\x{118A0}-\\x{118DF}"
+	"\\x{1E900}-\\x{1E943}]+",
 	"\\s?[!-/:-~！-／：-～‘-‟　-。]+",
 	"\\s+$",
 	"[一-龥ࠀ-一가-퟿]+",
@@ -73,7 +90,8 @@ static const char *const re_deepseek_coder[] = {"[\r\n]", "\\s?\\p{L}+", "\\s?\\
 static const char *const re_deepseek3[] = {
 	"\\p{N}{1,3}",
 	"[一-龥぀-ゟ゠-ヿ]+",
-	"[!\"#$%&'()*+,\\-./:;<=>?@\\[\\\\\\]^_`{|}~][A-Za-z]+|[^\r\n\\p{L}\\p{P}\\p{S}]?[\\p{L}\\p{M}]+| ?[\\p{P}\\p{S}]+[\r\n]*|"
+	"[!\"#$%&'()*+,\\-./:;<=>?@\\[\\\\\\]^_`{|}~][A-Za-z]+|[^\r\n\\p{L}\\p{P}\\p{S}]?[\\p{L}\\p{M}]+|"
+	" ?[\\p{P}\\p{S}]+[\r\n]*|"
 	"\\s*[\r\n]+|\\s+(?!\\S)|\\s+",
 };
 static const char *const re_tekken[] = {
@@ -173,8 +191,9 @@ static int read_model(struct meta *m)
 		if (has_name(pre_types[i].names, s, n))
 			m->pre = &pre_types[i];
 	if (!m->pre)
-		return shmrt_fail(ENOTSUP, "%s: tokenizer.ggml.pre \"%.*s\" is not a pre-tokenizer we know (default, "
-				  "llama-bpe, qwen2, smollm, gpt-2, deepseek-llm, tekken, phi-2 and others of llama.cpp's)",
+		return shmrt_fail(ENOTSUP, "%s: tokenizer.ggml.pre \"%.*s\" is not a pre-tokenizer we know "
+				  "(default, llama-bpe, qwen2, smollm, gpt-2, deepseek-llm, tekken, phi-2 and others "
+				  "of llama.cpp's)",
 				  m->file, (int)(n < 64 ? n : 64), s);
 	return 0;
 }
@@ -193,7 +212,8 @@ static int per_token(struct meta *m, const char *key, bool floats, const struct 
 	bool is_int = kv->elem_type <= SHMRT_GGUF_I32 || kv->elem_type == SHMRT_GGUF_U64 ||
 		      kv->elem_type == SHMRT_GGUF_I64;
 	if (!is_int && !(floats && is_float))
-		return shmrt_fail(EINVAL, "%s: %s must be an array of %s", m->file, key, floats ? "numbers" : "integers");
+		return shmrt_fail(EINVAL, "%s: %s must be an array of %s", m->file, key,
+				  floats ? "numbers" : "integers");
 	if (kv->n != (uint64_t)m->n)
 		return shmrt_fail(EINVAL, "%s: %s has %llu entries for %d tokens", m->file, key,
 				  (unsigned long long)kv->n, m->n);
@@ -215,7 +235,8 @@ static int read_arrays(struct meta *m)
 {
 	int rc = shmrt_gguf_get_array(m->g, "tokenizer.ggml.tokens", SHMRT_GGUF_STRING, &m->tokens);
 	if (rc == -ENOENT)
-		return shmrt_fail(EINVAL, "%s: tokenizer.ggml.tokens is missing: a tokenizer needs its tokens", m->file);
+		return shmrt_fail(EINVAL, "%s: tokenizer.ggml.tokens is missing: a tokenizer needs its tokens",
+				  m->file);
 	if (rc < 0)
 		return rc;
 	if (m->tokens->n == 0 || m->tokens->n >= TOK_MAX_VOCAB)
@@ -313,7 +334,8 @@ static int load_merges(struct shmrt_tokenizer *tok, const struct meta *m)
 	const struct shmrt_gguf_kv *kv;
 	int rc = shmrt_gguf_get_array(m->g, "tokenizer.ggml.merges", SHMRT_GGUF_STRING, &kv);
 	if (rc == -ENOENT)
-		return shmrt_fail(EINVAL, "%s: tokenizer.ggml.merges is missing: a gpt2 tokenizer needs its merges", m->file);
+		return shmrt_fail(EINVAL, "%s: tokenizer.ggml.merges is missing: a gpt2 tokenizer needs its merges",
+				  m->file);
 	if (rc < 0)
 		return rc;
 	if (kv->n >= UINT32_MAX)
@@ -326,8 +348,8 @@ static int load_merges(struct shmrt_tokenizer *tok, const struct meta *m)
 		shmrt_gguf_array_str(kv, i, &s, &len);
 		sp = len > 1 ? memchr(s + 1, ' ', len - 1) : NULL;
 		if (!sp || sp + 1 == s + len) {
-			rc = shmrt_fail(EINVAL, "%s: tokenizer.ggml.merges[%llu] \"%.*s\" is not \"left right\"", m->file,
-					(unsigned long long)i, (int)(len < 64 ? len : 64), s);
+			rc = shmrt_fail(EINVAL, "%s: tokenizer.ggml.merges[%llu] \"%.*s\" is not \"left right\"",
+					m->file, (unsigned long long)i, (int)(len < 64 ? len : 64), s);
 			break;
 		}
 		size_t ln = (size_t)(sp - s), rn = len - ln - 1;
@@ -445,19 +467,19 @@ static int load_specials(struct shmrt_tokenizer *tok, const struct meta *m)
 
 /* The normalizer and decoder, said in tokenizer.json's terms: what HF's
  * converter writes for the same tokenizers (Llama 2's for "llama"). */
+#define META "\xE2\x96\x81" /* U+2581, SentencePiece's space */
+#define REPLACE(from, to) "{\"type\":\"Replace\",\"pattern\":{\"String\":\"" from "\"},\"content\":\"" to "\"}"
+#define SPM_DECODERS                                                                                        \
+	"{\"type\":\"Sequence\",\"decoders\":[" REPLACE(META, " ") ",{\"type\":\"ByteFallback\"},{\"type\":\"Fuse\"}"
+
 static int load_pipeline(struct shmrt_tokenizer *tok, const struct meta *m, bool add_space_prefix, bool byte_tokens)
 {
-	static const char spm_norm[] = "{\"type\":\"Sequence\",\"normalizers\":["
-				       "{\"type\":\"Prepend\",\"prepend\":\"\xE2\x96\x81\"},"
-				       "{\"type\":\"Replace\",\"pattern\":{\"String\":\" \"},\"content\":\"\xE2\x96\x81\"}]}";
-	static const char spm_norm_bare[] = "{\"type\":\"Replace\",\"pattern\":{\"String\":\" \"},\"content\":\"\xE2\x96\x81\"}";
-	static const char spm_dec[] = "{\"type\":\"Sequence\",\"decoders\":["
-				      "{\"type\":\"Replace\",\"pattern\":{\"String\":\"\xE2\x96\x81\"},\"content\":\" \"},"
-				      "{\"type\":\"ByteFallback\"},{\"type\":\"Fuse\"},"
-				      "{\"type\":\"Strip\",\"content\":\" \",\"start\":1,\"stop\":0}]}";
-	static const char spm_dec_bare[] = "{\"type\":\"Sequence\",\"decoders\":["
-					   "{\"type\":\"Replace\",\"pattern\":{\"String\":\"\xE2\x96\x81\"},\"content\":\" \"},"
-					   "{\"type\":\"ByteFallback\"},{\"type\":\"Fuse\"}]}";
+	static const char spm_norm[] =
+		"{\"type\":\"Sequence\",\"normalizers\":[{\"type\":\"Prepend\",\"prepend\":\"" META "\"},"
+		REPLACE(" ", META) "]}";
+	static const char spm_norm_bare[] = REPLACE(" ", META);
+	static const char spm_dec[] = SPM_DECODERS ",{\"type\":\"Strip\",\"content\":\" \",\"start\":1,\"stop\":0}]}";
+	static const char spm_dec_bare[] = SPM_DECODERS "]}";
 	static const char bpe_dec[] = "{\"type\":\"Sequence\",\"decoders\":[{\"type\":\"ByteLevel\"}%s]}";
 	char dec_text[128];
 	const char *norm_text = m->spm ? (add_space_prefix ? spm_norm : spm_norm_bare) : NULL;
