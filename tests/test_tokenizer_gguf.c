@@ -8,6 +8,7 @@
  *     template;
  *   - spm.gguf: SentencePiece BPE: merges by score, leftmost on ties, the
  *     space put in front (also after a special token), byte fallback;
+ *     spm_nospace.gguf the same with add_space_prefix false;
  *   - every pre-tokenizer type of the table (gpt2.gguf with another
  *     tokenizer.ggml.pre): it loads, and the text comes back;
  *   - streaming detokenization adds up to the decode, for both kinds;
@@ -162,6 +163,13 @@ static void check_spm(void)
 	CHECK(shmrt_tokenizer_chat_template(tok, NULL, NULL) == -ENOENT, "spm.gguf has no chat template");
 	CHECK(shmrt_tokenizer_eos_id(tok) == 2, "EOS %d", shmrt_tokenizer_eos_id(tok));
 	check_stream(tok, "spm", "hello world hi\xE2\x82\xAC <s>hello \xF0\x9F\x8E\x89");
+	shmrt_tokenizer_free(tok);
+
+	/* add_space_prefix false: "hello▁world", and no space to strip. */
+	tok = load("spm_nospace.gguf");
+	check_ids(tok, "spm_nospace", "hello world", 0, IDS(HE, LLO, S_WOR, LD));
+	check_ids(tok, "spm_nospace", "<s> hello", 0, IDS(1, S_HELLO));
+	check_text(tok, "spm_nospace", IDS(S_HELLO, S_WOR, LD), 0, " hello world");
 	shmrt_tokenizer_free(tok);
 }
 

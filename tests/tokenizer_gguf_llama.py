@@ -242,10 +242,10 @@ def main():
         llm = Llama(model_path=model, vocab_only=True, verbose=False)
         compare_llama(shmrt, model, llm, tmp, "SmolLM2")
         print("SmolLM2: %d texts compared with llama.cpp" % len(CORPUS))
-        for name in ("gpt2.gguf", "gpt2_pre.gguf", "spm.gguf"):
+        for name in ("gpt2.gguf", "gpt2_pre.gguf", "spm.gguf", "spm_nospace.gguf"):
             path = os.path.join(gguf_fixtures, name)
             compare_llama(shmrt, path, Llama(model_path=path, vocab_only=True, verbose=False), tmp, name,
-                          decode=name != "spm.gguf")
+                          decode=not name.startswith("spm"))
             print("%s: %d texts compared with llama.cpp" % (name, len(CORPUS)))
         try:
             import gguf  # noqa: F401
