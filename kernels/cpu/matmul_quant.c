@@ -45,19 +45,27 @@ struct qjob {
 	struct qx *xq; /* [m][k / 32] */
 	int64_t row_bytes;
 	void (*rows)(const struct qjob *j, int64_t n_begin, int64_t n_end);
+	void (*quantize)(const float *x, int64_t k, struct qx *out);
 };
 
-/* ggml's quantize_row_q8_1: d = max |x| / 127, q = round(x / d). */
+/* ggml's quantize_row_q8_1: d = max |x| / 127, q = x / d rounded to the
+ * nearest integer (ties to even: adding and subtracting 1.5 * 2^23 rounds
+ * |v| < 2^22 so, in plain C without a call to roundf, which cost more
+ * than the whole GEMV for small W; NaN and inf in X give garbage, as they
+ * would in any case). */
 static void quantize_x(const float *x, int64_t k, struct qx *out)
 {
+	const float magic = 12582912.0f;
 	for (int64_t b = 0; b < k / QX_N; b++, x += QX_N) {
 		float amax = 0;
-		for (int i = 0; i < QX_N; i++)
-			amax = fmaxf(amax, fabsf(x[i]));
+		for (int i = 0; i < QX_N; i++) {
+			float a = fabsf(x[i]);
+			amax = a > amax ? a : amax;
+		}
 		float d = amax / 127, id = d != 0 ? 1 / d : 0;
 		int sum = 0;
 		for (int i = 0; i < QX_N; i++) {
-			int q = (int)roundf(x[i] * id);
+			int q = (int)((x[i] * id + magic) - magic); /* ISO C: never reassociated */
 			out[b].qs[i] = (int8_t)q;
 			sum += q;
 		}
@@ -184,18 +192,18 @@ static void run_quantize(void *ctx, int tid, int n_threads)
 	int64_t m0, m1;
 	shmrt_pool_part(j->a->m, tid, n_threads, &m0, &m1);
 	for (int64_t m = m0; m < m1; m++)
-		quantize_x((const float *)j->a->x + m * j->a->k, j->a->k, j->xq + m * (j->a->k / QX_N));
+		j->quantize((const float *)j->a->x + m * j->a->k, j->a->k, j->xq + m * (j->a->k / QX_N));
 }
 
 int shmrt_cpu_matmul_quant(const struct shmrt_matmul_args *a)
 {
-	struct qjob j = {a, NULL, (int64_t)shmrt_dtype_row_bytes(a->w_dtype, a->k), rows_generic};
+	struct qjob j = {a, NULL, (int64_t)shmrt_dtype_row_bytes(a->w_dtype, a->k), rows_generic, quantize_x};
 #if defined(__x86_64__) || defined(__i386__)
 	enum shmrt_cpu_isa isa = shmrt_cpu_isa();
 	if (isa >= SHMRT_ISA_AVX512VNNI)
-		j.rows = rows_vnni;
+		j.rows = rows_vnni, j.quantize = quantize_vnni;
 	else if (isa >= SHMRT_ISA_AVX2)
-		j.rows = rows_avx2;
+		j.rows = rows_avx2, j.quantize = quantize_avx2;
 #endif
 	j.xq = malloc(sizeof(struct qx) * (size_t)a->m * (size_t)(a->k / QX_N));
 	if (!j.xq)
