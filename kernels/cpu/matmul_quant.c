@@ -14,7 +14,15 @@
  * W runs against 4, then 2, then 1 rows of X at a time, so W streams from
  * memory once and is reused from cache for larger m. The dot products are
  * AVX-512 VNNI's vpdpbusd (256 bits wide), AVX2's vpmaddubsw, or plain C
- * (matmul_quant_impl.h). */
+ * (matmul_quant_impl.h).
+ *
+ * Measured on one core of an AMD EPYC (Zen 4, shared), CPU time, a
+ * 4096 x 4096 GEMV with W in memory against a plain read of the same bytes
+ * (18-22 GB/s): Q8_0 0.90 ms (19.8 GB/s, the read's speed), Q4_1 0.72 ms
+ * (14.5 GB/s), Q4_0 0.78, Q4_K 1.11, Q5_K 1.48, Q6_K 1.59; bf16 W 1.98 ms.
+ * The 4-bit formats are bound by issue at about 15 instructions a block
+ * and row: 512-bit registers for two blocks at a time did not help (Zen 4
+ * splits them in two). */
 #include <errno.h>
 #include <math.h>
 #include <stdlib.h>
