@@ -10,6 +10,7 @@
 #include <unistd.h>
 
 #include "shmrt/shmrt.h"
+#include "chat_prompt.h"
 #include "cmd.h"
 #include "token_list.h"
 #include "generate_name.h"
@@ -17,7 +18,8 @@
 
 static void usage(FILE *f)
 {
-	fprintf(f, "usage: shmrt generate (--model DIR | --name NAME) (--prompt TEXT | --tokens 1,2,3)\n"
+	fprintf(f, "usage: shmrt generate (--model DIR | --name NAME)\n"
+		   "                      (--prompt TEXT | --chat TEXT | --tokens 1,2,3)\n"
 		   "                      [--max-tokens N]\n"
 		   "                      [--temperature T] [--top-p P] [--seed S] [--json]\n"
 		   "                      [--backend NAME] [--activations f32|bf16] [--ignore-eos]\n"
@@ -26,12 +28,15 @@ static void usage(FILE *f)
 		   "it as it comes (text when DIR has a tokenizer.json, else token ids); timings\n"
 		   "go to stderr. Stops at max-tokens or at an eos id of config.json.\n\n"
 		   "  --model DIR        a checkpoint directory (config.json, model.safetensors,\n"
-		   "                     tokenizer.json)\n"
+		   "                     tokenizer.json), or a .gguf file\n"
 		   "  --name NAME        send the prompt to the running runtime NAME (shmrt start)\n"
 		   "                     instead of loading the model here\n"
 		   "  --trust-owner USER with --name: the runtime may be USER's (by default only\n"
 		   "                     this user's; as $SHMRT_TRUSTED_OWNER)\n"
 		   "  --prompt TEXT      encoded with DIR/tokenizer.json, with its bos token\n"
+		   "  --chat TEXT        TEXT as the user's message of a conversation, through the\n"
+		   "                     model's chat template (tokenizer_config.json's, or the\n"
+		   "                     GGUF file's), with the assistant's turn to come\n"
 		   "  --tokens IDS       the prompt as comma-separated token ids\n"
 		   "  --max-tokens N     new tokens at most (default 32)\n"
 		   "  --temperature T    0: greedy (default 1)\n"
@@ -49,7 +54,7 @@ static void usage(FILE *f)
 }
 
 struct args {
-	const char *dir, *prompt, *tokens, *backend, *name;
+	const char *dir, *prompt, *chat, *tokens, *backend, *name;
 	long max_tokens, seed, workers;
 	double temperature, top_p;
 	int json, ignore_eos;
@@ -84,6 +89,7 @@ static int parse(int argc, char **argv, struct args *a)
 	static const struct option opts[] = {{"model", required_argument, 0, 'm'},
 					      {"prompt", required_argument, 0, 'p'},
 					      {"tokens", required_argument, 0, 't'},
+					      {"chat", required_argument, 0, 'c'},
 					      {"max-tokens", required_argument, 0, 'n'},
 					      {"temperature", required_argument, 0, 'T'},
 					      {"top-p", required_argument, 0, 'P'},
@@ -97,11 +103,12 @@ static int parse(int argc, char **argv, struct args *a)
 					      {"workers", required_argument, 0, 'w'},
 					      {"help", no_argument, 0, 'h'},
 					      {0}};
-	for (int c; (c = getopt_long(argc, argv, "m:p:t:n:T:P:s:jb:ea:N:w:h", opts, NULL)) != -1;) {
+	for (int c; (c = getopt_long(argc, argv, "m:p:c:t:n:T:P:s:jb:ea:N:w:h", opts, NULL)) != -1;) {
 		int bad = 0;
 		switch (c) {
 		case 'm': a->dir = optarg; break;
 		case 'p': a->prompt = optarg; break;
+		case 'c': a->chat = optarg; break;
 		case 't': a->tokens = optarg; break;
 		case 'n': bad = parse_int_arg("generate", "--max-tokens", optarg, 1, INT_MAX / 2, &a->max_tokens); break;
 		case 'T': bad = parse_float_arg("generate", "--temperature", optarg, &a->temperature); break;
@@ -124,8 +131,8 @@ static int parse(int argc, char **argv, struct args *a)
 		fprintf(stderr, "shmrt generate: unexpected argument '%s'\n", argv[optind]);
 		return usage(stderr), 2;
 	}
-	if (!a->dir == !a->name || !a->prompt == !a->tokens) {
-		fprintf(stderr, "shmrt generate: one of --model or --name, and one of --prompt or --tokens, "
+	if (!a->dir == !a->name || (!!a->prompt + !!a->tokens + !!a->chat) != 1) {
+		fprintf(stderr, "shmrt generate: one of --model or --name, and one of --prompt, --chat or --tokens, "
 				"are required\n");
 		return usage(stderr), 2;
 	}
@@ -258,6 +265,8 @@ int cmd_generate(int argc, char **argv)
 	if (a.name) {
 		if (a.tokens && (n = parse_token_list("generate", a.tokens, &prompt)) < 0)
 			return 2;
+		if (a.chat && (n = chat_prompt_ids_by_name(a.name, a.chat, &prompt)) < 0)
+			return 1;
 		struct generate_remote g = {.name = a.name, .prompt = a.prompt, .tokens = prompt, .n_tokens = n,
 					    .max_tokens = (int)a.max_tokens, .ignore_eos = a.ignore_eos,
 					    .json = a.json, .temperature = a.temperature, .top_p = a.top_p,
@@ -266,8 +275,10 @@ int cmd_generate(int argc, char **argv)
 		free(prompt);
 		return rc;
 	}
-	if (load_tokenizer(a.dir, a.prompt != NULL, &tok) == 0)
-		n = a.prompt ? encode(tok, a.prompt, &prompt) : parse_token_list("generate", a.tokens, &prompt);
+	if (load_tokenizer(a.dir, !a.tokens, &tok) == 0)
+		n = a.prompt ? encode(tok, a.prompt, &prompt)
+		    : a.chat ? chat_prompt_ids(a.dir, tok, a.chat, &prompt)
+			     : parse_token_list("generate", a.tokens, &prompt);
 	struct tp_group g;
 	if (n < 0)
 		rc = a.tokens && !tok ? 2 : 1;
