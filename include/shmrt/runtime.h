@@ -47,7 +47,8 @@ struct shmrt_runtime_options {
 	 * 0: SHMRT_HANG_TIMEOUT_DEFAULT_NS; < 0: never. */
 	int64_t hang_timeout_ns;
 	/* Serving limits (0: runtime/procs/sizing.h's defaults, kv_blocks: enough
-	 * for max_seqs sequences of max_model_len). */
+	 * for max_seqs sequences of max_model_len, at most what a quarter of the
+	 * machine's memory holds). */
 	int max_seqs, max_batch_tokens, max_model_len, block_size, kv_blocks, max_clients;
 	/* Called from the watching thread with a line about each event (a
 	 * child started, died, the health changed); NULL: silent. When set,

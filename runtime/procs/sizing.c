@@ -1,8 +1,10 @@
 /* The runtime's arena, region by region (sizing.h). */
 #include <errno.h>
+#include <inttypes.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "shmrt/ring.h"
 #include "shmrt/transport.h"
@@ -16,6 +18,28 @@
 #define RING_REC_HEADER 16 /* ipc/ring_layout.h: a record's header, and its alignment */
 #define RING_MIN ((uint64_t)4096)
 #define RING_MAX ((uint64_t)1 << 31)
+
+/* The memory of this machine, or of its cgroup when that is less (a
+ * container's limit: cgroup v2's memory.max, "max" when none). */
+static uint64_t machine_memory(void)
+{
+	uint64_t mem = (uint64_t)sysconf(_SC_PHYS_PAGES) * (uint64_t)sysconf(_SC_PAGESIZE), limit;
+	FILE *f = fopen("/sys/fs/cgroup/memory.max", "r");
+	if (f) {
+		if (fscanf(f, "%" SCNu64, &limit) == 1 && limit < mem)
+			mem = limit;
+		fclose(f);
+	}
+	return mem;
+}
+
+int shmrt_sizing_kv_blocks_in_memory(const struct shmrt_model_config *m, int block_size)
+{
+	uint64_t block = (uint64_t)m->num_layers * 2 * (uint64_t)m->num_kv_heads * (uint64_t)m->head_dim *
+			 (uint64_t)block_size * 4;
+	uint64_t n = machine_memory() / 4 / (block ? block : 1);
+	return n > INT32_MAX ? INT32_MAX : (int)(n ? n : 1);
+}
 
 static uint64_t pow2_at_least(uint64_t x)
 {

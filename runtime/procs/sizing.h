@@ -30,6 +30,7 @@
 #ifndef SHMRT_SIZING_H
 #define SHMRT_SIZING_H
 
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 
@@ -64,7 +65,9 @@ struct shmrt_sizing_params {
 	int max_model_len;    /* prompt + output; 0: the model's max_context */
 	int block_size;       /* KV block tokens; 0: 16 */
 	int kv_blocks;        /* the KV cache's blocks; 0: the most max_seqs
-			       * sequences of max_model_len can hold */
+			       * sequences of max_model_len can hold (the
+			       * arena's bound; the runtime's pool may be less:
+			       * shmrt_sizing_kv_blocks_in_memory) */
 	int max_clients;      /* response rings; 0: the default above */
 	size_t xfer_chunk;    /* the shm transport's slice bytes (tp > 1): a power
 			       * of two, SHMRT_SIZING_MIN_CHUNK .. SHMRT_SIZING_MAX_CHUNK;
@@ -169,5 +172,13 @@ struct shmrt_sizing_point {
 	double figures[3]; /* tokens/s at batch 1, at the large batch, all-reduce GB/s */
 };
 int shmrt_sizing_knee(const struct shmrt_sizing_point *pts, unsigned n, uint64_t *knee_mib);
+
+/* KV blocks that a quarter of this machine's memory (or of its cgroup's
+ * limit, if less) holds, all workers together, at 4 bytes an element (an
+ * f32 cache; bf16 takes half): the runtime's pool when --kv-blocks is not
+ * given and max_seqs full sequences would need more, as vLLM sizes its
+ * cache by the memory it may use rather than by the longest context times
+ * the batch (a model of 8192 positions x 256 sequences is tens of GB). */
+int shmrt_sizing_kv_blocks_in_memory(const struct shmrt_model_config *m, int block_size);
 
 #endif

@@ -388,6 +388,11 @@ static int fill_state(struct rt_state *st, const struct shmrt_runtime_options *o
 	st->max_batch_tokens = sz->p.max_batch_tokens;
 	st->block_size = sz->p.block_size;
 	st->num_blocks = sz->p.kv_blocks;
+	if (!o->kv_blocks) { /* the default: what memory holds (sizing.h) */
+		int fit = shmrt_sizing_kv_blocks_in_memory(sz->p.model, sz->p.block_size);
+		if (fit < st->num_blocks)
+			st->num_blocks = fit;
+	}
 	st->max_model_len = sz->p.max_model_len;
 	st->restart = o->restart;
 	st->log_refusals = o->log != NULL;
