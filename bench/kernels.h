@@ -59,7 +59,8 @@ double kb_median(double *v, int n);
  * budget_ns (at least 3). 0 or -ENOMEM. */
 int kb_cpu_mem_read(size_t bytes, int64_t budget_ns, double *gb_per_s);
 
-/* n random values in [-1, 1) of dtype dt into device memory of b. 0 or
+/* n random values in [-1, 1) of dtype dt into device memory of b (for a
+ * block format, n elements of random blocks with small scales). 0 or
  * -errno. */
 int kb_fill(const struct shmrt_backend *b, void *dev, size_t n, enum shmrt_dtype dt, uint64_t seed);
 /* b->alloc, then kb_fill; *dev is NULL on failure. */

@@ -111,7 +111,7 @@ static void mem_run(void *ctx, int tid, int n_threads)
 	size_t i0 = (size_t)b0 * 64, n = (size_t)(b1 - b0) * 64;
 	float s;
 #if defined(__x86_64__) || defined(__i386__)
-	if (j->isa == SHMRT_ISA_AVX512)
+	if (j->isa >= SHMRT_ISA_AVX512)
 		s = mem_avx512(j, i0, n);
 	else if (j->isa == SHMRT_ISA_AVX2)
 		s = mem_avx2(j, i0, n);
@@ -182,7 +182,7 @@ static void fma_run(void *ctx, int tid, int n_threads)
 	struct fma_job *j = ctx;
 	float s;
 #if defined(__x86_64__) || defined(__i386__)
-	if (j->isa == SHMRT_ISA_AVX512)
+	if (j->isa >= SHMRT_ISA_AVX512)
 		s = fma_avx512();
 	else if (j->isa == SHMRT_ISA_AVX2)
 		s = fma_avx2();
@@ -230,7 +230,7 @@ static double read_regions(struct cpu_run *cr, const void *const *p, const size_
 /* One FMA burst on every thread: GFLOP/s, also recorded. */
 static double fma_burst(struct cpu_run *cr)
 {
-	int lanes = cr->isa == SHMRT_ISA_AVX512 ? 16 : cr->isa == SHMRT_ISA_AVX2 ? 8 : 4;
+	int lanes = cr->isa >= SHMRT_ISA_AVX512 ? 16 : cr->isa == SHMRT_ISA_AVX2 ? 8 : 4;
 	struct fma_job j = {.isa = cr->isa};
 	int64_t t0 = shmrt_now_ns();
 	shmrt_pool_run(fma_run, &j);
@@ -333,6 +333,13 @@ static const struct mm_shape quick_mm[] = {
 
 static const enum shmrt_dtype mm_dtypes[] = {SHMRT_BF16, SHMRT_F32};
 
+/* Block-format W (matmul_quant.c): the decode GEMV of Llama 2 7B's q/k/v/o
+ * shape in the two formats of the published files that matter most
+ * (issue 17), read-bound like bf16; with --quick a shape in cache. */
+static const struct mm_shape full_qmm = {4096, 4096, {1, 8}, 2};
+static const struct mm_shape quick_qmm = {2048, 1024, {1}, 1};
+static const enum shmrt_dtype qmm_dtypes[] = {SHMRT_Q8_0, SHMRT_Q4_1};
+
 static int mm_rows(struct cpu_run *cr, const struct mm_shape *s, struct mm_case *c)
 {
 	for (int i = 0; i < s->n_ms; i++) {
@@ -363,7 +370,9 @@ static int mm_rows(struct cpu_run *cr, const struct mm_shape *s, struct mm_case 
 static int mm_shape_run(struct cpu_run *cr, const struct mm_shape *s, enum shmrt_dtype wd)
 {
 	const struct shmrt_backend *b = cr->b;
-	struct mm_case c = {.b = b, .w_bytes = (size_t)s->n * s->k * shmrt_dtype_size(wd)};
+	size_t w_bytes = shmrt_dtype_is_quantized(wd) ? shmrt_dtype_row_bytes(wd, s->k) * (size_t)s->n
+						      : (size_t)s->n * s->k * shmrt_dtype_size(wd);
+	struct mm_case c = {.b = b, .w_bytes = w_bytes};
 	int max_m = s->ms[s->n_ms - 1];
 	int n_w = cr->o->quick ? 2 : (int)((4 * bench_llc_bytes() + c.w_bytes - 1) / c.w_bytes);
 	n_w = n_w < 2 ? 2 : n_w;
@@ -537,6 +546,8 @@ static int run_kernels(struct cpu_run *cr)
 	for (int i = 0; rc == 0 && i < n_mm; i++)
 		for (size_t d = 0; rc == 0 && d < ARRAY_SIZE(mm_dtypes); d++)
 			rc = mm_shape_run(cr, &mm[i], mm_dtypes[d]);
+	for (size_t d = 0; rc == 0 && d < ARRAY_SIZE(qmm_dtypes); d++)
+		rc = mm_shape_run(cr, cr->o->quick ? &quick_qmm : &full_qmm, qmm_dtypes[d]);
 	for (int i = 0; rc == 0 && i < n_at; i++)
 		rc = attn_run(cr, &at[i]);
 	return rc;

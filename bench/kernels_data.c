@@ -12,8 +12,44 @@
 
 #define FILL_CHUNK ((size_t)1 << 20) /* elements generated on the host at a time */
 
+/* n elements (whole blocks) of block format dt: random bytes, the fp16
+ * scales of every block (d, then m / dmin where the format has one, at the
+ * offsets of quant_blocks.h's structs) set to 1/128 so that values stay
+ * small and finite. */
+static int fill_blocks(const struct shmrt_backend *b, void *dev, size_t n, enum shmrt_dtype dt, uint64_t seed)
+{
+	size_t bb = shmrt_dtype_block_bytes(dt), nb = n / (size_t)shmrt_dtype_block(dt);
+	size_t per = FILL_CHUNK / bb, at_d = dt == SHMRT_Q6_K ? bb - 2 : 0;
+	bool has_m = dt == SHMRT_Q4_1 || dt == SHMRT_Q4_K || dt == SHMRT_Q5_K;
+	uint8_t *host = malloc(per * bb);
+	if (!host)
+		return -ENOMEM;
+	uint64_t x = seed * 0x9e3779b97f4a7c15ull + 1;
+	const uint16_t scale = 0x2000; /* 2^-7 in fp16 */
+	int rc = 0;
+	for (size_t off = 0; rc == 0 && off < nb; off += per) {
+		size_t len = nb - off < per ? nb - off : per;
+		for (size_t i = 0; i < len * bb; i++) {
+			x ^= x << 13, x ^= x >> 7, x ^= x << 17; /* xorshift64 */
+			host[i] = (uint8_t)(x >> 32);
+		}
+		for (size_t i = 0; i < len; i++) {
+			memcpy(host + i * bb + at_d, &scale, 2);
+			if (has_m)
+				memcpy(host + i * bb + 2, &scale, 2);
+		}
+		rc = b->copy_to_device(NULL, (char *)dev + off * bb, host, len * bb);
+	}
+	if (rc == 0)
+		rc = b->synchronize(NULL);
+	free(host);
+	return rc;
+}
+
 int kb_fill(const struct shmrt_backend *b, void *dev, size_t n, enum shmrt_dtype dt, uint64_t seed)
 {
+	if (shmrt_dtype_is_quantized(dt))
+		return fill_blocks(b, dev, n, dt, seed);
 	size_t es = shmrt_dtype_size(dt);
 	void *host = malloc(FILL_CHUNK * es);
 	if (!host)
@@ -36,7 +72,8 @@ int kb_fill(const struct shmrt_backend *b, void *dev, size_t n, enum shmrt_dtype
 
 int kb_alloc_random(const struct shmrt_backend *b, void **dev, size_t n, enum shmrt_dtype dt, uint64_t seed)
 {
-	int rc = b->alloc(dev, n * shmrt_dtype_size(dt));
+	size_t bytes = shmrt_dtype_is_quantized(dt) ? shmrt_dtype_row_bytes(dt, (int64_t)n) : n * shmrt_dtype_size(dt);
+	int rc = b->alloc(dev, bytes);
 	if (rc < 0) {
 		*dev = NULL;
 		return rc;

@@ -10,12 +10,27 @@ static int bad_dtype(enum shmrt_dtype dt)
 	return shmrt_dtype_size(dt) == 0;
 }
 
+/* A weight-like operand: a plain type, or a block format whose blocks
+ * tile a row of n elements exactly (a block never straddles two rows). */
+static int bad_rows(const char *what, const char *operand, enum shmrt_dtype dt, int64_t n)
+{
+	if (!shmrt_dtype_is_quantized(dt))
+		return bad_dtype(dt) ? shmrt_fail(EINVAL, "%s: unknown %s dtype", what, operand) : 0;
+	if (shmrt_dtype_block(dt) <= 0 || n % shmrt_dtype_block(dt))
+		return shmrt_fail(EINVAL, "%s: %s is %s, blocks of %d, but its rows have %lld elements", what,
+				  operand, shmrt_dtype_name(dt), shmrt_dtype_block(dt), (long long)n);
+	return 0;
+}
+
 int shmrt_check_matmul(const struct shmrt_matmul_args *a)
 {
 	if (a->m < 0 || a->n <= 0 || a->k <= 0)
 		return shmrt_fail(EINVAL, "matmul: bad shape m=%d n=%d k=%d", a->m, a->n, a->k);
-	if (bad_dtype(a->x_dtype) || bad_dtype(a->w_dtype) || bad_dtype(a->y_dtype))
-		return shmrt_fail(EINVAL, "matmul: unknown dtype");
+	if (bad_dtype(a->x_dtype) || bad_dtype(a->y_dtype) || (a->bias && bad_dtype(a->bias_dtype)))
+		return shmrt_fail(EINVAL, "matmul: unknown x, y or bias dtype (block formats are for w only)");
+	int rc = bad_rows("matmul", "w", a->w_dtype, a->k);
+	if (rc)
+		return rc;
 	if (a->m > 0 && (!a->x || !a->w || !a->y))
 		return shmrt_fail(EINVAL, "matmul: NULL x, w or y");
 	return 0;
@@ -123,10 +138,12 @@ int shmrt_check_add(const struct shmrt_add_args *a)
 
 int shmrt_check_embedding(const struct shmrt_embedding_args *a)
 {
-	if (a->n_tokens < 0 || a->dim <= 0 || a->vocab <= 0 || bad_dtype(a->table_dtype) ||
-	    bad_dtype(a->out_dtype))
-		return shmrt_fail(EINVAL, "embedding: bad n_tokens %d, dim %d, vocab %d or dtype", a->n_tokens,
+	if (a->n_tokens < 0 || a->dim <= 0 || a->vocab <= 0 || bad_dtype(a->out_dtype))
+		return shmrt_fail(EINVAL, "embedding: bad n_tokens %d, dim %d, vocab %d or out dtype", a->n_tokens,
 				  a->dim, a->vocab);
+	int rc = bad_rows("embedding", "table", a->table_dtype, a->dim);
+	if (rc)
+		return rc;
 	if (a->n_tokens > 0 && (!a->tokens || !a->table || !a->out))
 		return shmrt_fail(EINVAL, "embedding: NULL tokens, table or out");
 	return 0;

@@ -1,5 +1,8 @@
 /* The kernel tests' helpers (kernel_test.h). */
+#include <stddef.h>
+
 #include "kernel_test.h"
+#include "quant_blocks.h"
 
 void kt_init(struct kt *kt, int argc, char **argv)
 {
@@ -42,6 +45,35 @@ void *kt_random(size_t n, enum shmrt_dtype dt, float lo, float hi)
 	for (size_t i = 0; i < n; i++)
 		shmrt_store(p, dt, (int64_t)i, kt_uniform(lo, hi));
 	return p;
+}
+
+void *kt_random_blocks(enum shmrt_dtype dt, int64_t rows, int64_t cols, float scale)
+{
+	size_t block = shmrt_dtype_block_bytes(dt), n = (size_t)rows * (size_t)(cols / shmrt_dtype_block(dt));
+	uint8_t *p = malloc(n * block + 1);
+	CHECK(p, "no memory");
+	for (size_t i = 0; i < n * block; i++)
+		p[i] = (uint8_t)kt_next();
+	/* byte offsets of the fp16 scales in each block (quant_blocks.h) */
+	int at[2] = {0, dt == SHMRT_Q8_0 || dt == SHMRT_Q4_0 ? -1 : 2};
+	if (dt == SHMRT_Q6_K)
+		at[0] = (int)offsetof(struct shmrt_block_q6_k, d), at[1] = -1;
+	for (size_t b = 0; b < n; b++)
+		for (int i = 0; i < 2; i++)
+			if (at[i] >= 0) {
+				uint16_t h = shmrt_f32_to_f16(kt_uniform(-scale, scale));
+				memcpy(p + b * block + at[i], &h, sizeof(h));
+			}
+	return p;
+}
+
+float *kt_dequant(enum shmrt_dtype dt, const void *blocks, int64_t rows, int64_t cols)
+{
+	float *out = malloc(sizeof(float) * (size_t)(rows * cols) + 1);
+	CHECK(out, "no memory");
+	for (int64_t r = 0; r < rows; r++)
+		shmrt_dequant_row((const char *)blocks + r * shmrt_dtype_row_bytes(dt, cols), dt, cols, out + r * cols);
+	return out;
 }
 
 void *kt_upload(const struct shmrt_backend *b, const void *host, size_t bytes)

@@ -39,6 +39,14 @@ int kt_int(int lo, int hi);
 /* n random values in [lo, hi) stored as dtype dt (malloc'd). */
 void *kt_random(size_t n, enum shmrt_dtype dt, float lo, float hi);
 
+/* rows x cols elements of block format dt (cols a whole number of blocks):
+ * random bytes, every fp16 scale (d, and m / dmin where the format has one)
+ * set to a random finite value in [-scale, scale] (malloc'd). */
+void *kt_random_blocks(enum shmrt_dtype dt, int64_t rows, int64_t cols, float scale);
+
+/* The same as fp32, with quant_blocks.h's reference dequantization. */
+float *kt_dequant(enum shmrt_dtype dt, const void *blocks, int64_t rows, int64_t cols);
+
 /* Device memory of b holding a copy of host[0 .. bytes) (or zeros when
  * host is NULL). */
 void *kt_upload(const struct shmrt_backend *b, const void *host, size_t bytes);

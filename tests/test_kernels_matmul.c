@@ -6,9 +6,18 @@
  * The first term is fp32 accumulation of up to ~5000 products (rounding
  * errors grow like sqrt(K) * 2^-24 of that sum in practice, K * 2^-24 at
  * worst); the second one ulp of the output (kt_eps: 2^-7 for bf16). The
- * reference accumulates in double from the same (already rounded) inputs. */
+ * reference accumulates in double from the same (already rounded) inputs.
+ *
+ * Block-format W (Q8_0 ... Q6_K: random blocks, kt_random_blocks) with x,
+ * y and bias f32, at every x86 level this CPU has when the backend is
+ * "cpu" (shmrt_cpu_set_isa). The cpu backend rounds each block of 32 of X
+ * to int8 (d = max |x| / 127, matmul_quant.c), an error of at most d / 2
+ * an element, so its bound adds sum over blocks of d/2 * sum |w| to the
+ * 1e-5 * sum |x w| of fp32 accumulation (the reference dequantizes W with
+ * the same formulas and keeps X exact). */
 #include "kernel_test.h"
 #include "array_size.h"
+#include "cpu_isa.h"
 
 static double worst; /* largest error / bound seen */
 
@@ -27,7 +36,7 @@ static int run_case(const struct kt *kt, int m, int n, int k, enum shmrt_dtype x
 		void *db = kt_upload(be[i], b, n * shmrt_dtype_size(wd));
 		void *dy = kt_upload(be[i], NULL, (size_t)m * n * shmrt_dtype_size(yd));
 		struct shmrt_matmul_args a = {.m = m, .n = n, .k = k, .x = dx, .x_dtype = xd, .w = dw, .w_dtype = wd,
-					      .bias = bias ? db : NULL, .y = dy, .y_dtype = yd};
+					      .bias = bias ? db : NULL, .bias_dtype = wd, .y = dy, .y_dtype = yd};
 		int rc = be[i]->matmul(NULL, &a);
 		if (rc == -ENOTSUP && i == 0) {
 			be[0]->free(dx), be[0]->free(dw), be[0]->free(db), be[0]->free(dy);
@@ -51,6 +60,109 @@ static int run_case(const struct kt *kt, int m, int n, int k, enum shmrt_dtype x
 		}
 	free(y[0]), free(y[1]), free(x), free(w), free(b);
 	return 1;
+}
+
+static double worst_q; /* largest error / bound seen with a block-format w */
+
+static const enum shmrt_dtype qtypes[] = {SHMRT_Q8_0, SHMRT_Q4_0, SHMRT_Q4_1, SHMRT_Q4_K, SHMRT_Q5_K, SHMRT_Q6_K};
+
+/* The bound on |y_cpu - y_ref| for one output (comment at the top). */
+static double quant_bound(const float *x, const float *w, int k)
+{
+	double mag = 0, xq = 0;
+	for (int b = 0; b < k; b += 32) {
+		double amax = 0, wsum = 0;
+		for (int i = b; i < b + 32; i++) {
+			amax = fmax(amax, fabs(x[i]));
+			wsum += fabs(w[i]);
+			mag += fabs((double)x[i] * w[i]);
+		}
+		xq += amax / 127 / 2 * 1.0001 * wsum; /* the slack: d and 1/d rounded to fp32 */
+	}
+	return 1e-5 * mag + xq + 1e-30;
+}
+
+static int run_quant_case(const struct kt *kt, int m, int n, int k, enum shmrt_dtype wd, int bias)
+{
+	float *x = kt_random((size_t)m * k, SHMRT_F32, -1, 1), *b = kt_random(n, SHMRT_F32, -1, 1);
+	void *w = kt_random_blocks(wd, n, k, 0.02f);
+	float *wf = kt_dequant(wd, w, n, k);
+	size_t w_bytes = shmrt_dtype_row_bytes(wd, k) * n;
+	const struct shmrt_backend *be[2] = {kt->test, kt->ref};
+	float *y[2];
+	for (int i = 0; i < 2; i++) {
+		void *dx = kt_upload(be[i], x, sizeof(float) * m * k), *dw = kt_upload(be[i], w, w_bytes);
+		void *db = kt_upload(be[i], b, sizeof(float) * n), *dy = kt_upload(be[i], NULL, sizeof(float) * m * n);
+		struct shmrt_matmul_args a = {.m = m, .n = n, .k = k, .x = dx, .x_dtype = SHMRT_F32, .w = dw,
+					      .w_dtype = wd, .bias = bias ? db : NULL, .bias_dtype = SHMRT_F32,
+					      .y = dy, .y_dtype = SHMRT_F32};
+		int rc = be[i]->matmul(NULL, &a);
+		if (rc == -ENOTSUP && i == 0) {
+			be[0]->free(dx), be[0]->free(dw), be[0]->free(db), be[0]->free(dy);
+			free(x), free(w), free(wf), free(b);
+			return 0;
+		}
+		CHECK_OK(rc);
+		y[i] = kt_download(be[i], dy, (size_t)m * n, SHMRT_F32);
+		be[i]->free(dx), be[i]->free(dw), be[i]->free(db), be[i]->free(dy);
+	}
+	for (int r = 0; r < m; r++)
+		for (int c = 0; c < n; c++) {
+			size_t at = (size_t)r * n + c;
+			char what[160];
+			snprintf(what, sizeof(what), "matmul m=%d n=%d k=%d w %s bias %d isa %s, y[%d][%d]", m, n, k,
+				 shmrt_dtype_name(wd), bias, shmrt_cpu_isa_name(shmrt_cpu_isa()), r, c);
+			double bound = quant_bound(x + (size_t)r * k, wf + (size_t)c * k, k);
+			worst_q = fmax(worst_q, kt_compare(what, &y[0][at], &y[1][at], 1, bound, 0));
+		}
+	free(y[0]), free(y[1]), free(x), free(w), free(wf), free(b);
+	return 1;
+}
+
+/* Every block format over m = 1 .. 64 (decode tiles of 4, 2, 1 rows and
+ * prefill), n off the 4-row strips and 16-row thread grains, k from one
+ * block to 4096; at each level the CPU has. */
+static int run_quant(const struct kt *kt)
+{
+	static const int ms[] = {1, 2, 3, 8, 33, 64};
+	static const int ns[] = {1, 7, 37};
+	static const int ks[] = {32, 96, 256, 768, 4096};
+	bool cpu = !strcmp(kt->test->name, "cpu");
+	int best = cpu ? (int)shmrt_cpu_isa_best() : 0, ran = 0;
+	for (int isa = 0; isa <= best; isa++) {
+		if (cpu)
+			CHECK_OK(shmrt_cpu_set_isa((enum shmrt_cpu_isa)isa));
+		for (size_t t = 0; t < ARRAY_SIZE(qtypes); t++)
+			for (size_t mi = 0; mi < ARRAY_SIZE(ms); mi++)
+				for (size_t ki = 0; ki < ARRAY_SIZE(ks); ki++) {
+					int k = ks[ki];
+					if (k % shmrt_dtype_block(qtypes[t]))
+						continue;
+					/* the largest shapes once, with m = 1 and 64 */
+					if (k == 4096 && ms[mi] != 1 && ms[mi] != 64)
+						continue;
+					int n = ns[(mi + ki) % ARRAY_SIZE(ns)] + (k == 4096 ? 0 : 16 * (int)(mi & 1));
+					ran += run_quant_case(kt, ms[mi], n, k, qtypes[t], (int)((mi + ki) & 1));
+				}
+	}
+	if (cpu)
+		CHECK_OK(shmrt_cpu_set_isa(shmrt_cpu_isa_best()));
+	fprintf(stderr, "%d block-format cases at %d levels (worst error %.3f of the bound)\n", ran, best + 1,
+		worst_q);
+	return ran;
+}
+
+/* A block format needs k a whole number of blocks. */
+static void check_quant_refused(const struct kt *kt)
+{
+	float x[48] = {0}, y[1];
+	uint8_t w[64] = {0};
+	struct shmrt_matmul_args a = {.m = 1, .n = 1, .k = 48, .x = x, .x_dtype = SHMRT_F32, .w = w,
+				      .w_dtype = SHMRT_Q8_0, .y = y, .y_dtype = SHMRT_F32};
+	CHECK(kt->ref->matmul(NULL, &a) == -EINVAL, "q8_0 with k = 48 was accepted");
+	CHECK(strstr(shmrt_last_error(), "blocks of 32"), "unclear error: %s", shmrt_last_error());
+	a.k = 32, a.w_dtype = SHMRT_Q4_K;
+	CHECK(kt->ref->matmul(NULL, &a) == -EINVAL, "q4_k with k = 32 was accepted");
 }
 
 int main(int argc, char **argv)
@@ -81,5 +193,9 @@ int main(int argc, char **argv)
 	fprintf(stderr, "%d cases compared (worst error %.3f of the bound), %d dtype combinations not implemented by %s\n",
 		ran, worst, skipped, kt.test->name);
 	CHECK(ran > 0, "the backend implements no dtype combination");
+	check_quant_refused(&kt);
+	int ran_q = run_quant(&kt);
+	if (!strcmp(kt.test->name, "cpu"))
+		CHECK(ran_q > 0, "cpu implements no block format");
 	return 0;
 }

@@ -93,16 +93,19 @@
 
 /* Y[m][n] = sum_k X[m][k] * W[n][k] (+ bias[n]). W is a PyTorch nn.Linear
  * weight, [out_features][in_features]. Small m (decode) is bound by reading
- * W; large m (prefill) by arithmetic.
- * cpu: x f32, w f32|bf16|f16, bias = w dtype, y f32.
- * cuda: x f32|bf16, w f32|bf16|f16, y f32|bf16. */
+ * W; large m (prefill) by arithmetic. W may be a block format (dtype.h:
+ * Q8_0 ... Q6_K) when k is a whole number of its blocks; its rows are then
+ * shmrt_dtype_row_bytes(w_dtype, k) apart.
+ * cpu: x f32, w f32|bf16|f16 or a block format, bias f32|bf16|f16, y f32.
+ * cuda: x f32|bf16, w f32|bf16|f16, bias = w dtype, y f32|bf16. */
 struct shmrt_matmul_args {
 	int m, n, k;
 	const void *x;
 	enum shmrt_dtype x_dtype;
 	const void *w;
 	enum shmrt_dtype w_dtype;
-	const void *bias; /* [n] in w_dtype, or NULL (Qwen2's q/k/v biases) */
+	const void *bias; /* [n] in bias_dtype, or NULL (Qwen2's q/k/v biases) */
+	enum shmrt_dtype bias_dtype; /* f32|bf16|f16 (a block format is refused) */
 	void *y;
 	enum shmrt_dtype y_dtype;
 };
@@ -212,8 +215,8 @@ struct shmrt_add_args {
 struct shmrt_embedding_args {
 	int n_tokens, dim, vocab;
 	const int32_t *tokens;
-	const void *table; /* [vocab][dim] */
-	enum shmrt_dtype table_dtype;
+	const void *table; /* [vocab][dim]; rows of row_bytes(table_dtype, dim) */
+	enum shmrt_dtype table_dtype; /* a block format when dim is whole blocks (cpu) */
 	void *out; /* [n_tokens][dim] */
 	enum shmrt_dtype out_dtype; /* cpu: f32 */
 };

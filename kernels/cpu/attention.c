@@ -187,7 +187,7 @@ static void run(void *ctx, int tid, int n_threads)
 	struct scratch sc = {buf, buf + ROWS * D, buf + 2 * ROWS * D, buf + 2 * ROWS * D + ROWS,
 			     buf + 2 * ROWS * D + 2 * ROWS};
 #if defined(__x86_64__) || defined(__i386__)
-	if (j->isa == SHMRT_ISA_AVX512)
+	if (j->isa >= SHMRT_ISA_AVX512)
 		drain_avx512(j, &sc);
 	else if (j->isa == SHMRT_ISA_AVX2)
 		drain_avx2(j, &sc);

@@ -23,6 +23,10 @@ SHMRT_CPU_KERNEL(sample, shmrt_sample_args)
 
 #undef SHMRT_CPU_KERNEL
 
+/* The cpu matmul for a block-format W (kernels/cpu/matmul_quant.c), after
+ * shmrt_cpu_matmul's checks: x and y f32, m > 0. */
+int shmrt_cpu_matmul_quant(const struct shmrt_matmul_args *a);
+
 /* Checks of the metadata the CPU can read (kernels/cpu/metadata.c):
  * cu_q_lens ascending and ending at n_tokens, q_len <= ctx_len within the
  * maxima, block table entries in range; slots in range or -1. */

@@ -1,5 +1,6 @@
 /* Fast embedding lookup: rows of any table dtype into f32, tokens over
- * the pool. */
+ * the pool; a block-format table's rows dequantized with quant_blocks.h
+ * (one row is a few KiB: the plain loops are not worth vectorising). */
 #include <errno.h>
 #include <string.h>
 
@@ -8,6 +9,7 @@
 #include "cpu_pool.h"
 #include "dtype_conv.h"
 #include "fail.h"
+#include "quant_blocks.h"
 #include "vec.h"
 
 static void run(void *ctx, int tid, int n_threads)
@@ -20,6 +22,9 @@ static void run(void *ctx, int tid, int n_threads)
 		int64_t id = a->tokens[t];
 		if (id < 0 || id >= a->vocab) {
 			memset(out, 0, sizeof(float) * a->dim);
+		} else if (shmrt_dtype_is_quantized(a->table_dtype)) {
+			uint64_t row_bytes = shmrt_dtype_row_bytes(a->table_dtype, a->dim);
+			shmrt_dequant_row((const char *)a->table + id * row_bytes, a->table_dtype, a->dim, out);
 		} else if (a->table_dtype == SHMRT_F32) {
 			memcpy(out, (const float *)a->table + id * a->dim, sizeof(float) * a->dim);
 		} else if (a->table_dtype == SHMRT_BF16) {

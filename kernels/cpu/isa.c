@@ -17,6 +17,9 @@ enum shmrt_cpu_isa shmrt_cpu_isa_best(void)
 {
 #if defined(__x86_64__) || defined(__i386__)
 	__builtin_cpu_init();
+	if (__builtin_cpu_supports("avx512f") && __builtin_cpu_supports("avx512bw") &&
+	    __builtin_cpu_supports("avx512vl") && __builtin_cpu_supports("avx512vnni"))
+		return SHMRT_ISA_AVX512VNNI;
 	if (__builtin_cpu_supports("avx512f"))
 		return SHMRT_ISA_AVX512;
 	/* clang 14's __builtin_cpu_supports does not know "f16c": cpuid 1 */
@@ -30,8 +33,8 @@ enum shmrt_cpu_isa shmrt_cpu_isa_best(void)
 
 const char *shmrt_cpu_isa_name(enum shmrt_cpu_isa isa)
 {
-	static const char *const names[] = {"generic", "avx2", "avx512"};
-	return (unsigned)isa < 3 ? names[isa] : "?";
+	static const char *const names[] = {"generic", "avx2", "avx512", "avx512vnni"};
+	return (unsigned)isa < 4 ? names[isa] : "?";
 }
 
 int shmrt_cpu_set_isa(enum shmrt_cpu_isa isa)

@@ -1,5 +1,7 @@
 /* Fast matmul Y = X W^T (+ bias): x f32, w f32|bf16|f16, y f32.
  *
+ * Block-format W (Q8_0 ... Q6_K) goes to matmul_quant.c.
+ *
  * Threads split the rows of W (output columns); each runs register tiles
  * compiled for the CPU's vector level (matmul_impl.h, cpu_isa.h). Small M
  * (decode) is bound by reading W once; large M (prefill) by arithmetic,
@@ -98,7 +100,7 @@ struct matmul_impl {
 static const struct matmul_impl *impl_for(enum shmrt_cpu_isa isa)
 {
 #if defined(__x86_64__) || defined(__i386__)
-	if (isa == SHMRT_ISA_AVX512)
+	if (isa >= SHMRT_ISA_AVX512)
 		return &impl_avx512;
 	if (isa == SHMRT_ISA_AVX2)
 		return &impl_avx2;
@@ -143,6 +145,8 @@ int shmrt_cpu_matmul(void *stream, const struct shmrt_matmul_args *a)
 				  shmrt_dtype_name(a->x_dtype), shmrt_dtype_name(a->y_dtype));
 	if (a->m == 0)
 		return 0;
+	if (shmrt_dtype_is_quantized(a->w_dtype))
+		return shmrt_cpu_matmul_quant(a);
 	struct job j = {a, impl_for(shmrt_cpu_isa()), NULL, NULL};
 	if (a->m >= PREFILL_MIN_M) {
 		j.wbufs = malloc(sizeof(float) * N_GRAIN * KC * shmrt_pool_threads());

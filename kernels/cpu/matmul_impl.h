@@ -89,7 +89,7 @@ static INLINE_T void IMPL(store)(const struct shmrt_matmul_args *a, int m0, int6
 			if (accumulate)
 				*dst += out[m][r];
 			else
-				*dst = out[m][r] + (a->bias ? shmrt_load(a->bias, a->w_dtype, n0 + r) : 0.0f);
+				*dst = out[m][r] + (a->bias ? shmrt_load(a->bias, a->bias_dtype, n0 + r) : 0.0f);
 		}
 }
 
@@ -210,7 +210,7 @@ static INLINE_T void IMPL(dtile)(const struct shmrt_matmul_args *a, const float 
 			for (int kk = k; kk < a->k; kk++)
 				s += x[m][kk] * shmrt_load(w0 + r * ld, dt, kk);
 			if (a->bias)
-				s += shmrt_load(a->bias, a->w_dtype, n0 + r);
+				s += shmrt_load(a->bias, a->bias_dtype, n0 + r);
 			y[(int64_t)(m0 + m) * a->n + n0 + r] = s;
 		}
 }

@@ -25,6 +25,9 @@ extern "C" int shmrt_cuda_embedding(void *stream, const struct shmrt_embedding_a
 	int rc = shmrt_check_embedding(a);
 	if (rc || a->n_tokens == 0)
 		return rc;
+	if (shmrt_dtype_is_quantized(a->table_dtype))
+		return shmrt_fail(ENOTSUP, "embedding (cuda): %s tables are not implemented",
+				  shmrt_dtype_name(a->table_dtype));
 	embedding_kernel<<<a->n_tokens, 256, 0, (cudaStream_t)stream>>>(a->dim, a->vocab, a->tokens, a->table,
 									 a->table_dtype, a->out, a->out_dtype);
 	return cuda_launch_check("embedding");

@@ -240,6 +240,10 @@ static int prepare(const struct shmrt_matmul_args *a, struct shmrt_cuda_dev **de
 		return rc;
 	if (a->y_dtype == SHMRT_F16)
 		return shmrt_fail(ENOTSUP, "matmul (cuda): y must be f32 or bf16");
+	if (shmrt_dtype_is_quantized(a->w_dtype) || (a->bias && a->bias_dtype != a->w_dtype))
+		return shmrt_fail(ENOTSUP, "matmul (cuda): w %s with bias %s: block formats, and a bias "
+					   "in another dtype than w, are not implemented",
+				  shmrt_dtype_name(a->w_dtype), shmrt_dtype_name(a->bias_dtype));
 	return shmrt_cuda_dev_get(dev);
 }
 

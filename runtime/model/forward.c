@@ -195,7 +195,8 @@ static int linear(const struct shmrt_model *m, int T, const void *x, struct shmr
 		  struct shmrt_weight bias, int n, int k, void *y)
 {
 	struct shmrt_matmul_args a = {.m = T, .n = n, .k = k, .x = x, .x_dtype = m->act, .w = w.p,
-				      .w_dtype = w.dtype, .bias = bias.p, .y = y, .y_dtype = m->act};
+				      .w_dtype = w.dtype, .bias = bias.p, .bias_dtype = bias.dtype, .y = y,
+				      .y_dtype = m->act};
 	return m->b->matmul(NULL, &a);
 }
 
