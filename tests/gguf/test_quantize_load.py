@@ -1,0 +1,74 @@
+#!/usr/bin/env python3
+"""--quantize at load (shmrt_model_options.quantize_to, runtime/model/model.c):
+a synthetic bf16 model's logits with its weights quantized to q8_0, q4_0 and
+q4_k as they are loaded, against its own bf16 logits (shmrt logits, cpu-ref:
+the same kernels, so the difference is the quantization's alone).
+
+The model's weights are random, so its logits have small margins between
+the top tokens (near-ties everywhere): top-1 agreement is a weak measure
+there and the bounds below are what 8.5 and 4.5 bits a weight give on it:
+  q8_0: top-1 agreement >= 90%, max |error| <= 3% of the logits' spread,
+        correlation >= 0.999;
+  q4_0, q4_k: top-1 >= 40%, max |error| <= 25% (q4_0), 20% (q4_k) of the
+        spread, correlation
+        >= 0.95; q4_k's RMS error <= q4_0's (its fitted scales and mins).
+Also the bytes saved that the load reports, and a bad --quantize refused.
+
+usage: test_quantize_load.py SHMRT
+"""
+import os
+import re
+import subprocess
+import sys
+import tempfile
+
+import numpy as np
+
+SHMRT = sys.argv[1]
+FAILED = []
+TOKENS = [510] + [(i * 37 + 11) % 500 for i in range(47)]
+
+
+def check(cond, what):
+    print(("ok   " if cond else "FAIL ") + what)
+    if not cond:
+        FAILED.append(what)
+
+
+def logits(model, out, *extra):
+    r = subprocess.run([SHMRT, "logits", "--model", model, "--backend", "cpu-ref", "--tokens",
+                        ",".join(map(str, TOKENS)), "--out", out, *extra], capture_output=True, text=True)
+    if r.returncode:
+        sys.exit(f"shmrt logits {' '.join(extra)} failed: {r.stderr}")
+    return np.fromfile(out, dtype=np.float32).reshape(len(TOKENS), -1), r.stderr
+
+
+def main():
+    with tempfile.TemporaryDirectory() as tmp:
+        model = os.path.join(tmp, "tiny")
+        subprocess.run([SHMRT, "mkmodel", "--preset", "tiny", "--out", model], check=True, capture_output=True)
+        ref, _ = logits(model, os.path.join(tmp, "bf16.f32"))
+        spread = float(ref.max() - ref.min())
+        bounds = {"q8_0": (0.90, 0.03, 0.999), "q4_0": (0.40, 0.25, 0.95), "q4_k": (0.40, 0.20, 0.95)}
+        rms = {}
+        for q, (top1_min, err_max, corr_min) in bounds.items():
+            got, err = logits(model, os.path.join(tmp, q + ".f32"), "--quantize", q)
+            top1 = float(np.mean(got.argmax(1) == ref.argmax(1)))
+            rel = float(np.abs(got - ref).max()) / spread
+            corr = float(np.corrcoef(got.ravel(), ref.ravel())[0, 1])
+            rms[q] = float(np.sqrt(np.mean((got - ref) ** 2)))
+            check(top1 >= top1_min, f"{q}: top-1 agreement {top1:.3f} >= {top1_min}")
+            check(rel <= err_max, f"{q}: max error {rel:.4f} of the spread <= {err_max}")
+            check(corr >= corr_min, f"{q}: correlation {corr:.5f} >= {corr_min}")
+            m = re.search(r"quantized to (\S+) at load: ([\d.]+) MiB, ([\d.]+) MiB saved", err)
+            check(m and m.group(1) == q and float(m.group(3)) > 0,
+                  f"{q}: the load reports the bytes saved ({m.group(0) if m else err.strip()})")
+        check(rms["q4_k"] <= rms["q4_0"], f"q4_k's RMS error {rms['q4_k']:.4f} <= q4_0's {rms['q4_0']:.4f}")
+        r = subprocess.run([SHMRT, "logits", "--model", model, "--tokens", "1", "--out", os.path.join(tmp, "x"),
+                            "--quantize", "q6_k"], capture_output=True, text=True)
+        check(r.returncode == 2 and "--quantize wants q8_0, q4_0 or q4_k" in r.stderr,
+              f"--quantize q6_k is refused ({r.stderr.strip()})")
+    sys.exit(1 if FAILED else 0)
+
+
+main()
