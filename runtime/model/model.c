@@ -203,10 +203,11 @@ static int plan_layer(struct plan *pl, const struct shmrt_model_config *c, int l
 	if ((rc = plan_group(pl, names, 1, &H, I, false, &ls->down)) < 0)
 		return rc;
 #undef NAME
-	if (ls->qkv_bias.present && ls->qkv_bias.dtype != ls->qkv.dtype)
+	/* a quantized weight (a GGUF file, --quantize) has f32 biases */
+	if (ls->qkv_bias.present && ls->qkv_bias.dtype != ls->qkv.dtype && !shmrt_dtype_is_quantized(ls->qkv.dtype))
 		return shmrt_fail(ENOTSUP, "layer %d: q/k/v biases are %s but the weights %s (they must agree)", l,
 				  shmrt_dtype_name(ls->qkv_bias.dtype), shmrt_dtype_name(ls->qkv.dtype));
-	if (ls->o_bias.present && ls->o_bias.dtype != ls->o.dtype)
+	if (ls->o_bias.present && ls->o_bias.dtype != ls->o.dtype && !shmrt_dtype_is_quantized(ls->o.dtype))
 		return shmrt_fail(ENOTSUP, "layer %d: o_proj's bias is %s but its weight %s (they must agree)", l,
 				  shmrt_dtype_name(ls->o_bias.dtype), shmrt_dtype_name(ls->o.dtype));
 	return 0;
