@@ -10,8 +10,8 @@ there and the bounds below are what 8.5 and 4.5 bits a weight give on it:
   q8_0: top-1 agreement >= 90%, max |error| <= 3% of the logits' spread,
         correlation >= 0.999;
   q4_0, q4_k: top-1 >= 40%, max |error| <= 25% (q4_0), 20% (q4_k) of the
-        spread, correlation
-        >= 0.95; q4_k's RMS error <= q4_0's (its fitted scales and mins).
+        spread, correlation >= 0.95; q4_k's RMS error <= q4_0's (its
+        fitted scales and mins).
 Also the bytes saved that the load reports, and a bad --quantize refused.
 
 usage: test_quantize_load.py SHMRT
