@@ -203,7 +203,9 @@ static int plan_layer(struct plan *pl, const struct shmrt_model_config *c, int l
 	if ((rc = plan_group(pl, names, 1, &H, I, false, &ls->down)) < 0)
 		return rc;
 #undef NAME
-	/* a quantized weight (a GGUF file, --quantize) has f32 biases */
+	/* A plain-dtype weight's bias shares its dtype (cuBLASLt's epilogue
+	 * takes one); a block-format weight's bias is a plain vector (f32 in
+	 * llama.cpp's files) and the kernels read it as its own dtype. */
 	if (ls->qkv_bias.present && ls->qkv_bias.dtype != ls->qkv.dtype && !shmrt_dtype_is_quantized(ls->qkv.dtype))
 		return shmrt_fail(ENOTSUP, "layer %d: q/k/v biases are %s but the weights %s (they must agree)", l,
 				  shmrt_dtype_name(ls->qkv_bias.dtype), shmrt_dtype_name(ls->qkv.dtype));

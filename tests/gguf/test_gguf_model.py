@@ -27,6 +27,7 @@ import struct
 import subprocess
 import sys
 import tempfile
+import zlib
 
 import numpy as np
 
@@ -106,7 +107,7 @@ def k_quant_blocks(rng, rows, cols, qtype):
     blocks = rng.integers(0, 256, (rows, cols // bs, tb), dtype=np.uint8)
     half = lambda v: np.frombuffer(np.float16(v).tobytes(), np.uint8)
     if qtype == Q.Q6_K:  # d at the end, int8 scales before it
-        blocks[:, :, 208:210] = half(0.0004)
+        blocks[:, :, 208:210] = half(0.00006)
     else:  # d, dmin first
         blocks[:, :, 0:2] = half(0.0012 if qtype == Q.Q4_K else 0.0006)
         blocks[:, :, 2:4] = half(0.0015 if qtype == Q.Q4_K else 0.0008)
@@ -191,7 +192,7 @@ def logits(model, backend, tmp):
 
 
 def compare(tmp, name, arch="llama", qtype=Q.Q8_0, tied=False, qkv_bias=False, embed_type=None):
-    rng = np.random.default_rng(abs(hash(name)) % (1 << 32))
+    rng = np.random.default_rng(zlib.crc32(name.encode()))
     w = hf_weights(rng, qkv_bias=qkv_bias, tied=tied)
     path = os.path.join(tmp, name + ".gguf")
     ref_w = write_gguf(path, arch, w, qtype, rng, embed_type)
@@ -208,9 +209,15 @@ def compare(tmp, name, arch="llama", qtype=Q.Q8_0, tied=False, qkv_bias=False, e
             check(False, f"{name}: shmrt logits --backend {backend} on the GGUF file ({err})")
             continue
         rel = float(np.abs(got - want).max()) / spread
-        top1 = float((got.argmax(1) == want.argmax(1)).mean())
+        # top-1 must agree wherever the reference's best two are not a
+        # near-tie (apart by more than 2% of the spread)
+        top2 = np.sort(want, 1)[:, -2:]
+        decisive = (top2[:, 1] - top2[:, 0]) > 0.02 * spread
+        agree = got.argmax(1) == want.argmax(1)
+        top1 = float(agree[decisive].mean()) if decisive.any() else 1.0
         check(rel < tol and (backend == "cpu-ref" or top1 == 1.0),
-              f"{name} [{backend}]: max |error| / spread = {rel:.2e} (< {tol:g}), top-1 agreement {top1:.2f}")
+              f"{name} [{backend}]: max |error| / spread = {rel:.2e} (< {tol:g}), top-1 agreement "
+              f"{top1:.2f} at the {int(decisive.sum())} positions without a near-tie, {agree.mean():.2f} at all")
 
 
 # ---- malformed files: a tiny valid file written by hand, then broken ----
