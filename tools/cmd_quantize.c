@@ -63,9 +63,9 @@ static enum shmrt_dtype tensor_type(struct job *j, const struct qtensor *q)
 {
 	if (!q->cols)
 		return SHMRT_F32;
-	enum shmrt_dtype dt = j->type;
-	if (q->cols % shmrt_dtype_block(dt))
-		dt = q->cols % shmrt_dtype_block(SHMRT_Q8_0) ? SHMRT_F32 : SHMRT_Q8_0;
+	enum shmrt_dtype dt;
+	if (!shmrt_quantize_row_type(j->type, q->cols, &dt))
+		dt = SHMRT_F32;
 	if (dt != j->type) {
 		fprintf(stderr, "shmrt quantize: %s: rows of %lld are not whole %s blocks: %s\n", q->name,
 			(long long)q->cols, shmrt_dtype_name(j->type), shmrt_dtype_name(dt));

@@ -109,6 +109,12 @@ SHMRT_API void shmrt_model_load_stats(const struct shmrt_model *m, struct shmrt_
  * memory-bandwidth ceiling of decode. */
 SHMRT_API uint64_t shmrt_model_step_weight_bytes(const struct shmrt_model *m);
 
+/* Bytes of a whole model's weights (every tensor of the config, lm_head
+ * once, one rank), in the checkpoint's dtype (quantize_to 0) or with its
+ * 2-D weights quantized at load (shmrt_model_options.quantize_to, its
+ * Q8_0 fallback included): what `shmrt size` prints. */
+SHMRT_API uint64_t shmrt_model_weight_bytes(const struct shmrt_model_config *cfg, int quantize_to);
+
 /* ---- The paged KV cache ----------------------------------------------------
  *
  * block_size: tokens per block (0: 16). The pool allocates num_blocks

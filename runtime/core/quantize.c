@@ -182,6 +182,12 @@ bool shmrt_quantize_supported(enum shmrt_dtype dt)
 	return dt == SHMRT_Q8_0 || dt == SHMRT_Q4_0 || dt == SHMRT_Q4_K;
 }
 
+bool shmrt_quantize_row_type(enum shmrt_dtype want, int64_t cols, enum shmrt_dtype *out)
+{
+	*out = cols % shmrt_dtype_block(want) ? SHMRT_Q8_0 : want;
+	return cols > 0 && cols % shmrt_dtype_block(*out) == 0;
+}
+
 int shmrt_quantize_row(const float *x, int64_t n, enum shmrt_dtype dt, void *out)
 {
 	if (!shmrt_quantize_supported(dt))

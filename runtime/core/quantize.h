@@ -28,6 +28,12 @@ void shmrt_quantize_q4_k(const float *x, void *b);
 /* The types a weight may be quantized into (Q8_0, Q4_0, Q4_K). */
 bool shmrt_quantize_supported(enum shmrt_dtype dt);
 
+/* The type a row of cols elements is quantized into when want is asked:
+ * want, or Q8_0 when the row is not whole blocks of want (llama.cpp's
+ * fallback for the K-quants); false when it is not whole Q8_0 blocks
+ * either (the row stays as it is). */
+bool shmrt_quantize_row_type(enum shmrt_dtype want, int64_t cols, enum shmrt_dtype *out);
+
 /* n elements of x (a whole number of dt's blocks) into out
  * (shmrt_dtype_row_bytes(dt, n) bytes): 0, or -EINVAL with a message when
  * dt is not one of the above or n not whole blocks. */

@@ -71,10 +71,7 @@ static bool quantized_type(const struct plan *pl, const struct shmrt_tensor_info
 {
 	if (!pl->quantize_to || !cols || shmrt_dtype_is_quantized(t->dtype))
 		return false;
-	*qdt = (enum shmrt_dtype)pl->quantize_to;
-	if (cols % shmrt_dtype_block(*qdt))
-		*qdt = SHMRT_Q8_0; /* llama.cpp's fallback for rows not whole super-blocks */
-	return cols % shmrt_dtype_block(*qdt) == 0;
+	return shmrt_quantize_row_type((enum shmrt_dtype)pl->quantize_to, cols, qdt);
 }
 
 /* Plans the quantization of it (bytes read as they are into the staging). */

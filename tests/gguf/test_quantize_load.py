@@ -12,10 +12,12 @@ there and the bounds below are what 8.5 and 4.5 bits a weight give on it:
   q4_0, q4_k: top-1 >= 40%, max |error| <= 25% (q4_0), 20% (q4_k) of the
         spread, correlation >= 0.95; q4_k's RMS error <= q4_0's (its
         fitted scales and mins).
-Also the bytes saved that the load reports, and a bad --quantize refused.
+Also the bytes saved that the load reports, the same as `shmrt size`
+computes from the config, and a bad --quantize refused.
 
 usage: test_quantize_load.py SHMRT
 """
+import json
 import os
 import re
 import subprocess
@@ -50,6 +52,8 @@ def main():
         ref, _ = logits(model, os.path.join(tmp, "bf16.f32"))
         spread = float(ref.max() - ref.min())
         bounds = {"q8_0": (0.90, 0.03, 0.999), "q4_0": (0.40, 0.25, 0.95), "q4_k": (0.40, 0.20, 0.95)}
+        sizes = json.loads(subprocess.run([SHMRT, "size", "--model", model, "--json"], capture_output=True,
+                                          text=True, check=True).stdout)["weight_bytes"]
         rms = {}
         for q, (top1_min, err_max, corr_min) in bounds.items():
             got, err = logits(model, os.path.join(tmp, q + ".f32"), "--quantize", q)
@@ -63,6 +67,9 @@ def main():
             m = re.search(r"quantized to (\S+) at load: ([\d.]+) MiB, ([\d.]+) MiB saved", err)
             check(m and m.group(1) == q and float(m.group(3)) > 0,
                   f"{q}: the load reports the bytes saved ({m.group(0) if m else err.strip()})")
+            saved = (sizes["checkpoint"] - sizes[q]) / 1048576
+            check(m and abs(float(m.group(3)) - saved) < 0.006,
+                  f"{q}: shmrt size's weight bytes say the same saving ({saved:.2f} MiB)")
         check(rms["q4_k"] <= rms["q4_0"], f"q4_k's RMS error {rms['q4_k']:.4f} <= q4_0's {rms['q4_0']:.4f}")
         r = subprocess.run([SHMRT, "logits", "--model", model, "--tokens", "1", "--out", os.path.join(tmp, "x"),
                             "--quantize", "q6_k"], capture_output=True, text=True)
