@@ -12,7 +12,8 @@ there and the bounds below are what 8.5 and 4.5 bits a weight give on it:
   q4_0, q4_k: top-1 >= 40%, max |error| <= 25% (q4_0), 20% (q4_k) of the
         spread, correlation >= 0.95; q4_k's RMS error <= q4_0's (its
         fitted scales and mins).
-Also the bytes saved that the load reports, the same as `shmrt size`
+The runtime's workers get the option (shmrt start --quantize). Also the
+bytes saved that the load reports, the same as `shmrt size`
 computes from the config, and a bad --quantize refused.
 
 usage: test_quantize_load.py SHMRT
@@ -23,6 +24,7 @@ import re
 import subprocess
 import sys
 import tempfile
+import time
 
 import numpy as np
 
@@ -43,6 +45,34 @@ def logits(model, out, *extra):
     if r.returncode:
         sys.exit(f"shmrt logits {' '.join(extra)} failed: {r.stderr}")
     return np.fromfile(out, dtype=np.float32).reshape(len(TOKENS), -1), r.stderr
+
+
+def generate(*args, env=None):
+    r = subprocess.run([SHMRT, "generate", "--tokens", "510,5,17", "--max-tokens", "8", "--temperature", "0",
+                        "--json", *args], capture_output=True, text=True, env=env)
+    return json.loads(r.stdout)["tokens"] if r.returncode == 0 else r.stderr
+
+
+def check_runtime(model, tmp):
+    """The option travels to the runtime's workers: `shmrt start --quantize
+    q4_k` generates the tokens `generate --model --quantize q4_k` does."""
+    env = dict(os.environ, SHMRT_SHM_DIR=tmp)
+    name = f"quantize-{os.getpid()}"
+    start = subprocess.Popen([SHMRT, "start", "--model", model, "--name", name, "--quantize", "q4_k"], env=env,
+                             stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    try:
+        for _ in range(120):
+            if subprocess.run([SHMRT, "probe", "--name", name, "--ready"], env=env,
+                              capture_output=True).returncode == 0:
+                break
+            time.sleep(0.25)
+        got = generate("--name", name, env=env)
+    finally:
+        start.terminate()
+        start.wait(timeout=30)
+    want, plain = generate("--model", model, "--quantize", "q4_k"), generate("--model", model)
+    check(got == want and want != plain, f"shmrt start --quantize q4_k generates {got}, as generate --quantize "
+          f"q4_k does ({want}; bf16: {plain})")
 
 
 def main():
@@ -71,6 +101,7 @@ def main():
             check(m and abs(float(m.group(3)) - saved) < 0.006,
                   f"{q}: shmrt size's weight bytes say the same saving ({saved:.2f} MiB)")
         check(rms["q4_k"] <= rms["q4_0"], f"q4_k's RMS error {rms['q4_k']:.4f} <= q4_0's {rms['q4_0']:.4f}")
+        check_runtime(model, tmp)
         r = subprocess.run([SHMRT, "logits", "--model", model, "--tokens", "1", "--out", os.path.join(tmp, "x"),
                             "--quantize", "q6_k"], capture_output=True, text=True)
         check(r.returncode == 2 and "--quantize wants q8_0, q4_0 or q4_k" in r.stderr,
