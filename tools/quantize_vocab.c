@@ -105,6 +105,21 @@ static const char *pre_name(json_t *doc)
 	return "default";
 }
 
+/* add_bos_token / add_eos_token: whether the post-processor's template
+ * for one sequence starts / ends with a special token, as llama.cpp's
+ * gguf-py SpecialVocab reads tokenizer.json. */
+static int add_bos_eos(json_t *doc, struct shmrt_gguf_writer *w)
+{
+	json_t *post = json_object_get(doc, "post_processor");
+	const char *type = json_string_value(json_object_get(post, "type"));
+	json_t *single = type && !strcmp(type, "TemplateProcessing") ? json_object_get(post, "single") : NULL;
+	size_t n = json_array_size(single);
+	bool bos = n && json_object_get(json_array_get(single, 0), "SpecialToken"),
+	     eos = n > 1 && json_object_get(json_array_get(single, n - 1), "SpecialToken");
+	int rc = shmrt_gguf_add_bool(w, "tokenizer.ggml.add_bos_token", bos);
+	return rc ? rc : shmrt_gguf_add_bool(w, "tokenizer.ggml.add_eos_token", eos);
+}
+
 static int add_vocab(json_t *doc, const char *path, const struct shmrt_model_config *cfg,
 		     struct shmrt_gguf_writer *w)
 {
@@ -146,6 +161,8 @@ int quantize_vocab(const char *tokenizer_json, const struct shmrt_model_config *
 		rc = add_vocab(doc, tokenizer_json, cfg, w);
 	if (!rc)
 		rc = add_merges(doc, tokenizer_json, w);
+	if (!rc)
+		rc = add_bos_eos(doc, w);
 	if (!rc && cfg->bos_token_id >= 0)
 		rc = shmrt_gguf_add_u32(w, "tokenizer.ggml.bos_token_id", (uint32_t)cfg->bos_token_id);
 	if (!rc && cfg->n_eos > 0)

@@ -4,7 +4,8 @@
  * _set_vocab_gpt2): model "gpt2", the tokens by id (vocab_size of them,
  * "[PAD<id>]" for ids without one, type UNUSED), their types (NORMAL,
  * CONTROL for special added tokens, USER_DEFINED for the other added
- * ones), the merges as "a b" strings, bos/eos ids, and the pre-tokenizer's
+ * ones), the merges as "a b" strings, bos/eos ids, add_bos/add_eos (from
+ * the post-processor's template), and the pre-tokenizer's
  * name in llama.cpp's table ("gpt-2" for a plain ByteLevel pre-tokenizer,
  * else "default"). */
 #ifndef SHMRT_TOOLS_QUANTIZE_VOCAB_H

@@ -20,7 +20,8 @@ of q8_0, q4_0 and q4_k; for each:
     activations to 8 bits in its matmuls) and max error <= 3% of the
     logits' spread;
   - llama.cpp's tokenizer (tokenizer.ggml.* written from tokenizer.json)
-    encodes a text as `shmrt tokenize` does with the tokenizer.json.
+    encodes a text as `shmrt tokenize` does with the tokenizer.json, and
+    adds the bos token as its post-processor does (add_bos_token);
 The `tiny` preset (Llama 3 rope scaling) is refused with the reason.
 Skips (77) without llama_cpp or gguf.
 
@@ -99,6 +100,9 @@ def check_tokenizer(m, model_dir, path):
                             "--json"))["ids"]
     theirs = m.tokenize(TEXT.encode(), add_bos=False, special=False)
     check(list(theirs) == list(ours), f"{path}: llama.cpp's tokenization {list(theirs)[:8]}... == shmrt's")
+    # tokenizer.json's post-processor starts with <|begin_of_text|>: add_bos_token
+    with_bos = m.tokenize(TEXT.encode(), add_bos=True, special=False)
+    check(list(with_bos) == [TOKENS[0]] + list(ours), f"{path}: llama.cpp adds the bos token {TOKENS[0]}")
 
 
 def main():
