@@ -10,6 +10,8 @@
  * the checkpoint's dtype and quantized row by row (core/quantize.h) into
  * its place: its slot is planned at the quantized size. */
 #include <errno.h>
+#include <pthread.h>
+#include <sched.h>
 #include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -212,23 +214,68 @@ static int plan_layer(struct plan *pl, const struct shmrt_model_config *c, int l
 	return 0;
 }
 
-/* Item it's rows, read as they are at src, quantized into dst. */
-static int quantize_item(const struct place *it, const uint8_t *src, uint8_t *dst)
+/* Rows [r0, r1) of an item, read as they are at src, quantized into dst. */
+struct quantize_part {
+	const struct place *it;
+	const uint8_t *src;
+	uint8_t *dst;
+	size_t r0, r1;
+	int rc;
+};
+
+static void *quantize_rows(void *arg)
 {
+	struct quantize_part *q = arg;
+	const struct place *it = q->it;
 	size_t elem = shmrt_dtype_size(it->t->dtype), qrow = shmrt_dtype_row_bytes(it->qdt, it->cols);
-	size_t rows = it->src_bytes / elem / (size_t)it->cols;
 	float *x = malloc((size_t)it->cols * sizeof(float));
-	if (!x)
-		return shmrt_fail(ENOMEM, "no memory to quantize '%s'", it->t->name);
-	int rc = 0;
-	for (size_t r = 0; !rc && r < rows; r++) {
-		const uint8_t *row = src + r * (size_t)it->cols * elem;
+	q->rc = x ? 0 : -ENOMEM;
+	for (size_t r = q->r0; !q->rc && r < q->r1; r++) {
+		const uint8_t *row = q->src + r * (size_t)it->cols * elem;
 		for (int64_t i = 0; i < it->cols; i++)
 			x[i] = shmrt_load(row, it->t->dtype, i);
-		rc = shmrt_quantize_row(x, it->cols, it->qdt, dst + r * qrow);
+		q->rc = shmrt_quantize_row(x, it->cols, it->qdt, q->dst + r * qrow);
 	}
 	free(x);
-	return rc;
+	return NULL;
+}
+
+/* Threads for n elements: the CPUs this process may use (a worker's
+ * placement), one per 2^16 elements at least, at most QUANTIZE_THREADS. */
+#define QUANTIZE_THREADS 64
+static int quantize_threads(size_t n)
+{
+	cpu_set_t set;
+	int cpus = sched_getaffinity(0, sizeof(set), &set) == 0 ? CPU_COUNT(&set) : 1;
+	size_t most = n >> 16;
+	if ((size_t)cpus > most)
+		cpus = most ? (int)most : 1;
+	return cpus < QUANTIZE_THREADS ? cpus : QUANTIZE_THREADS;
+}
+
+/* Item it's rows, read as they are at src, quantized into dst, split over
+ * threads by rows (K-quants' scale search costs ~100 ns a weight). */
+static int quantize_item(const struct place *it, const uint8_t *src, uint8_t *dst)
+{
+	size_t rows = it->src_bytes / shmrt_dtype_size(it->t->dtype) / (size_t)it->cols;
+	int n = quantize_threads(rows * (size_t)it->cols), started = 0, rc = 0;
+	struct quantize_part parts[QUANTIZE_THREADS];
+	pthread_t th[QUANTIZE_THREADS];
+	for (int i = 0; i < n; i++)
+		parts[i] = (struct quantize_part){.it = it, .src = src, .dst = dst, .r0 = rows * (size_t)i / (size_t)n,
+						  .r1 = rows * (size_t)(i + 1) / (size_t)n};
+	for (int i = 1; i < n && pthread_create(&th[i], NULL, quantize_rows, &parts[i]) == 0; i++)
+		started = i;
+	quantize_rows(&parts[0]);
+	for (int i = started + 1; i < n; i++) /* threads that did not start: here */
+		quantize_rows(&parts[i]);
+	for (int i = 1; i <= started; i++)
+		pthread_join(th[i], NULL);
+	for (int i = 0; i < n && !rc; i++)
+		rc = parts[i].rc;
+	if (rc)
+		return shmrt_fail(-rc, "cannot quantize '%s' into %s", it->t->name, shmrt_dtype_name(it->qdt));
+	return 0;
 }
 
 /* Item k (read at src) into its place on the device. */
