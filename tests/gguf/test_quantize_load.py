@@ -12,7 +12,8 @@ there and the bounds below are what 8.5 and 4.5 bits a weight give on it:
   q4_0, q4_k: top-1 >= 40%, max |error| <= 25% (q4_0), 20% (q4_k) of the
         spread, correlation >= 0.95; q4_k's RMS error <= q4_0's (its
         fitted scales and mins).
-The runtime's workers get the option (shmrt start --quantize). Also the
+Tensor-parallel ranks quantize their own parts (q8_0 over 2 ranks gives
+the logits of one). The runtime's workers get the option (shmrt start --quantize). Also the
 bytes saved that the load reports, the same as `shmrt size`
 computes from the config, and a bad --quantize refused.
 
@@ -101,6 +102,12 @@ def main():
             check(m and abs(float(m.group(3)) - saved) < 0.006,
                   f"{q}: shmrt size's weight bytes say the same saving ({saved:.2f} MiB)")
         check(rms["q4_k"] <= rms["q4_0"], f"q4_k's RMS error {rms['q4_k']:.4f} <= q4_0's {rms['q4_0']:.4f}")
+        # tensor parallel: each rank quantizes its own rows and columns
+        # (whole Q8_0 blocks on both ranks here): the same logits
+        one, _ = logits(model, os.path.join(tmp, "tp1.f32"), "--quantize", "q8_0")
+        two, _ = logits(model, os.path.join(tmp, "tp2.f32"), "--quantize", "q8_0", "--workers", "2")
+        err = float(np.abs(one - two).max()) / spread
+        check(err <= 1e-5, f"q8_0 with --workers 2 == --workers 1 (error {err:.1e} of the spread)")
         check_runtime(model, tmp)
         r = subprocess.run([SHMRT, "logits", "--model", model, "--tokens", "1", "--out", os.path.join(tmp, "x"),
                             "--quantize", "q6_k"], capture_output=True, text=True)
