@@ -50,11 +50,8 @@ void shmrt_quantize_q4_0(const float *x, void *out)
 	}
 }
 
-/* Weighted least squares of x ~ scale * L + min over L in [0, nmax], as
- * ggml-quants.c's make_qkx2_quants: start from the min/max fit, then try
- * nstep scales around it (iscale = (nmax + rmin + rdelta * k) / range) and
- * keep the fit of smallest weighted squared error. min is clamped to <= 0.
- * Returns scale; *neg_min = -min. */
+/* n values x with weights w, to be fitted by scale * L + min, L integer
+ * levels in [0, nmax]. */
 struct fit {
 	int n, nmax;
 	const float *x, *w;
@@ -76,6 +73,12 @@ static void fit_levels(const struct fit *f, float iscale, float min, uint8_t *l)
 		l[i] = (uint8_t)clamp(nearest(iscale * (f->x[i] - min)), 0, f->nmax);
 }
 
+/* Weighted least squares of x ~ scale * L + min, as ggml-quants.c's
+ * make_qkx2_quants (rmin -1, rdelta 0.1, nstep 20): start from the min/max
+ * fit, then try the level spacings iscale = (nmax - 1 + 0.1 k) / range,
+ * k = 0..20, solve scale and min for each set of levels, and keep the fit
+ * of smallest weighted squared error. min is clamped to <= 0. Returns
+ * scale; best gets the levels, *neg_min = -min. */
 static float fit_scale_min(const struct fit *f, uint8_t *best, float *neg_min)
 {
 	float min = f->x[0], max = f->x[0], sum_w = 0, sum_x = 0;
