@@ -218,9 +218,12 @@ int shmrt_gguf_write_header(struct shmrt_gguf_writer *w, FILE *f)
 
 int shmrt_gguf_write_tensor(struct shmrt_gguf_writer *w, FILE *f, const void *data, uint64_t size)
 {
-	if (w->next >= w->n_tensors || w->tensors[w->next].size != size)
-		return shmrt_fail(EINVAL, "gguf: tensor %llu written with %llu bytes, not as declared",
-				  (unsigned long long)w->next, (unsigned long long)size);
+	if (w->next >= w->n_tensors)
+		return shmrt_fail(EINVAL, "gguf: %llu tensors were declared, all written", (unsigned long long)w->n_tensors);
+	if (w->tensors[w->next].size != size)
+		return shmrt_fail(EINVAL, "gguf: tensor %llu written with %llu bytes, not the %llu declared",
+				  (unsigned long long)w->next, (unsigned long long)size,
+				  (unsigned long long)w->tensors[w->next].size);
 	int rc = write_bytes(f, data, (size_t)size);
 	w->next++;
 	return rc ? rc : write_pad(f, size);

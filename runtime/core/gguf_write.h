@@ -44,7 +44,8 @@ int shmrt_gguf_add_tensor(struct shmrt_gguf_writer *w, const char *name, int n_d
 /* The header, key/values and tensor infos, padded to the alignment. */
 int shmrt_gguf_write_header(struct shmrt_gguf_writer *w, FILE *f);
 
-/* The next tensor's bytes (as many as its shape and type take), padded. */
+/* The next tensor's bytes (as many as its shape and type take), padded;
+ * -EINVAL (nothing written) for another size or past the last tensor. */
 int shmrt_gguf_write_tensor(struct shmrt_gguf_writer *w, FILE *f, const void *data, uint64_t size);
 
 #endif
