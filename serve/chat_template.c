@@ -49,15 +49,19 @@ static const char *template_text(json_t *cfg)
 }
 
 /* ChatML templates that add a system turn when the conversation has none
- * write it as a Jinja string literal: '<|im_start|>system\nTEXT<|im_end|>\n'.
- * Returns TEXT with the literal's escapes undone, or NULL. */
+ * write it as a Jinja string literal: '<|im_start|>system\nTEXT<|im_end|>\n'
+ * (GGUF converters write the newline itself instead of \n). Returns TEXT
+ * with the literal's escapes undone, or NULL. */
 static char *chatml_default_system(const char *tmpl)
 {
-	static const char marker[] = "<|im_start|>system\\n";
+	static const char marker[] = "<|im_start|>system\\n", raw[] = "<|im_start|>system\n";
 	const char *at = strstr(tmpl, marker);
+	size_t skip = sizeof(marker) - 1;
+	if (!at && (at = strstr(tmpl, raw)))
+		skip = sizeof(raw) - 1;
 	if (!at || !strstr(tmpl, "!= 'system'"))
 		return NULL;
-	at += sizeof(marker) - 1;
+	at += skip;
 	const char *end = strstr(at, "<|im_end|>");
 	if (!end)
 		return NULL;
@@ -95,6 +99,34 @@ static enum chat_style detect(const char *tmpl, char **why)
 	return CHAT_NONE;
 }
 
+/* The style of template text tmpl (and ChatML's default system turn). */
+static void from_text(struct chat_template *t, const char *tmpl)
+{
+	t->style = detect(tmpl, &t->why_none);
+	if (t->style == CHAT_CHATML)
+		t->default_system = chatml_default_system(tmpl);
+}
+
+static char *token_text(const struct shmrt_tokenizer *tok, int32_t id)
+{
+	const char *s = id >= 0 ? shmrt_tokenizer_token(tok, id, NULL) : NULL;
+	return strdup(s ? s : "");
+}
+
+int chat_template_from_tokenizer(struct chat_template *t, const struct shmrt_tokenizer *tok)
+{
+	memset(t, 0, sizeof(*t));
+	const char *tmpl;
+	t->bos = token_text(tok, shmrt_tokenizer_bos_id(tok));
+	t->eos = token_text(tok, shmrt_tokenizer_eos_id(tok));
+	if (shmrt_tokenizer_chat_template(tok, &tmpl, NULL) == 0)
+		from_text(t, tmpl);
+	else
+		t->why_none = strdup("the model has no chat template (its GGUF file has no tokenizer.chat_template): "
+				     "use /v1/completions");
+	return t->bos && t->eos ? 0 : -ENOMEM;
+}
+
 int chat_template_load(struct chat_template *t, const char *dir)
 {
 	memset(t, 0, sizeof(*t));
@@ -120,9 +152,7 @@ int chat_template_load(struct chat_template *t, const char *dir)
 		t->why_none = strdup("the model has no chat template (tokenizer_config.json has no chat_template): "
 				     "use /v1/completions");
 	} else {
-		t->style = detect(tmpl, &t->why_none);
-		if (t->style == CHAT_CHATML)
-			t->default_system = chatml_default_system(tmpl);
+		from_text(t, tmpl);
 	}
 	json_decref(cfg);
 	return t->bos && t->eos ? 0 : -ENOMEM;

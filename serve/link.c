@@ -52,7 +52,10 @@ static int attach(struct serve_link *l)
 		if (rc == 0)
 			rc = shmrt_tokenizer_load(path, NULL, &tok);
 	}
-	if (rc == 0 && (rc = chat_template_load(&l->chat, l->info.model_dir)) != 0)
+	if (rc == 0)
+		rc = shmrt_model_path_is_gguf(l->info.model_dir) ? chat_template_from_tokenizer(&l->chat, tok)
+								 : chat_template_load(&l->chat, l->info.model_dir);
+	if (rc)
 		shmrt_tokenizer_free(tok);
 	if (rc) {
 		char before[sizeof(l->why_not_ready)];

@@ -36,13 +36,16 @@ enum chat_style { CHAT_NONE = 0, CHAT_CHATML, CHAT_LLAMA3, CHAT_LLAMA2, CHAT_MIS
 struct chat_template {
 	enum chat_style style;
 	char *default_system; /* ChatML's system turn when the request has none, or NULL */
-	char *bos, *eos;      /* tokenizer_config.json's bos_token, eos_token ("" if none) */
+	char *bos, *eos;      /* tokenizer_config.json's bos_token, eos_token ("" if none; a GGUF's tokens) */
 	char *why_none;       /* style NONE: why (no template, a template we do not render) */
 };
 
 /* Reads dir/tokenizer_config.json. A missing file or template is not an
  * error (style NONE, why_none says it); a malformed file is. */
 int chat_template_load(struct chat_template *t, const char *dir);
+/* A GGUF model's template, which its tokenizer carries
+ * (shmrt_tokenizer_chat_template); BOS and EOS are its tokens. */
+int chat_template_from_tokenizer(struct chat_template *t, const struct shmrt_tokenizer *tok);
 void chat_template_free(struct chat_template *t);
 /* Renders messages (a JSON array of {role, content}) with the assistant's
  * generation prompt; *out is malloc'd text. -EINVAL with *err set (static

@@ -10,7 +10,9 @@
  * style with added tokens, Llama 2 style byte fallback), small hand-written
  * ones for each normalizer, pre-tokenizer, decoder and post-processor we
  * read, and broken ones (bad JSON, a merge of unknown tokens, bad ids,
- * unsupported types, a regex that does not compile). */
+ * unsupported types, a regex that does not compile). A GGUF file's bytes
+ * go to its vocabulary loader (gguf_vocab.c): the gguf-* seeds (copies of
+ * tests/fixtures/tokenizer_gguf's) and bad-gguf-* ones. */
 #include <stddef.h>
 #include <stdint.h>
 #include <stdlib.h>

@@ -10,7 +10,8 @@ static int run_case(const struct kt *kt, int n_tokens, int dim, int vocab, enum 
 {
 	bool quant = shmrt_dtype_is_quantized(td);
 	void *table = quant ? kt_random_blocks(td, vocab, dim, 0.05f) : kt_random((size_t)vocab * dim, td, -1, 1);
-	size_t table_bytes = quant ? shmrt_dtype_row_bytes(td, dim) * vocab : (size_t)vocab * dim * shmrt_dtype_size(td);
+	size_t table_bytes = quant ? shmrt_dtype_row_bytes(td, dim) * vocab
+				   : (size_t)vocab * dim * shmrt_dtype_size(td);
 	int32_t *ids = malloc(sizeof(int32_t) * n_tokens);
 	CHECK(ids, "no memory");
 	for (int t = 0; t < n_tokens; t++)

@@ -5,7 +5,13 @@
  *    or SentencePiece-style with byte fallback (Llama 2, Mistral);
  *  - a tiktoken rank file (a base64 token and its rank per line; Llama 3's
  *    `tokenizer.model`), with the split regex named by `pattern`, since the
- *    file carries none.
+ *    file carries none;
+ *  - a GGUF file (llama.cpp's model format), from its tokenizer.ggml.*
+ *    metadata: "gpt2" byte-level BPE with the split regexes that
+ *    tokenizer.ggml.pre names, or "llama" SentencePiece BPE (scores, byte
+ *    fallback, add_space_prefix), encoded as llama.cpp does and decoded to
+ *    the text of llama.cpp's pieces, except that the space SentencePiece
+ *    put in front is dropped from the start, as HF's decode drops it.
  * Encoding follows HF's pipeline: added and special tokens are found first,
  * then the rest is normalized, pre-tokenized (split) and merged. Input that
  * is not UTF-8 is encoded, not refused: byte-level models give each stray
@@ -48,9 +54,14 @@ enum {
 	SHMRT_DECODE_LOSSY = 1u << 1,
 };
 
-/* Loads path: a tokenizer.json (pattern NULL) or a tiktoken rank file with
- * pattern "gpt2", "cl100k", "o200k" or "llama3", which picks the split
- * regex and the special tokens (see runtime/tokenizer/tiktoken.c). Errors: -ENOENT
+/* Loads path: a tokenizer.json or a GGUF file (told apart by its first
+ * bytes, "GGUF"; pattern NULL), or a tiktoken rank file with pattern
+ * "gpt2", "cl100k", "o200k" or "llama3", which picks the split regex and
+ * the special tokens (see runtime/tokenizer/tiktoken.c). In a GGUF file,
+ * control, user-defined and unknown tokens are added tokens (control and
+ * unknown ones special), SHMRT_ENCODE_ADD_SPECIAL adds BOS and EOS as
+ * tokenizer.ggml.add_bos_token and add_eos_token say, and added tokens
+ * decode to their text as is (see runtime/tokenizer/gguf_vocab.c). Errors: -ENOENT
  * and the like from the file, -EINVAL for a malformed file (the message
  * names the file and the place: JSON line and column, the merge that names
  * an unknown token...), -ENOTSUP for a model, normalizer, pre-tokenizer or
@@ -89,8 +100,20 @@ SHMRT_API int shmrt_tokenizer_is_special(const struct shmrt_tokenizer *tok, int3
 SHMRT_API int shmrt_tokenizer_special_ids(const struct shmrt_tokenizer *tok, int32_t *ids, size_t cap);
 
 /* The first token SHMRT_ENCODE_ADD_SPECIAL puts before the text (BOS), or
- * -ENOENT. EOS is not in tokenizer.json: take it from the model's config. */
+ * -ENOENT. */
 SHMRT_API int32_t shmrt_tokenizer_bos_id(const struct shmrt_tokenizer *tok);
+
+/* The end-of-sequence token a GGUF file names (tokenizer.ggml.eos_token_id),
+ * or -ENOENT: tokenizer.json and tiktoken files do not name it, take it
+ * from the model's config. */
+SHMRT_API int32_t shmrt_tokenizer_eos_id(const struct shmrt_tokenizer *tok);
+
+/* The chat template the file carries (a GGUF file's
+ * tokenizer.chat_template, Jinja2 text): *tmpl (NUL-terminated, valid while
+ * tok is) and *len; either may be NULL. -ENOENT if it has none, as for
+ * every tokenizer.json and tiktoken file (theirs is in
+ * tokenizer_config.json). */
+SHMRT_API int shmrt_tokenizer_chat_template(const struct shmrt_tokenizer *tok, const char **tmpl, size_t *len);
 
 /* Streaming detokenization: feed one id at a time, get back the text that
  * is now complete. A UTF-8 character split across tokens is held back until

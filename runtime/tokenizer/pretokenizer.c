@@ -103,6 +103,45 @@ static int parse_split(struct tok_pretok *pt, json_t *j, struct tok_json_at at)
 	return rc;
 }
 
+/* Punctuation: each punctuation character is a match, as HF's
+ * pre_tokenizers::punctuation tests char by char: ASCII punctuation
+ * (is_ascii_punctuation, which counts $+<=>^`|~ too) or a character of
+ * Unicode's P categories. behavior defaults to Isolated. */
+static const char punctuation_pattern[] = "[\\p{P}!-/:-@\\[-`{-~]";
+
+static int parse_punctuation(struct tok_pretok *pt, json_t *j, struct tok_json_at at)
+{
+	enum behavior behavior = ISOLATED;
+	json_t *b = json_object_get(j, "behavior");
+	int rc = b && !json_is_null(b) ? parse_behavior(j, at, &behavior) : 0;
+	if (rc == 0)
+		rc = add_split(pt, punctuation_pattern, sizeof(punctuation_pattern) - 1, 0, behavior, false, at);
+	return rc;
+}
+
+/* HF's Whitespace: the matches of \w+|[^\w\s]+ are the pieces, what lies
+ * between (white space) is dropped; WhitespaceSplit: split on white space,
+ * dropped; CharDelimiterSplit: on one character, dropped; BertPreTokenizer:
+ * WhitespaceSplit, then each punctuation character alone. */
+static int parse_whitespace(struct tok_pretok *pt, const char *type, json_t *j, struct tok_json_at at)
+{
+	static const char words[] = "\\w+|[^\\w\\s]+", spaces[] = "\\s+";
+	if (!strcmp(type, "Whitespace"))
+		return add_split(pt, words, sizeof(words) - 1, 0, REMOVED, true, at);
+	if (!strcmp(type, "CharDelimiterSplit")) {
+		const char *d;
+		size_t n;
+		int rc = tok_json_string(j, "delimiter", at, &d, &n);
+		if (rc == 0 && n == 0)
+			rc = shmrt_fail(EINVAL, "%s: %s.delimiter is empty", at.file, at.where);
+		return rc < 0 ? rc : add_split(pt, d, n, TOK_RE_LITERAL, REMOVED, false, at);
+	}
+	int rc = add_split(pt, spaces, sizeof(spaces) - 1, 0, REMOVED, false, at);
+	if (rc == 0 && !strcmp(type, "BertPreTokenizer"))
+		rc = add_split(pt, punctuation_pattern, sizeof(punctuation_pattern) - 1, 0, ISOLATED, false, at);
+	return rc;
+}
+
 static int parse_byte_level(struct tok_pretok *pt, json_t *j, struct tok_json_at at)
 {
 	bool prefix, use_regex;
@@ -179,6 +218,11 @@ static int add_steps(struct tok_pretok *pt, json_t *j, struct tok_json_at at)
 		return parse_byte_level(pt, j, at);
 	if (!strcmp(type, "Metaspace"))
 		return parse_metaspace(pt, j, at);
+	if (!strcmp(type, "Punctuation"))
+		return parse_punctuation(pt, j, at);
+	if (!strcmp(type, "Whitespace") || !strcmp(type, "WhitespaceSplit") || !strcmp(type, "CharDelimiterSplit") ||
+	    !strcmp(type, "BertPreTokenizer"))
+		return parse_whitespace(pt, type, j, at);
 	if (!strcmp(type, "Digits")) {
 		bool single;
 		rc = tok_json_bool(j, "individual_digits", false, at, &single);
@@ -186,7 +230,8 @@ static int add_steps(struct tok_pretok *pt, json_t *j, struct tok_json_at at)
 		return rc < 0 ? rc : add_split(pt, pat, strlen(pat), 0, ISOLATED, false, at);
 	}
 	return shmrt_fail(ENOTSUP, "%s: %s: pre-tokenizer type \"%s\" is not supported "
-			  "(ByteLevel, Split, Metaspace, Digits, Sequence are)", at.file, at.where, type);
+			  "(ByteLevel, Split, Metaspace, Digits, Punctuation, Whitespace, WhitespaceSplit, "
+			  "CharDelimiterSplit, BertPreTokenizer, Sequence are)", at.file, at.where, type);
 }
 
 int tok_pretok_parse(json_t *j, struct tok_json_at at, struct tok_pretok **out)
@@ -214,6 +259,25 @@ int tok_pretok_regex(const char *pattern, const char *what, struct tok_pretok **
 		tok_pretok_free(pt);
 		return rc;
 	}
+	*out = pt;
+	return 0;
+}
+
+int tok_pretok_regexes(const char *const *patterns, size_t n, bool byte_level, const char *what,
+		       struct tok_pretok **out)
+{
+	struct tok_pretok *pt = calloc(1, sizeof(*pt));
+	if (!pt)
+		return shmrt_fail(ENOMEM, "%s: out of memory", what);
+	struct tok_json_at at = {what, "pre-tokenizer"};
+	int rc = 0;
+	for (size_t i = 0; i < n && rc == 0; i++)
+		rc = add_split(pt, patterns[i], strlen(patterns[i]), TOK_RE_DOLLAR_END, ISOLATED, false, at);
+	if (rc < 0) {
+		tok_pretok_free(pt);
+		return rc;
+	}
+	pt->byte_level = byte_level;
 	*out = pt;
 	return 0;
 }

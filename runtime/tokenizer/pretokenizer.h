@@ -1,7 +1,8 @@
 /* Internal: the pre-tokenizer, which cuts normalized text into the pieces
  * that BPE merges within: Split (a regex, five delimiter behaviours),
  * ByteLevel (GPT-2's regex and prefix space), Metaspace (SentencePiece's
- * "▁"), Digits, alone or in a Sequence. */
+ * "▁"), Digits, Punctuation, Whitespace, WhitespaceSplit, CharDelimiterSplit,
+ * BertPreTokenizer, alone or in a Sequence. */
 #ifndef SHMRT_PRETOKENIZER_H
 #define SHMRT_PRETOKENIZER_H
 
@@ -32,6 +33,13 @@ int tok_pretok_parse(json_t *j, struct tok_json_at at, struct tok_pretok **out);
 /* A pre-tokenizer that splits on one regex, isolating each match, as
  * tiktoken does; '$' means the end of the text there. */
 int tok_pretok_regex(const char *pattern, const char *what, struct tok_pretok **out);
+
+/* Splits with each regex in turn, every match and the text between
+ * matches a piece (llama.cpp's unicode_regex_split; '$' means the end of
+ * the text); byte_level: the model then sees bytes, as after a ByteLevel
+ * step without its regex. */
+int tok_pretok_regexes(const char *const *patterns, size_t n, bool byte_level, const char *what,
+		       struct tok_pretok **out);
 
 /* True if it holds a ByteLevel step: the model then sees bytes. */
 bool tok_pretok_byte_level(const struct tok_pretok *pt);

@@ -1,4 +1,5 @@
-/* Tokenizer handles: loading (dispatch to tokenizer_json.c or tiktoken.c),
+/* Tokenizer handles: loading (dispatch to tokenizer_json.c, tiktoken.c or
+ * gguf_vocab.c),
  * the encode pipeline, decoding and lookups (shmrt/tokenizer.h). */
 #include <errno.h>
 #include <fcntl.h>
@@ -9,6 +10,7 @@
 #include <unistd.h>
 
 #include "fail.h"
+#include "gguf.h"
 #include "shmrt/tokenizer.h"
 #include "tokenizer_impl.h"
 #include "utf8.h"
@@ -103,32 +105,33 @@ static int finish(struct shmrt_tokenizer *tok)
 	for (int32_t id = 0; id < n && rc == 0; id++) {
 		size_t len;
 		const char *s = tok_decode_string(tok, id, &len);
+		int kind = tok->piece_kind && id < tok->bpe.vocab.n ? tok->piece_kind[id] : TOK_PIECE_DECODER;
 		piece.n = 0;
-		if (s && (rc = tok_decoder_piece(&tok->dec, s, len, false, &piece)) == 0)
+		if (s && kind == TOK_PIECE_DECODER && (rc = tok_decoder_piece(&tok->dec, s, len, false, &piece)) == 0)
 			rc = tok_vocab_set(&tok->pieces, id, piece.p ? piece.p : "", piece.n);
-		tok->byte_token[id] = s && tok_decoder_byte(&tok->dec, s, len) >= 0;
+		else if (s && rc == 0)
+			rc = tok_vocab_set(&tok->pieces, id, s, kind == TOK_PIECE_VERBATIM ? len : 0);
+		tok->byte_token[id] = s && kind == TOK_PIECE_DECODER && tok_decoder_byte(&tok->dec, s, len) >= 0;
 	}
 	tok_buf_free(&piece);
 	return rc;
 }
 
-int tok_load_buffer(const char *name, const char *text, size_t n, const char *pattern, struct shmrt_tokenizer **out)
+static int new_handle(const char *name, struct shmrt_tokenizer **out)
 {
 	struct shmrt_tokenizer *tok = calloc(1, sizeof(*tok));
 	if (!tok || !(tok->path = strdup(name))) {
 		free(tok);
 		return shmrt_fail(ENOMEM, "%s: out of memory", name);
 	}
-	int rc;
-	if (looks_like_json(text, n) && pattern)
-		rc = shmrt_fail(EINVAL, "%s: a pattern is for tiktoken files; a tokenizer.json has its own", name);
-	else if (looks_like_json(text, n))
-		rc = tok_load_json(tok, text, n);
-	else if (!pattern)
-		rc = shmrt_fail(EINVAL, "%s: not JSON; a tiktoken rank file needs a pattern "
-				"(gpt2, cl100k, o200k or llama3)", name);
-	else
-		rc = tok_load_tiktoken(tok, text, n, pattern);
+	tok->eos_id = -1;
+	*out = tok;
+	return 0;
+}
+
+/* After a loader: finish, or free the handle on an error. */
+static int done(struct shmrt_tokenizer *tok, int rc, struct shmrt_tokenizer **out)
+{
 	if (rc == 0)
 		rc = finish(tok);
 	if (rc < 0) {
@@ -139,11 +142,54 @@ int tok_load_buffer(const char *name, const char *text, size_t n, const char *pa
 	return 0;
 }
 
+static int load_gguf(struct shmrt_tokenizer *tok, struct shmrt_gguf *g, const char *pattern)
+{
+	int rc = pattern ? shmrt_fail(EINVAL, "%s: a pattern is for tiktoken files; a GGUF file names its own",
+				      tok->path) : tok_load_gguf(tok, g);
+	shmrt_gguf_close(g);
+	return rc;
+}
+
+int tok_load_buffer(const char *name, const char *text, size_t n, const char *pattern, struct shmrt_tokenizer **out)
+{
+	struct shmrt_tokenizer *tok;
+	int rc = new_handle(name, &tok);
+	if (rc < 0)
+		return rc;
+	struct shmrt_gguf *g;
+	if (n >= 4 && !memcmp(text, "GGUF", 4))
+		rc = (rc = shmrt_gguf_parse(text, n, name, true, &g)) < 0 ? rc : load_gguf(tok, g, pattern);
+	else if (looks_like_json(text, n) && pattern)
+		rc = shmrt_fail(EINVAL, "%s: a pattern is for tiktoken files; a tokenizer.json has its own", name);
+	else if (looks_like_json(text, n))
+		rc = tok_load_json(tok, text, n);
+	else if (!pattern)
+		rc = shmrt_fail(EINVAL, "%s: not JSON; a tiktoken rank file needs a pattern "
+				"(gpt2, cl100k, o200k or llama3)", name);
+	else
+		rc = tok_load_tiktoken(tok, text, n, pattern);
+	return done(tok, rc, out);
+}
+
+/* A GGUF file is mapped, not read: its tensors may be gigabytes. */
+static int load_gguf_file(const char *path, const char *pattern, struct shmrt_tokenizer **out)
+{
+	struct shmrt_tokenizer *tok;
+	struct shmrt_gguf *g;
+	int rc = new_handle(path, &tok);
+	if (rc < 0)
+		return rc;
+	rc = shmrt_gguf_open(path, &g);
+	return done(tok, rc < 0 ? rc : load_gguf(tok, g, pattern), out);
+}
+
 int shmrt_tokenizer_load(const char *path, const char *pattern, struct shmrt_tokenizer **out)
 {
 	shmrt_clear_error();
 	if (!path || !out)
 		return shmrt_fail(EINVAL, "shmrt_tokenizer_load: path and out are required");
+	if (shmrt_gguf_is_gguf(path))
+		return load_gguf_file(path, pattern, out);
 	char *text = NULL;
 	size_t n = 0;
 	int rc = read_file(path, &text, &n);
@@ -168,6 +214,8 @@ void shmrt_tokenizer_free(struct shmrt_tokenizer *tok)
 	free(tok->special);
 	free(tok->byte_token);
 	free(tok->added_at);
+	free(tok->piece_kind);
+	free(tok->chat_template);
 	tok_vocab_free(&tok->pieces);
 	free(tok->raw_spans.v);
 	free(tok->norm_spans.v);
@@ -274,4 +322,20 @@ int shmrt_tokenizer_special_ids(const struct shmrt_tokenizer *tok, int32_t *ids,
 int32_t shmrt_tokenizer_bos_id(const struct shmrt_tokenizer *tok)
 {
 	return tok->prefix.n ? tok->prefix.v[0] : -ENOENT;
+}
+
+int32_t shmrt_tokenizer_eos_id(const struct shmrt_tokenizer *tok)
+{
+	return tok->eos_id >= 0 ? tok->eos_id : -ENOENT;
+}
+
+int shmrt_tokenizer_chat_template(const struct shmrt_tokenizer *tok, const char **tmpl, size_t *len)
+{
+	if (!tok || !tok->chat_template)
+		return -ENOENT;
+	if (tmpl)
+		*tmpl = tok->chat_template;
+	if (len)
+		*len = tok->chat_template_n;
+	return 0;
 }

@@ -1,5 +1,6 @@
 /* Internal: the tokenizer handle and the loaders that fill it
- * (tokenizer_json.c, tiktoken.c); tokenizer.c runs the pipeline. */
+ * (tokenizer_json.c, tiktoken.c, gguf_vocab.c); tokenizer.c runs the
+ * pipeline. */
 #ifndef SHMRT_TOKENIZER_IMPL_H
 #define SHMRT_TOKENIZER_IMPL_H
 
@@ -15,6 +16,13 @@
 #include "decoder.h"
 #include "vocab.h"
 
+struct shmrt_gguf;
+
+/* How an id decodes (shmrt_tokenizer.piece_kind): through the decoder (as
+ * HF does, also for added tokens), as its token's text, or to nothing (the
+ * last two: llama.cpp's token_to_piece, for GGUF files). */
+enum tok_piece_kind { TOK_PIECE_DECODER, TOK_PIECE_VERBATIM, TOK_PIECE_NONE };
+
 /* Ids beyond this are a malformed file, not a reason to allocate gigabytes. */
 #define TOK_MAX_VOCAB (1 << 24)
 
@@ -26,6 +34,10 @@ struct shmrt_tokenizer {
 	struct tok_pretok *pretok;
 	struct tok_decoder dec;
 	struct tok_ids prefix, suffix; /* SHMRT_ENCODE_ADD_SPECIAL's tokens */
+	uint8_t *piece_kind;           /* per id of bpe.vocab, enum tok_piece_kind; NULL: all DECODER */
+	char *chat_template;           /* NUL-terminated; NULL: none in the file */
+	int32_t eos_id;                /* the EOS the file names (GGUF), -1 if none */
+	size_t chat_template_n;
 
 	/* Filled by tokenizer.c once a loader is done. */
 	int32_t vocab_size;
@@ -46,6 +58,9 @@ int tok_load_buffer(const char *name, const char *text, size_t n, const char *pa
 /* Fill tok (path set, the rest zero) from a file's contents. */
 int tok_load_json(struct shmrt_tokenizer *tok, const char *text, size_t n);
 int tok_load_tiktoken(struct shmrt_tokenizer *tok, const char *text, size_t n, const char *pattern);
+/* From a GGUF file's tokenizer.ggml.* metadata (gguf_vocab.c); the strings
+ * are copied, g may be closed after. */
+int tok_load_gguf(struct shmrt_tokenizer *tok, const struct shmrt_gguf *g);
 
 /* The string HF's decoder gets for id (NULL if id has no token). */
 const char *tok_decode_string(const struct shmrt_tokenizer *tok, int32_t id, size_t *len);

@@ -93,9 +93,15 @@ def main():
     except ImportError:
         print("SKIP: llama_cpp is not installed (pip install llama-cpp-python)")
         return 77
-    llm = Llama(model_path=model, n_ctx=1024, n_threads=2, n_batch=1024, logits_all=True, verbose=False)
+    # f32 KV cache, as shmrt keeps it with f32 activations (llama.cpp's
+    # default f16 cache moves the reference itself: with it, cpu-ref, which
+    # dequantizes exactly, agrees 98.5% and the int8-activation cpu 97.8%;
+    # with f32, 98.4% and 98.8%, measured on this text)
+    llm = Llama(model_path=model, n_ctx=2048, n_threads=2, n_batch=2048, logits_all=True, verbose=False,
+                type_k=0, type_v=0)
     with tempfile.TemporaryDirectory(prefix="shmrt-smollm2-") as tmp:
-        ids = llm.tokenize(TEXT.encode(), add_bos=False, special=True)
+        # the text and its first 1200 characters again: >= 512 positions
+        ids = llm.tokenize((TEXT + "\n" + TEXT[:1200]).encode(), add_bos=False, special=True)
         llm.reset()
         llm.eval(ids)
         want = np.array(llm.scores[: len(ids)], np.float32)
@@ -104,22 +110,21 @@ def main():
             top1 = float((got.argmax(1) == want.argmax(1)).mean())
             spread = float(np.median(want.max(1) - want.min(1)))
             rel = float(np.abs(got - want).max()) / spread
-            check(top1 >= 0.98 and rel < 0.15,
+            check(len(ids) >= 512 and top1 >= 0.98 and rel < 0.15,
                   f"teacher-forced, {len(ids)} positions [{backend}]: top-1 agreement {top1:.4f} (>= 0.98), "
                   f"largest |error| / median spread {rel:.4f} (< 0.15)")
         for p in PROMPTS:
             pids = llm.tokenize(p.encode(), add_bos=False, special=True)
             n = 24
             llm.reset()
-            ref, margins, ctx = [], [], list(pids)
+            llm.eval(pids)
+            ref, margins = [], []
             for _ in range(n):  # greedy by hand, so the margin of each step is known
-                llm.reset()
-                llm.eval(ctx)
-                row = np.array(llm.scores[len(ctx) - 1], np.float32)
+                row = np.array(llm.scores[llm.n_tokens - 1], np.float32)
                 top2 = np.sort(row)[-2:]
                 margins.append(float(top2[1] - top2[0]))
                 ref.append(int(row.argmax()))
-                ctx.append(ref[-1])
+                llm.eval([ref[-1]])
             for backend in ("cpu", "cpu-ref"):
                 got = shmrt_greedy(model, pids, n, backend)
                 same = next((i for i in range(n) if got[i] != ref[i]), n)

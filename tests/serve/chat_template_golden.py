@@ -2,7 +2,11 @@
 renders a set of conversations with python3-jinja2, set up as Hugging Face's
 transformers does (trim_blocks, lstrip_blocks, raise_exception), and the
 C renderer (chat_render) must print the same bytes, or refuse the same
-conversations. Usage: chat_template_golden.py CHAT_RENDER"""
+conversations. Each template is also read from a GGUF file's
+tokenizer.chat_template (written with the gguf package, when it is
+installed), as shmrt serve reads a .gguf model's; SmolLM2's as its GGUF
+carries it too, with real newlines inside the Jinja strings.
+Usage: chat_template_golden.py CHAT_RENDER"""
 import json
 import os
 import subprocess
@@ -58,11 +62,49 @@ def flatten(messages):
     return out
 
 
+def write_gguf(path, template, bos, eos):
+    """A GGUF vocabulary with the template and BOS/EOS tokens; False
+    without the gguf package."""
+    try:
+        import gguf
+    except ImportError:
+        return False
+    specials = [t for t in (bos, eos) if t]
+    tokens = specials + [chr(c) for c in range(ord("!"), ord("~") + 1)] + ["!!"]
+    w = gguf.GGUFWriter(path, "llama")
+    w.add_tokenizer_model("gpt2")
+    w.add_tokenizer_pre("gpt-2")
+    w.add_token_list(tokens)
+    w.add_token_types([3] * len(specials) + [1] * (len(tokens) - len(specials)))
+    w.add_token_merges(["! !"])
+    if bos:
+        w.add_bos_token_id(0)
+    w.add_add_bos_token(bool(bos))
+    if eos:
+        w.add_eos_token_id(len(specials) - 1)
+    w.add_chat_template(template)
+    w.write_header_to_file()
+    w.write_kv_data_to_file()
+    w.write_tensors_to_file()
+    w.close()
+    return True
+
+
 def main():
     render = sys.argv[1]
     failures = checked = 0
+    cases = [(name, t, False) for name, t in TEMPLATES.items()]
+    cases += [(name + " (GGUF)", t, True) for name, t in TEMPLATES.items()]
+    smol = TEMPLATES["smollm2"]
+    cases.append(("smollm2 (its GGUF's newlines)", (smol[0].replace("\\n", "\n"), smol[1], smol[2]), True))
     with tempfile.TemporaryDirectory() as tmp:
-        for name, (template, bos, eos) in TEMPLATES.items():
+        for name, (template, bos, eos), is_gguf in cases:
+            model = tmp
+            if is_gguf:
+                model = os.path.join(tmp, "model.gguf")
+                if not write_gguf(model, template, bos, eos):
+                    print(f"note: no gguf package, {name} left out")
+                    continue
             cfg = {"chat_template": template, "eos_token": eos}
             if bos is not None:
                 cfg["bos_token"] = {"content": bos, "lstrip": False}  # the object form some files use
@@ -76,7 +118,7 @@ def main():
                     want = jinja_render(template, bos, eos, flatten(conv))
                 except TemplateError as e:
                     want = e
-                got = subprocess.run([render, tmp, path], capture_output=True)
+                got = subprocess.run([render, model, path], capture_output=True)
                 checked += 1
                 if isinstance(want, TemplateError):
                     ok = got.returncode == 3 and str(want) in got.stderr.decode()
