@@ -8,13 +8,15 @@
  * worst); the second one ulp of the output (kt_eps: 2^-7 for bf16). The
  * reference accumulates in double from the same (already rounded) inputs.
  *
- * Block-format W (Q8_0 ... Q6_K: random blocks, kt_random_blocks) with x,
- * y and bias f32, at every x86 level this CPU has when the backend is
+ * Block-format W (Q8_0 ... Q6_K: random blocks, kt_random_blocks) with an
+ * f32 bias, x and y f32 (and bf16 where the backend takes them), at every
+ * x86 level this CPU has when the backend is
  * "cpu" (shmrt_cpu_set_isa). The cpu backend rounds each block of 32 of X
  * to int8 (d = max |x| / 127, matmul_quant.c), an error of at most d / 2
  * an element, so its bound adds sum over blocks of d/2 * sum |w| to the
  * 1e-5 * sum |x w| of fp32 accumulation (the reference dequantizes W with
- * the same formulas and keeps X exact). */
+ * the same formulas and keeps X exact); cuda keeps X as it is: 1e-5 * sum
+ * |x w| alone, plus one ulp of a bf16 y. */
 #include "kernel_test.h"
 #include "array_size.h"
 #include "cpu_isa.h"
@@ -66,8 +68,10 @@ static double worst_q; /* largest error / bound seen with a block-format w */
 
 static const enum shmrt_dtype qtypes[] = {SHMRT_Q8_0, SHMRT_Q4_0, SHMRT_Q4_1, SHMRT_Q4_K, SHMRT_Q5_K, SHMRT_Q6_K};
 
-/* The bound on |y_cpu - y_ref| for one output (comment at the top). */
-static double quant_bound(const float *x, const float *w, int k)
+/* The bound on |y - y_ref| for one output (comment at the top); the X
+ * rounding term only where the backend rounds X to int8 blocks (cpu): cuda
+ * keeps X as it is, and its W values are the reference's exactly. */
+static double quant_bound(const float *x, const float *w, int k, bool xq_rounds)
 {
 	double mag = 0, xq = 0;
 	for (int b = 0; b < k; b += 32) {
@@ -79,49 +83,63 @@ static double quant_bound(const float *x, const float *w, int k)
 		}
 		xq += amax / 127 / 2 * 1.0001 * wsum; /* the slack: d and 1/d rounded to fp32 */
 	}
-	return 1e-5 * mag + xq + 1e-30;
+	return 1e-5 * mag + (xq_rounds ? xq : 0) + 1e-30;
 }
 
-static int run_quant_case(const struct kt *kt, int m, int n, int k, enum shmrt_dtype wd, int bias)
+/* x in xd (rounded to it), x_off elements past an aligned start (the
+ * kernels' scalar loads), y in yd, bias f32. */
+static int run_quant_case(const struct kt *kt, int m, int n, int k, enum shmrt_dtype wd, int bias,
+			  enum shmrt_dtype xd, enum shmrt_dtype yd, int x_off)
 {
 	float *x = kt_random((size_t)m * k, SHMRT_F32, -1, 1), *b = kt_random(n, SHMRT_F32, -1, 1);
+	size_t xs = shmrt_dtype_size(xd);
+	void *xh = calloc((size_t)m * k + x_off, xs);
+	CHECK(xh, "no memory");
+	for (size_t i = 0; i < (size_t)m * k; i++) {
+		x[i] = kt_round(xd, x[i]); /* the values the backends see */
+		shmrt_store(xh, xd, (int64_t)(i + x_off), x[i]);
+	}
 	void *w = kt_random_blocks(wd, n, k, 0.02f);
 	float *wf = kt_dequant(wd, w, n, k);
 	size_t w_bytes = shmrt_dtype_row_bytes(wd, k) * n;
 	const struct shmrt_backend *be[2] = {kt->test, kt->ref};
 	float *y[2];
 	for (int i = 0; i < 2; i++) {
-		void *dx = kt_upload(be[i], x, sizeof(float) * m * k), *dw = kt_upload(be[i], w, w_bytes);
-		void *db = kt_upload(be[i], b, sizeof(float) * n), *dy = kt_upload(be[i], NULL, sizeof(float) * m * n);
-		struct shmrt_matmul_args a = {.m = m, .n = n, .k = k, .x = dx, .x_dtype = SHMRT_F32, .w = dw,
-					      .w_dtype = wd, .bias = bias ? db : NULL, .bias_dtype = SHMRT_F32,
-					      .y = dy, .y_dtype = SHMRT_F32};
+		void *dx = kt_upload(be[i], xh, xs * ((size_t)m * k + x_off)), *dw = kt_upload(be[i], w, w_bytes);
+		void *db = kt_upload(be[i], b, sizeof(float) * n);
+		void *dy = kt_upload(be[i], NULL, shmrt_dtype_size(yd) * m * n);
+		struct shmrt_matmul_args a = {.m = m, .n = n, .k = k, .x = (char *)dx + xs * x_off, .x_dtype = xd,
+					      .w = dw, .w_dtype = wd, .bias = bias ? db : NULL,
+					      .bias_dtype = SHMRT_F32, .y = dy, .y_dtype = yd};
 		int rc = be[i]->matmul(NULL, &a);
 		if (rc == -ENOTSUP && i == 0) {
 			be[0]->free(dx), be[0]->free(dw), be[0]->free(db), be[0]->free(dy);
-			free(x), free(w), free(wf), free(b);
+			free(x), free(xh), free(w), free(wf), free(b);
 			return 0;
 		}
 		CHECK_OK(rc);
-		y[i] = kt_download(be[i], dy, (size_t)m * n, SHMRT_F32);
+		y[i] = kt_download(be[i], dy, (size_t)m * n, yd);
 		be[i]->free(dx), be[i]->free(dw), be[i]->free(db), be[i]->free(dy);
 	}
+	bool cpu = !strcmp(kt->test->name, "cpu");
 	for (int r = 0; r < m; r++)
 		for (int c = 0; c < n; c++) {
 			size_t at = (size_t)r * n + c;
-			char what[160];
-			snprintf(what, sizeof(what), "matmul m=%d n=%d k=%d w %s bias %d isa %s, y[%d][%d]", m, n, k,
-				 shmrt_dtype_name(wd), bias, shmrt_cpu_isa_name(shmrt_cpu_isa()), r, c);
-			double bound = quant_bound(x + (size_t)r * k, wf + (size_t)c * k, k);
-			worst_q = fmax(worst_q, kt_compare(what, &y[0][at], &y[1][at], 1, bound, 0));
+			char what[200];
+			snprintf(what, sizeof(what), "matmul m=%d n=%d k=%d x %s%s w %s y %s bias %d isa %s, y[%d][%d]",
+				 m, n, k, shmrt_dtype_name(xd), x_off ? " unaligned" : "", shmrt_dtype_name(wd),
+				 shmrt_dtype_name(yd), bias, cpu ? shmrt_cpu_isa_name(shmrt_cpu_isa()) : "-", r, c);
+			double bound = quant_bound(x + (size_t)r * k, wf + (size_t)c * k, k, cpu);
+			worst_q = fmax(worst_q, kt_compare(what, &y[0][at], &y[1][at], 1, bound, kt_eps(yd)));
 		}
-	free(y[0]), free(y[1]), free(x), free(w), free(wf), free(b);
+	free(y[0]), free(y[1]), free(x), free(xh), free(w), free(wf), free(b);
 	return 1;
 }
 
 /* Every block format over m = 1 .. 64 (decode tiles of 4, 2, 1 rows and
  * prefill), n off the 4-row strips and 16-row thread grains, k from one
- * block to 4096; at each level the CPU has. */
+ * block to 4096; at each level the CPU has. Then bf16 x and y where the
+ * backend takes them. */
 static int run_quant(const struct kt *kt)
 {
 	static const int ms[] = {1, 2, 3, 8, 33, 64};
@@ -142,11 +160,22 @@ static int run_quant(const struct kt *kt)
 					if (k == 4096 && ms[mi] != 1 && ms[mi] != 64)
 						continue;
 					int n = ns[(mi + ki) % ARRAY_SIZE(ns)] + (k == 4096 ? 0 : 16 * (int)(mi & 1));
-					ran += run_quant_case(kt, ms[mi], n, k, qtypes[t], (int)((mi + ki) & 1));
+					ran += run_quant_case(kt, ms[mi], n, k, qtypes[t], (int)((mi + ki) & 1),
+							      SHMRT_F32, SHMRT_F32, 0);
 				}
 	}
 	if (cpu)
 		CHECK_OK(shmrt_cpu_set_isa(shmrt_cpu_isa_best()));
+	/* bf16 activations and outputs (the CUDA backend's), decode batches
+	 * of 4 and 8 and a prefill over two row tiles, x off its alignment */
+	static const int more[][3] = {{4, 67, 512}, {8, 130, 256}, {100, 67, 256}, {3, 19, 1024}};
+	static const enum shmrt_dtype xy[][2] = {{SHMRT_BF16, SHMRT_BF16}, {SHMRT_BF16, SHMRT_F32},
+						 {SHMRT_F32, SHMRT_BF16}};
+	for (size_t t = 0; t < ARRAY_SIZE(qtypes); t++)
+		for (size_t s = 0; s < ARRAY_SIZE(more); s++)
+			for (size_t d = 0; d < ARRAY_SIZE(xy); d++)
+				ran += run_quant_case(kt, more[s][0], more[s][1], more[s][2], qtypes[t], (int)(s & 1),
+						      xy[d][0], xy[d][1], s == 3);
 	fprintf(stderr, "%d block-format cases at %d levels (worst error %.3f of the bound)\n", ran, best + 1,
 		worst_q);
 	return ran;

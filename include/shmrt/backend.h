@@ -97,7 +97,8 @@
  * Q8_0 ... Q6_K) when k is a whole number of its blocks; its rows are then
  * shmrt_dtype_row_bytes(w_dtype, k) apart.
  * cpu: x f32, w f32|bf16|f16 or a block format, bias f32|bf16|f16, y f32.
- * cuda: x f32|bf16, w f32|bf16|f16, bias = w dtype, y f32|bf16. */
+ * cuda: x f32|bf16, w f32|bf16|f16 with bias = w dtype, or a block format
+ * with bias f32|bf16|f16; y f32|bf16. */
 struct shmrt_matmul_args {
 	int m, n, k;
 	const void *x;
@@ -216,7 +217,7 @@ struct shmrt_embedding_args {
 	int n_tokens, dim, vocab;
 	const int32_t *tokens;
 	const void *table; /* [vocab][dim]; rows of row_bytes(table_dtype, dim) */
-	enum shmrt_dtype table_dtype; /* a block format when dim is whole blocks (cpu) */
+	enum shmrt_dtype table_dtype; /* a block format when dim is whole blocks */
 	void *out; /* [n_tokens][dim] */
 	enum shmrt_dtype out_dtype; /* cpu: f32 */
 };

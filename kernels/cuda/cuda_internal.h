@@ -72,6 +72,12 @@ int shmrt_cuda_matmul_choice(cudaStream_t stream, const struct shmrt_matmul_args
 int shmrt_cuda_mm_gemv(cudaStream_t stream, const struct shmrt_matmul_args *a);
 int shmrt_cuda_mm_tc(cudaStream_t stream, const struct shmrt_matmul_args *a, int tile);
 
+/* W in a block format (matmul_quant.cu): the dequantizing GEMV, or with
+ * tiled the tiled kernel for larger m. The automatic choice takes the GEMV
+ * up to m = 16 without timing; a forced GEMV runs the GEMV, a forced
+ * TC64/TC128 the tiled kernel, cuBLASLt none (-ENOTSUP). */
+int shmrt_cuda_mm_quant(cudaStream_t stream, const struct shmrt_matmul_args *a, int tiled);
+
 /* cuBLASLt for one shape (matmul_lt.c): descriptors and the algorithm its
  * heuristic ranks first, made once and kept in the plan cache. */
 struct shmrt_cuda_lt_plan {

@@ -7,7 +7,9 @@
  * own buffers (each writes the same y) and waits for the timing: a host
  * synchronisation once per shape, at warm-up, never afterwards. While the
  * stream is being captured into a CUDA graph nothing can be timed, so the
- * choice is then a rule of thumb, and is not remembered. */
+ * choice is then a rule of thumb, and is not remembered. A W in a block
+ * format (Q8_0 ... Q6_K) goes to matmul_quant.cu's kernels, untimed
+ * (run_quant). */
 #include <errno.h>
 #include <pthread.h>
 #include <stdlib.h>
@@ -240,11 +242,30 @@ static int prepare(const struct shmrt_matmul_args *a, struct shmrt_cuda_dev **de
 		return rc;
 	if (a->y_dtype == SHMRT_F16)
 		return shmrt_fail(ENOTSUP, "matmul (cuda): y must be f32 or bf16");
-	if (shmrt_dtype_is_quantized(a->w_dtype) || (a->bias && a->bias_dtype != a->w_dtype))
-		return shmrt_fail(ENOTSUP, "matmul (cuda): w %s with bias %s: block formats, and a bias "
-					   "in another dtype than w, are not implemented",
+	/* a block-format W's bias is read in bias_dtype (matmul_quant.cu) */
+	if (!shmrt_dtype_is_quantized(a->w_dtype) && a->bias && a->bias_dtype != a->w_dtype)
+		return shmrt_fail(ENOTSUP, "matmul (cuda): w %s with bias %s: a bias in another dtype than a "
+					   "plain w is not implemented",
 				  shmrt_dtype_name(a->w_dtype), shmrt_dtype_name(a->bias_dtype));
 	return shmrt_cuda_dev_get(dev);
+}
+
+/* A block-format W (matmul_quant.cu) is not timed: cuBLASLt does not take
+ * it, and of our two kernels the GEMV wins where the rule of thumb says so.
+ * impl GEMV runs the GEMV, TC64 and TC128 the tiled kernel (which stands
+ * in for them: the forced tests reach both kernels that way). */
+static int run_quant(cudaStream_t stream, const struct shmrt_matmul_args *a, enum shmrt_cuda_mm_impl impl)
+{
+	switch (impl) {
+	case SHMRT_CUDA_MM_GEMV:
+		return shmrt_cuda_mm_quant(stream, a, 0);
+	case SHMRT_CUDA_MM_TC64:
+	case SHMRT_CUDA_MM_TC128:
+		return shmrt_cuda_mm_quant(stream, a, 1);
+	default:
+		return shmrt_fail(ENOTSUP, "matmul (cuda): %s does not take w %s", shmrt_cuda_mm_impl_name(impl),
+				  shmrt_dtype_name(a->w_dtype));
+	}
 }
 
 int shmrt_cuda_matmul_choice(cudaStream_t stream, const struct shmrt_matmul_args *a, enum shmrt_cuda_mm_impl *impl)
@@ -253,6 +274,10 @@ int shmrt_cuda_matmul_choice(cudaStream_t stream, const struct shmrt_matmul_args
 	int rc = prepare(a, &dev);
 	if (rc)
 		return rc;
+	if (shmrt_dtype_is_quantized(a->w_dtype)) {
+		*impl = a->m <= 16 ? SHMRT_CUDA_MM_GEMV : SHMRT_CUDA_MM_TC64;
+		return run_quant(stream, a, *impl);
+	}
 	if (a->m == 0) { /* nothing to run, nothing to measure */
 		*impl = SHMRT_CUDA_MM_GEMV;
 		return 0;
@@ -269,8 +294,12 @@ int shmrt_cuda_matmul_with(cudaStream_t stream, const struct shmrt_matmul_args *
 		return shmrt_cuda_matmul_choice(stream, a, &impl);
 	struct shmrt_cuda_dev *dev;
 	int rc = prepare(a, &dev);
-	if (rc || a->m == 0)
+	if (rc)
 		return rc;
+	if (shmrt_dtype_is_quantized(a->w_dtype))
+		return run_quant(stream, a, impl);
+	if (a->m == 0)
+		return 0;
 	if (impl != SHMRT_CUDA_MM_CUBLASLT)
 		return run_impl(dev, stream, a, impl, NULL);
 	struct shmrt_cuda_lt_plan lt;

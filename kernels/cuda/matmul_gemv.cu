@@ -127,6 +127,8 @@ template <typename TX> int launch_w(cudaStream_t stream, const struct shmrt_matm
 		return launch_rows<TX, __half>(stream, a);
 	case SHMRT_F32:
 		return launch_rows<TX, float>(stream, a);
+	default: /* block formats: matmul_quant.cu */
+		break;
 	}
 	return shmrt_fail(ENOTSUP, "matmul (gemv): weight dtype %d", (int)a->w_dtype);
 }

@@ -152,7 +152,7 @@ static int load_gguf(struct shmrt_tokenizer *tok, struct shmrt_gguf *g, const ch
 
 int tok_load_buffer(const char *name, const char *text, size_t n, const char *pattern, struct shmrt_tokenizer **out)
 {
-	struct shmrt_tokenizer *tok = NULL; /* set by new_handle; GCC -O2 cannot tell */
+	struct shmrt_tokenizer *tok = NULL;
 	int rc = new_handle(name, &tok);
 	if (rc < 0)
 		return rc;
@@ -174,8 +174,8 @@ int tok_load_buffer(const char *name, const char *text, size_t n, const char *pa
 /* A GGUF file is mapped, not read: its tensors may be gigabytes. */
 static int load_gguf_file(const char *path, const char *pattern, struct shmrt_tokenizer **out)
 {
-	struct shmrt_tokenizer *tok = NULL; /* set by new_handle; GCC -O2 cannot tell */
-	struct shmrt_gguf *g;
+	struct shmrt_tokenizer *tok = NULL;
+	struct shmrt_gguf *g = NULL;
 	int rc = new_handle(path, &tok);
 	if (rc < 0)
 		return rc;

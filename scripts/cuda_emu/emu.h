@@ -83,3 +83,7 @@ static inline int __clz(int x) { return x ? __builtin_clz((unsigned)x) : 32; }
 static inline unsigned long long __float2ull_rn(float f) { return (unsigned long long)std::nearbyint((double)f); }
 static inline unsigned long long __double2ull_ru(double d) { return (unsigned long long)std::ceil(d); }
 static inline unsigned long long __double2ull_rd(double d) { return (unsigned long long)std::floor(d); }
+/* Single roundings: g++ fuses nothing without -mfma / -ffp-contract. */
+static inline float __fmul_rn(float a, float b) { return a * b; }
+static inline float __fadd_rn(float a, float b) { return a + b; }
+static inline float __fsub_rn(float a, float b) { return a - b; }

@@ -21,7 +21,7 @@ W=$B/cuda-emu
 rm -rf "$W"
 mkdir -p "$W/obj"
 python3 "$here/prep.py" "$root/kernels/cuda" "$W/src"
-inc=(-I"$here" -I"$W/src" -I"$B" -I"$root" -I"$root/include" -I"$root/runtime" -I"$root/ipc" -I"$root/kernels"
+inc=(-I"$here" -I"$W/src" -I"$B" -I"$B/runtime/core" -I"$root" -I"$root/include" -I"$root/runtime" -I"$root/runtime/core" -I"$root/ipc" -I"$root/kernels"
 	-I"$root/kernels/cpu" -I"$root/tests" -I/usr/local/cuda/include)
 for f in "$W"/src/*.cu; do
 	g++ -std=c++17 -O1 -x c++ -include emu.h -D__shared__=static -D_GNU_SOURCE "${inc[@]}" -c "$f" \
