@@ -56,6 +56,7 @@ struct job {
 	struct qtensor *ts;
 	int n;
 	int fallbacks;
+	uint64_t in_bytes, out_bytes; /* the tensors' bytes in the checkpoint and in the file */
 };
 
 /* The type a tensor is written in; notes a fallback. */
@@ -231,6 +232,8 @@ static int write_tensors(struct job *j, struct shmrt_gguf_writer *w, FILE *f)
 		rc = convert(j, &j->ts[i], raw, x, out, &size);
 		if (!rc)
 			rc = shmrt_gguf_write_tensor(w, f, out, size);
+		j->in_bytes += j->ts[i].t->size;
+		j->out_bytes += size;
 	}
 	free(raw);
 	free(out);
@@ -328,7 +331,9 @@ int cmd_quantize(int argc, char **argv)
 		fprintf(stderr, "shmrt quantize: %s\n", shmrt_last_error());
 		return 1;
 	}
-	printf("wrote %s: %d tensors, %s%s\n", j.out, j.n, shmrt_dtype_name(j.type),
-	       j.fallbacks ? " (some fell back, above)" : "");
+	printf("wrote %s: %d tensors, %s%s, %.2f MiB of weights (%.2f MiB in the checkpoint, %.2f MiB saved)\n",
+	       j.out, j.n, shmrt_dtype_name(j.type), j.fallbacks ? " (some fell back, above)" : "",
+	       (double)j.out_bytes / 1048576.0, (double)j.in_bytes / 1048576.0,
+	       ((double)j.in_bytes - (double)j.out_bytes) / 1048576.0);
 	return 0;
 }

@@ -29,6 +29,7 @@ usage: test_quantize_gguf.py SHMRT
 """
 import json
 import os
+import re
 import subprocess
 import sys
 import tempfile
@@ -114,7 +115,9 @@ def main():
                 path = os.path.join(tmp, f"{preset}-{q}.gguf")
                 r = subprocess.run([SHMRT, "quantize", "--model", model, "--out", path, "--type", q],
                                    capture_output=True, text=True)
-                check(r.returncode == 0, f"shmrt quantize --type {q} {preset}")
+                saved = re.search(r"([\d.]+) MiB saved", r.stdout)
+                check(r.returncode == 0 and saved and float(saved.group(1)) > 0,
+                      f"shmrt quantize --type {q} {preset}: {r.stdout.strip()}")
                 fallbacks = check_file(path, arch, q)
                 check(r.stderr.count("not whole") == fallbacks, f"{path}: the {fallbacks} fallbacks are reported")
                 ours = logits(path, os.path.join(tmp, "gguf.f32"))
