@@ -60,6 +60,7 @@ struct shmrt_model {
 	struct shmrt_layer *layers;
 	uint64_t step_weight_bytes;
 	struct shmrt_load_stats load_stats;
+	int quantize_to; /* shmrt_model_options.quantize_to */
 
 	struct shmrt_scratch s;
 	int32_t *host_meta; /* host copy of s.meta */
