@@ -55,6 +55,11 @@ struct slot {
 	size_t off;
 	enum shmrt_dtype dtype;
 	bool present;
+	bool mixed; /* parts of different dtypes (model_impl.h) */
+	int n_parts;
+	size_t part_off[SHMRT_MAX_PARTS];
+	enum shmrt_dtype part_dtype[SHMRT_MAX_PARTS];
+	int rows[SHMRT_MAX_PARTS]; /* this rank's */
 };
 
 struct layer_slots {
@@ -126,8 +131,7 @@ static int plan_tensor(struct plan *pl, const char *name, int64_t rows, int64_t 
 	plan_quantize(pl, &it, cols);
 	enum shmrt_dtype dt = it.quantize ? it.qdt : t->dtype;
 	if (s->present && s->dtype != dt)
-		return shmrt_fail(ENOTSUP, "%s: tensor '%s' is %s but the tensors fused with it are %s", t->file, name,
-				  shmrt_dtype_name(dt), shmrt_dtype_name(s->dtype));
+		s->mixed = true;
 	if (pl->n == pl->cap) {
 		size_t cap = pl->cap ? 2 * pl->cap : 64;
 		struct place *p = realloc(pl->items, cap * sizeof(*p));
@@ -137,7 +141,13 @@ static int plan_tensor(struct plan *pl, const char *name, int64_t rows, int64_t 
 		pl->cap = cap;
 	}
 	if (!s->present)
-		*s = (struct slot){.off = pl->total, .dtype = dt, .present = true};
+		*s = (struct slot){.off = pl->total, .dtype = dt, .present = true, .mixed = s->mixed};
+	if (s->n_parts < SHMRT_MAX_PARTS) {
+		uint64_t row = cols ? shmrt_dtype_row_bytes(dt, cols) : shmrt_dtype_size(dt);
+		s->part_off[s->n_parts] = pl->total;
+		s->part_dtype[s->n_parts] = dt;
+		s->rows[s->n_parts++] = row ? (int)(it.bytes / row) : 0;
+	}
 	pl->items[pl->n++] = it;
 	pl->total += it.bytes;
 	return 0;
@@ -357,7 +367,14 @@ static struct shmrt_weight weight(const struct shmrt_model *m, const struct slot
 {
 	if (!s->present)
 		return (struct shmrt_weight){0};
-	return (struct shmrt_weight){.p = (const uint8_t *)m->weights + s->off, .dtype = s->dtype};
+	struct shmrt_weight w = {.p = (const uint8_t *)m->weights + s->off, .dtype = s->dtype};
+	for (int i = 0; s->mixed && i < s->n_parts; i++) {
+		w.part[i] = (const uint8_t *)m->weights + s->part_off[i];
+		w.part_dtype[i] = s->part_dtype[i];
+		w.rows[i] = s->rows[i];
+	}
+	w.n_parts = s->mixed ? s->n_parts : 0;
+	return w;
 }
 
 static int place(struct shmrt_model *m, struct shmrt_checkpoint *ck, const struct shmrt_shard_plan *shards,
