@@ -156,6 +156,7 @@ static int run_read(struct bench *b, uint64_t *bytes)
 static int run_load(struct bench *b, enum shmrt_io_method m, enum cache c, uint64_t *bytes)
 {
 	struct shmrt_load_options opt = b->opt;
+	opt.as_stored = true; /* the file's bytes, as read() gets them */
 	opt.method = m;
 	struct shmrt_load_stats st = {0};
 	int rc = shmrt_checkpoint_load(b->ck, b->items, b->n_items, &opt, &st);

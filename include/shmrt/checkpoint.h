@@ -111,6 +111,10 @@ struct shmrt_load_options {
 	unsigned queue_depth; /* reads in flight (io_uring): default 4, at most 256 */
 	size_t block_bytes;   /* size of one read: default 8 MiB, at least 4 KiB, at most 1 GiB */
 	enum shmrt_load_cache cache;
+	/* The bytes as the file stores them: a GGUF file's q/k rows stay in
+	 * llama.cpp's RoPE order instead of being put back in Hugging Face's
+	 * (for benchmarks of the reads themselves). */
+	bool as_stored;
 };
 
 /* Loads add to these; zero them before the first. */

@@ -375,7 +375,7 @@ int shmrt_checkpoint_load(struct shmrt_checkpoint *ck, const struct shmrt_load_i
 		qsort(reqs, n, sizeof(*reqs), by_position);
 		rc = shmrt_read_files(reqs, n, opt, stats);
 	}
-	for (size_t i = 0; rc == 0 && i < n; i++)
+	for (size_t i = 0; rc == 0 && (!opt || !opt->as_stored) && i < n; i++)
 		rc = unpermute(ck, &items[i]);
 	free(reqs);
 	return rc;
