@@ -55,6 +55,7 @@ struct args {
 	bool quick, json, no_peer;
 	int batches[E2E_MAX_BATCHES], n_batches;
 	int prompt, steps, rounds;
+	int quantize_to; /* --quantize: shmrt_model_options.quantize_to */
 };
 
 /* The prompt of sequence s: ids spread over the vocabulary, clear of the
@@ -245,7 +246,7 @@ static void usage(FILE *f)
 	fprintf(f,
 		"usage: shmrt bench e2e [--model DIR | --preset NAME] [--batch 1,8,32] [--quick] [--json]\n"
 		"                       [--csv FILE] [--prompt N] [--steps N] [--rounds N] [--no-peer]\n"
-		"                       [--tmpdir DIR]\n\n"
+		"                       [--tmpdir DIR] [--quantize q8_0|q4_0|q4_k]\n\n"
 		"Decode tokens/s of one process on the CPU backend at each batch size, the\n"
 		"memory-bandwidth ceiling beside it (weight + KV bytes of a decode step against\n"
 		"read bandwidth measured in the same run), and llama.cpp at the same batches on\n"
@@ -268,6 +269,10 @@ static void usage(FILE *f)
 		"  --json          one JSON document on stdout\n"
 		"  --csv FILE      also write the rows to FILE\n"
 		"  --tmpdir DIR    where a made checkpoint goes (default /var/tmp)\n"
+		"  --quantize TYPE shmrt quantizes the weights at load (q8_0, q4_0, q4_k), and\n"
+		"                  to_gguf.py llama.cpp's the same way (q8_0, q4_0: gguf-py cannot\n"
+		"                  quantize the K formats, so with q4_k llama.cpp runs the\n"
+		"                  checkpoint's dtype, and a note says so)\n"
 		"  --workers W     through the multi-process runtime instead, against one\n"
 		"                  process ('shmrt bench e2e --workers 1 --help')\n"
 		"Threads: the CPU kernels' ($SHMRT_CPU_THREADS, else every CPU this process may\n"
@@ -308,12 +313,12 @@ static int parse_args(int argc, char **argv, struct args *a)
 		{"prompt", required_argument, 0, 'p'}, {"steps", required_argument, 0, 's'},
 		{"rounds", required_argument, 0, 'r'}, {"no-peer", no_argument, 0, 'n'},
 		{"tmpdir", required_argument, 0, 't'}, {"help", no_argument, 0, 'h'},
-		{0},
+		{"quantize", required_argument, 0, 'Q'}, {0},
 	};
 	*a = (struct args){.tmpdir = "/var/tmp"};
 	const char *batches = NULL;
 	optind = 1;
-	for (int c; (c = getopt_long(argc, argv, "m:P:B:qjc:p:s:r:nt:h", opts, NULL)) != -1;) {
+	for (int c; (c = getopt_long(argc, argv, "m:P:B:qjc:p:s:r:nt:Q:h", opts, NULL)) != -1;) {
 		if (c == 'm')
 			a->model = optarg;
 		else if (c == 'P')
@@ -330,6 +335,14 @@ static int parse_args(int argc, char **argv, struct args *a)
 			a->no_peer = true;
 		else if (c == 't')
 			a->tmpdir = optarg;
+		else if (c == 'Q') {
+			enum shmrt_dtype q;
+			if (shmrt_dtype_from_name(optarg, &q) || (q != SHMRT_Q8_0 && q != SHMRT_Q4_0 && q != SHMRT_Q4_K)) {
+				fprintf(stderr, "shmrt bench e2e: --quantize wants q8_0, q4_0 or q4_k, not '%s'\n", optarg);
+				return 2;
+			}
+			a->quantize_to = (int)q;
+		}
 		else if ((c == 'p' && positive(optarg, 4096, &a->prompt)) ||
 			 (c == 's' && positive(optarg, E2E_MAX_STEPS, &a->steps)) ||
 			 (c == 'r' && positive(optarg, 64, &a->rounds)))
@@ -377,13 +390,19 @@ static const char *gguf_weight_type(const char *path)
 static int run(const struct args *a, const char *dir)
 {
 	struct shmrt_model *m;
-	if (shmrt_model_load(dir, &(struct shmrt_model_options){.backend = "cpu"}, &m) < 0) {
+	if (shmrt_model_load(dir, &(struct shmrt_model_options){.backend = "cpu", .quantize_to = a->quantize_to},
+			     &m) < 0) {
 		fprintf(stderr, "shmrt bench e2e: %s\n", shmrt_last_error());
 		return -EINVAL;
 	}
 	const struct shmrt_model_config *cfg = shmrt_model_config(m);
+	/* The weights' type: a GGUF file's own (its block formats stay with
+	 * --quantize), else --quantize's, else the checkpoint's dtype. */
 	bool gguf = shmrt_model_path_is_gguf(dir);
 	const char *dt = gguf ? gguf_weight_type(dir) : NULL;
+	enum shmrt_dtype file_dt;
+	if (a->quantize_to && (!dt || (shmrt_dtype_from_name(dt, &file_dt) == 0 && !shmrt_dtype_is_quantized(file_dt))))
+		dt = shmrt_dtype_name((enum shmrt_dtype)a->quantize_to);
 	struct e2e_report rep = {.model = dir, .preset = a->model ? NULL : a->preset,
 				 .dtype = dt ? dt : dtype_name(cfg->dtype), .gguf = gguf,
 				 .threads = shmrt_pool_threads(), .prompt = a->prompt, .steps = a->steps,
@@ -393,6 +412,8 @@ static int run(const struct args *a, const char *dir)
 	struct e2e_peer peer = {.model = dir, .tmpdir = a->tmpdir, .threads = rep.threads};
 	if (gguf) /* llama.cpp runs the same file */
 		snprintf(peer.gguf, sizeof(peer.gguf), "%s", dir);
+	else if (a->quantize_to == SHMRT_Q8_0 || a->quantize_to == SHMRT_Q4_0) /* what to_gguf.py can make */
+		peer.quantize = shmrt_dtype_name((enum shmrt_dtype)a->quantize_to);
 	bool have_peer = false;
 	if (a->no_peer)
 		snprintf(rep.peer_note, sizeof(rep.peer_note), "llama.cpp: left out (--no-peer)");

@@ -106,8 +106,8 @@ int e2e_mp_run(struct shmrt_client *c, const struct rt_state *st, int batch, int
 	return rc;
 }
 
-int e2e_mp_measure(const char *model_dir, const char *exe, int workers, int batch, int prompt, int steps,
-		   struct e2e_mp_result *out, char *note, size_t note_cap)
+int e2e_mp_measure(const char *model_dir, const char *exe, int workers, int quantize_to, int batch, int prompt,
+		   int steps, struct e2e_mp_result *out, char *note, size_t note_cap)
 {
 	char name[64];
 	snprintf(name, sizeof(name), "bench-e2e-%d", (int)getpid());
@@ -116,7 +116,8 @@ int e2e_mp_measure(const char *model_dir, const char *exe, int workers, int batc
 					  .max_seqs = batch, .max_batch_tokens = batch * prompt > batch ? batch * prompt
 												 : batch,
 					  .max_model_len = len, .block_size = bs,
-					  .kv_blocks = batch * ((len + bs - 1) / bs), .max_clients = 1};
+					  .kv_blocks = batch * ((len + bs - 1) / bs), .max_clients = 1,
+					  .quantize_to = quantize_to};
 	memset(out, 0, sizeof(*out));
 	out->workers = workers;
 	out->batch = batch;
@@ -153,6 +154,7 @@ struct mp_args {
 	const char *model, *preset;
 	int workers, prompt, steps, json, quick;
 	int batches[MP_MAX_BATCHES], n_batches;
+	int quantize_to; /* --quantize (both paths) */
 };
 
 int e2e_mp_wanted(int argc, char **argv)
@@ -197,7 +199,19 @@ static void mp_usage(FILE *f)
 		   "                  tiny with --quick)\n"
 		   "  --batch LIST    batch sizes (default 1,8,32,128; 1,8 with --quick)\n"
 		   "  --prompt N      prompt tokens (default 16)\n"
-		   "  --steps N       decode steps measured per batch (default 64; 8 with --quick)\n");
+		   "  --steps N       decode steps measured per batch (default 64; 8 with --quick)\n"
+		   "  --quantize TYPE q8_0, q4_0 or q4_k: weights quantized at load on both paths\n");
+}
+
+static int parse_quantize(const char *s, int *out)
+{
+	enum shmrt_dtype q;
+	if (shmrt_dtype_from_name(s, &q) || (q != SHMRT_Q8_0 && q != SHMRT_Q4_0 && q != SHMRT_Q4_K)) {
+		fprintf(stderr, "shmrt bench e2e: --quantize wants q8_0, q4_0 or q4_k, not '%s'\n", s);
+		return -1;
+	}
+	*out = (int)q;
+	return 0;
 }
 
 static int mp_parse(int argc, char **argv, struct mp_args *a)
@@ -207,11 +221,12 @@ static int mp_parse(int argc, char **argv, struct mp_args *a)
 		{"preset", required_argument, 0, 'P'},	{"batch", required_argument, 0, 'b'},
 		{"prompt", required_argument, 0, 'p'},	{"steps", required_argument, 0, 's'},
 		{"quick", no_argument, 0, 'q'},		{"json", no_argument, 0, 'j'},
-		{"help", no_argument, 0, 'h'},		{0}};
+		{"help", no_argument, 0, 'h'},		{"quantize", required_argument, 0, 'Q'},
+		{0}};
 	const char *batches = NULL;
 	*a = (struct mp_args){.workers = 1, .prompt = 16};
 	optind = 1;
-	for (int c; (c = getopt_long(argc, argv, "w:m:P:b:p:s:qjh", opts, NULL)) != -1;) {
+	for (int c; (c = getopt_long(argc, argv, "w:m:P:b:p:s:qjQ:h", opts, NULL)) != -1;) {
 		char *end;
 		long v = optarg ? strtol(optarg, &end, 10) : 0;
 		int bad_num = optarg && (*end || v < 1 || v > 100000);
@@ -224,6 +239,7 @@ static int mp_parse(int argc, char **argv, struct mp_args *a)
 		case 'b': batches = optarg; bad_num = 0; break;
 		case 'q': a->quick = 1; break;
 		case 'j': a->json = 1; break;
+		case 'Q': bad_num = 0; if (parse_quantize(optarg, &a->quantize_to)) return 2; break;
 		case 'h': mp_usage(stdout); return 0;
 		default: mp_usage(stderr); return 2;
 		}
@@ -264,7 +280,7 @@ static int mp_run(const struct mp_args *a, const char *dir)
 		return fprintf(stderr, "shmrt bench e2e: cannot find this program (/proc/self/exe)\n"), 1;
 	exe[n] = '\0';
 	struct shmrt_model *m;
-	struct shmrt_model_options mo = {.backend = "cpu"};
+	struct shmrt_model_options mo = {.backend = "cpu", .quantize_to = a->quantize_to};
 	if (shmrt_model_load(dir, &mo, &m) < 0)
 		return fprintf(stderr, "shmrt bench e2e: %s\n", shmrt_last_error()), 1;
 	json_t *rows = json_array();
@@ -281,7 +297,7 @@ static int mp_run(const struct mp_args *a, const char *dir)
 			fprintf(stderr, "shmrt bench e2e: batch %d: %s\n", B, shmrt_last_error());
 			break;
 		}
-		if ((rc = e2e_mp_measure(dir, exe, a->workers, B, a->prompt, a->steps, &r, note, sizeof(note))) < 0) {
+		if ((rc = e2e_mp_measure(dir, exe, a->workers, a->quantize_to, B, a->prompt, a->steps, &r, note, sizeof(note))) < 0) {
 			fprintf(stderr, "shmrt bench e2e: batch %d: %s\n", B, note);
 			break;
 		}

@@ -22,10 +22,11 @@ struct e2e_mp_result {
 /* Starts the runtime on model_dir with `workers` workers (exe: the shmrt
  * program), submits `batch` requests of `prompt` token ids that decode
  * `steps` tokens each, and measures the decode steps (steps without a
- * prefill; nearly all have the whole batch: mean_batch says). 0, or
- * -errno with why in note. */
-int e2e_mp_measure(const char *model_dir, const char *exe, int workers, int batch, int prompt, int steps,
-		   struct e2e_mp_result *out, char *note, size_t note_cap);
+ * prefill; nearly all have the whole batch: mean_batch says); quantize_to
+ * as shmrt_runtime_options.quantize_to (0: none). 0, or -errno with why
+ * in note. */
+int e2e_mp_measure(const char *model_dir, const char *exe, int workers, int quantize_to, int batch, int prompt,
+		   int steps, struct e2e_mp_result *out, char *note, size_t note_cap);
 
 /* The measure of e2e_mp_measure on a runtime already READY, through its
  * client c and state st (proto.h), whose limits hold `batch` sequences

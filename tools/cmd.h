@@ -23,6 +23,7 @@ int cmd_child(int argc, char **argv);
 int cmd_probe(int argc, char **argv);
 int cmd_stat(int argc, char **argv);
 int cmd_serve(int argc, char **argv);
+int cmd_quantize(int argc, char **argv);
 
 /* True when argv holds -h or --help (then print usage and exit 0). */
 int cmd_wants_help(int argc, char **argv);

@@ -23,7 +23,7 @@ static void usage(FILE *f)
 		   "                      [--max-tokens N]\n"
 		   "                      [--temperature T] [--top-p P] [--seed S] [--json]\n"
 		   "                      [--backend NAME] [--activations f32|bf16] [--ignore-eos]\n"
-		   "                      [--workers N]\n\n"
+		   "                      [--quantize TYPE] [--workers N]\n\n"
 		   "Generates a continuation of the prompt with the checkpoint in DIR and prints\n"
 		   "it as it comes (text when DIR has a tokenizer.json, else token ids); timings\n"
 		   "go to stderr. Stops at max-tokens or at an eos id of config.json.\n\n"
@@ -48,6 +48,8 @@ static void usage(FILE *f)
 		   "  --activations DT   f32 (default) or bf16 (cuda, cpu-ref): activations and\n"
 		   "                     KV cache\n"
 		   "  --ignore-eos       generate max-tokens tokens whatever they are\n"
+		   "  --quantize TYPE    q8_0, q4_0 or q4_k: quantize the 2-D weights of a\n"
+		   "                     bf16/f16/f32 checkpoint as they are loaded\n"
 		   "  --workers N        with --model: tensor parallel over N forked CPU ranks\n"
 		   "                     (shm transport; the model's heads must split evenly),\n"
 		   "                     default 1\n");
@@ -59,6 +61,7 @@ struct args {
 	double temperature, top_p;
 	int json, ignore_eos;
 	enum shmrt_dtype activations;
+	int quantize_to;
 };
 
 /* Streams each token's text (or id) to stdout as it is sampled. */
@@ -101,9 +104,10 @@ static int parse(int argc, char **argv, struct args *a)
 					      {"name", required_argument, 0, 'N'},
 					      {"trust-owner", required_argument, 0, 'O'},
 					      {"workers", required_argument, 0, 'w'},
+					      {"quantize", required_argument, 0, 'q'},
 					      {"help", no_argument, 0, 'h'},
 					      {0}};
-	for (int c; (c = getopt_long(argc, argv, "m:p:c:t:n:T:P:s:jb:ea:N:w:h", opts, NULL)) != -1;) {
+	for (int c; (c = getopt_long(argc, argv, "m:p:c:t:n:T:P:s:jb:ea:N:w:q:h", opts, NULL)) != -1;) {
 		int bad = 0;
 		switch (c) {
 		case 'm': a->dir = optarg; break;
@@ -118,6 +122,7 @@ static int parse(int argc, char **argv, struct args *a)
 		case 'b': a->backend = optarg; break;
 		case 'e': a->ignore_eos = 1; break;
 		case 'a': bad = parse_activations("generate", optarg, &a->activations); break;
+		case 'q': bad = parse_quantize("generate", optarg, &a->quantize_to); break;
 		case 'N': a->name = optarg; break;
 		case 'O': setenv("SHMRT_TRUSTED_OWNER", optarg, 1); break;
 		case 'w': bad = parse_int_arg("generate", "--workers", optarg, 1, SHMRT_XFER_MAX_WORLD, &a->workers); break;
@@ -210,13 +215,16 @@ static int run(const struct args *a, const struct tp_group *g, struct shmrt_toke
 	       int n_prompt)
 {
 	struct shmrt_model *m;
-	struct shmrt_model_options mo = {.backend = a->backend, .activations = a->activations};
+	struct shmrt_model_options mo = {.backend = a->backend, .activations = a->activations,
+					 .quantize_to = a->quantize_to};
 	tp_group_options(g, &mo);
 	if (shmrt_model_load(a->dir, &mo, &m) < 0) {
 		if (!g->rank) /* every rank fails alike; rank 0 says why */
 			fprintf(stderr, "shmrt generate: %s\n", shmrt_last_error());
 		return 1;
 	}
+	if (!g->rank && !a->json)
+		report_quantize("generate", m, a->quantize_to);
 	struct printer pr = {.first = 1};
 	int rc = 0;
 	if (tok && !a->json && shmrt_detok_stream_new(tok, SHMRT_DECODE_SKIP_SPECIAL, &pr.detok) < 0)

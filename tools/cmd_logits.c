@@ -15,7 +15,8 @@
 static void usage(FILE *f)
 {
 	fprintf(f, "usage: shmrt logits --model DIR --tokens 1,2,3 --out FILE [--backend NAME]\n"
-		   "                    [--activations f32|bf16] [--workers N] [--json]\n\n"
+		   "                    [--activations f32|bf16] [--quantize TYPE] [--workers N]\n"
+		   "                    [--json]\n\n"
 		   "Runs the tokens through the model as one prefill and writes the logits of\n"
 		   "every position to FILE: float32, little-endian, [tokens x vocab] row-major,\n"
 		   "no header.\n\n"
@@ -24,6 +25,8 @@ static void usage(FILE *f)
 		   "  --out FILE      where the logits go\n"
 		   "  --backend NAME  cpu (default), cpu-ref or cuda\n"
 		   "  --activations DT  f32 (default) or bf16 (cuda, cpu-ref)\n"
+		   "  --quantize TYPE   q8_0, q4_0 or q4_k: quantize the 2-D weights of a\n"
+		   "                    bf16/f16/f32 checkpoint as they are loaded\n"
 		   "  --workers N     tensor parallel over N forked CPU ranks (shm transport;\n"
 		   "                  the model's heads must split evenly), default 1\n"
 		   "  --json          print {\"tokens\": N, \"vocab\": V, \"out\": FILE} on stdout\n");
@@ -39,6 +42,8 @@ static int run(const struct shmrt_model_options *mo, const char *dir, const int3
 	float *logits = NULL;
 	int rc = shmrt_model_load(dir, mo, &m), V = 0;
 	if (!rc) {
+		if (path)
+			report_quantize("logits", m, mo->quantize_to);
 		V = shmrt_model_config(m)->vocab_size;
 		rc = shmrt_kv_pool_new(m, (n + 15) / 16, 16, &p);
 	}
@@ -85,9 +90,10 @@ int cmd_logits(int argc, char **argv)
 					      {"json", no_argument, 0, 'j'},
 					      {"activations", required_argument, 0, 'a'},
 					      {"workers", required_argument, 0, 'w'},
+					      {"quantize", required_argument, 0, 'q'},
 					      {"help", no_argument, 0, 'h'},
 					      {0}};
-	for (int c; (c = getopt_long(argc, argv, "m:t:o:b:ja:w:h", opts, NULL)) != -1;) {
+	for (int c; (c = getopt_long(argc, argv, "m:t:o:b:ja:w:q:h", opts, NULL)) != -1;) {
 		if (c == 'm')
 			dir = optarg;
 		else if (c == 't')
@@ -98,6 +104,10 @@ int cmd_logits(int argc, char **argv)
 			mo.backend = optarg;
 		else if (c == 'a') {
 			if (parse_activations("logits", optarg, &mo.activations))
+				return 2;
+		}
+		else if (c == 'q') {
+			if (parse_quantize("logits", optarg, &mo.quantize_to))
 				return 2;
 		}
 		else if (c == 'j')

@@ -189,6 +189,38 @@ static void print_shares(const struct shmrt_sizing *s, const struct advice *a)
 	printf("Needed: %llu MiB.\n\n", (unsigned long long)a->needed_mib);
 }
 
+/* The weights' bytes as the checkpoint has them and with --quantize of
+ * each type (shmrt_model_weight_bytes): device or host memory, not shared
+ * memory, printed so that the saving is known before a load. */
+static const int quantize_types[] = {0, SHMRT_Q8_0, SHMRT_Q4_0, SHMRT_Q4_K};
+
+static void print_weights(const struct shmrt_model_config *m)
+{
+	uint64_t base = shmrt_model_weight_bytes(m, 0);
+	printf("weights (not in shared memory; the whole model, all ranks):\n");
+	for (size_t i = 0; i < ARRAY_SIZE(quantize_types); i++) {
+		uint64_t b = shmrt_model_weight_bytes(m, quantize_types[i]);
+		printf("  %-14s %14llu bytes %10.2f MiB", i ? shmrt_dtype_name((enum shmrt_dtype)quantize_types[i])
+							: shmrt_dtype_name(m->dtype),
+		       (unsigned long long)b, mib(b));
+		if (i)
+			printf("  --quantize %s saves %.2f MiB", shmrt_dtype_name((enum shmrt_dtype)quantize_types[i]),
+			       mib(base - b));
+		printf("\n");
+	}
+	printf("\n");
+}
+
+static json_t *json_weights(const struct shmrt_model_config *m)
+{
+	json_t *o = json_object();
+	json_object_set_new(o, "checkpoint_dtype", json_string(shmrt_dtype_name(m->dtype)));
+	for (size_t i = 0; i < ARRAY_SIZE(quantize_types); i++)
+		json_object_set_new(o, i ? shmrt_dtype_name((enum shmrt_dtype)quantize_types[i]) : "checkpoint",
+				    json_integer((json_int_t)shmrt_model_weight_bytes(m, quantize_types[i])));
+	return o;
+}
+
 static void print_text(const struct shmrt_sizing *s, const struct advice *a, const char *docker, const char *k8s)
 {
 	const struct shmrt_sizing_params *p = &s->p;
@@ -199,6 +231,7 @@ static void print_text(const struct shmrt_sizing *s, const struct advice *a, con
 	       "%d clients\n\n",
 	       p->tp, p->max_batch_tokens, p->max_seqs, p->max_model_len, p->kv_blocks, p->block_size,
 	       p->max_clients);
+	print_weights(m);
 	printf("%-10s %14s %10s %14s %14s\n", "region", "bytes", "MiB", "ring capacity", "largest record");
 	for (unsigned i = 0; i < s->n_regions; i++) {
 		const struct shmrt_sizing_region *r = &s->regions[i];
@@ -259,6 +292,7 @@ static int print_json(const struct shmrt_sizing *s, const struct advice *a, cons
 	if (!doc)
 		return -1;
 	json_object_set_new(doc, "shares", json_shares(s, a));
+	json_object_set_new(doc, "weight_bytes", json_weights(p->model));
 	json_object_set_new(doc, "needed_mib", json_integer((json_int_t)a->needed_mib));
 	json_object_set_new(doc, "knee_mib", a->bench ? json_integer((json_int_t)a->knee_mib) : json_null());
 	json_object_set_new(doc, "no_p2p", json_boolean(a->no_p2p));

@@ -16,6 +16,7 @@ static const struct shmrt_cmd commands[] = {
 	{"mkmodel", "write a deterministic synthetic checkpoint", cmd_mkmodel},
 	{"logits", "the logits of a token sequence, to a float32 file", cmd_logits},
 	{"generate", "generate text with a model (in this process)", cmd_generate},
+	{"quantize", "write a checkpoint as a GGUF file of q8_0, q4_0 or q4_k weights", cmd_quantize},
 	{"start", "run the multi-process runtime (tokenizer, scheduler, workers)", cmd_start},
 	{"probe", "exit 0 when a runtime is ready (--ready) or alive (--live)", cmd_probe},
 	{"stat", "a runtime's processes, rings, queues, KV blocks, tokens/s", cmd_stat},

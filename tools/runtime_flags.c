@@ -11,6 +11,7 @@ const struct option runtime_flag_options[RUNTIME_FLAGS_COUNT] = {
 	{"kv-blocks", required_argument, 0, 'k'},     {"clients", required_argument, 0, 'c'},
 	{"backend", required_argument, 0, 'B'},	      {"hang-seconds", required_argument, 0, 'H'},
 	{"xfer-chunk", required_argument, 0, 'x'},    {"max-restarts", required_argument, 0, 'R'},
+	{"quantize", required_argument, 0, 'q'},
 };
 
 void runtime_flags_usage(FILE *f)
@@ -30,6 +31,8 @@ void runtime_flags_usage(FILE *f)
 		   "                       most what a quarter of the memory holds)\n"
 		   "  --clients N          client slots (default 64)\n"
 		   "  --backend NAME       cpu (default), cpu-ref or cuda\n"
+		   "  --quantize TYPE      q8_0, q4_0 or q4_k: the workers quantize the 2-D weights\n"
+		   "                       of a bf16/f16/f32 checkpoint as they load them\n"
 		   "  --xfer-chunk BYTES   the shm transport's chunk between workers: a power of two,\n"
 		   "                       4096 .. 16777216 (default 65536; `shmrt size` prints its cost)\n");
 }
@@ -43,6 +46,7 @@ int runtime_flag(const char *cmd, int c, const char *arg, struct shmrt_runtime_o
 	switch (c) {
 	case 'r': o->restart = 1; return 1;
 	case 'B': o->backend = arg; return 1;
+	case 'q': return parse_quantize(cmd, arg, &o->quantize_to) ? -1 : 1;
 	case 'R':
 		if (parse_int_arg(cmd, "--max-restarts", arg, 0, 1000000, &v))
 			return -1;

@@ -10,9 +10,9 @@
 
 /* getopt_long entries (their val is the short letter below); the command
  * appends its own and a terminating {0}. */
-#define RUNTIME_FLAGS_COUNT 12
+#define RUNTIME_FLAGS_COUNT 13
 extern const struct option runtime_flag_options[RUNTIME_FLAGS_COUNT];
-#define RUNTIME_FLAGS_SHORT "w:rs:t:l:b:k:c:B:H:x:R:"
+#define RUNTIME_FLAGS_SHORT "w:rs:t:l:b:k:c:B:H:x:R:q:"
 
 /* Applies option c: 1 when it was one of ours, 0 when not, -1 for a bad
  * value (a message on stderr naming cmd). */

@@ -5,6 +5,7 @@
 #include <string.h>
 
 #include "token_list.h"
+#include "shmrt/model.h"
 
 int parse_token_list(const char *cmd, const char *s, int32_t **ids)
 {
@@ -57,6 +58,28 @@ int parse_float_arg(const char *cmd, const char *opt, const char *s, double *out
 	}
 	*out = x;
 	return 0;
+}
+
+int parse_quantize(const char *cmd, const char *s, int *out)
+{
+	enum shmrt_dtype dt;
+	if (!shmrt_dtype_from_name(s, &dt) && (dt == SHMRT_Q8_0 || dt == SHMRT_Q4_0 || dt == SHMRT_Q4_K)) {
+		*out = (int)dt;
+		return 0;
+	}
+	fprintf(stderr, "shmrt %s: --quantize wants q8_0, q4_0 or q4_k, not '%s'\n", cmd, s);
+	return -1;
+}
+
+void report_quantize(const char *cmd, const struct shmrt_model *m, int quantize_to)
+{
+	struct shmrt_load_stats st;
+	if (!quantize_to)
+		return;
+	shmrt_model_load_stats(m, &st);
+	fprintf(stderr, "[shmrt %s: weights quantized to %s at load: %.2f MiB, %.2f MiB saved]\n", cmd,
+		shmrt_dtype_name((enum shmrt_dtype)quantize_to), (double)st.weight_bytes / 1048576.0,
+		(double)st.quantize_saved / 1048576.0);
 }
 
 int parse_activations(const char *cmd, const char *s, enum shmrt_dtype *out)

@@ -17,4 +17,13 @@ int parse_float_arg(const char *cmd, const char *opt, const char *s, double *out
 /* --activations f32|bf16; -1 with a message on stderr otherwise. */
 int parse_activations(const char *cmd, const char *s, enum shmrt_dtype *out);
 
+/* --quantize q8_0|q4_0|q4_k into *out (shmrt_model_options.quantize_to);
+ * -1 with a message otherwise. */
+int parse_quantize(const char *cmd, const char *s, int *out);
+
+/* With --quantize: a line on stderr of what the weights take and what
+ * quantizing them saved (the model's load stats). */
+struct shmrt_model;
+void report_quantize(const char *cmd, const struct shmrt_model *m, int quantize_to);
+
 #endif

@@ -121,6 +121,11 @@ struct shmrt_load_stats {
 	uint64_t bytes_direct;       /* of bytes_read, read with O_DIRECT */
 	double seconds;
 	double gb_per_s; /* bytes / seconds / 10^9 over all the loads added */
+	/* Set by shmrt_model_load only: bytes of weights placed on the
+	 * backend, and the bytes that quantizing them at load
+	 * (shmrt_model_options.quantize_to) saved against the checkpoint's
+	 * own dtypes (0 without it). */
+	uint64_t weight_bytes, quantize_saved;
 };
 
 /* Which bytes of a tensor to read: count runs of length bytes, the first

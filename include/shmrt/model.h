@@ -79,6 +79,16 @@ struct shmrt_model_options {
 	 * minutes on a CPU is not taken for a hang). NULL: none. */
 	void (*on_layer)(void *arg);
 	void *on_layer_arg;
+	/* Weight-only quantization at load: 0 (the default) loads the weights
+	 * as they are; SHMRT_Q8_0, SHMRT_Q4_0 or SHMRT_Q4_K (an enum
+	 * shmrt_dtype value: none of them is 0, which is SHMRT_F32, hence an
+	 * int where 0 means none) quantizes every 2-D f32/bf16/f16 weight
+	 * (q/k/v/o, the MLP, the embedding, lm_head) as it is loaded
+	 * (runtime/core/quantize.h); norms and biases stay. A row that is not
+	 * whole blocks of the type falls back to Q8_0 (as llama.cpp does for
+	 * the K-quants), else stays as it is. Tensors already quantized (a
+	 * GGUF file) stay as they are. The load stats say what it saved. */
+	int quantize_to;
 };
 
 /* Opens the checkpoint in dir (config.json, model.safetensors or an index
@@ -98,6 +108,12 @@ SHMRT_API void shmrt_model_load_stats(const struct shmrt_model *m, struct shmrt_
  * this rank's shard with tensor parallelism. The numerator of the
  * memory-bandwidth ceiling of decode. */
 SHMRT_API uint64_t shmrt_model_step_weight_bytes(const struct shmrt_model *m);
+
+/* Bytes of a whole model's weights (every tensor of the config, lm_head
+ * once, one rank), in the checkpoint's dtype (quantize_to 0) or with its
+ * 2-D weights quantized at load (shmrt_model_options.quantize_to, its
+ * Q8_0 fallback included): what `shmrt size` prints. */
+SHMRT_API uint64_t shmrt_model_weight_bytes(const struct shmrt_model_config *cfg, int quantize_to);
 
 /* ---- The paged KV cache ----------------------------------------------------
  *

@@ -61,6 +61,10 @@ struct shmrt_runtime_options {
 	 * shm` say what each costs in shared memory. Last, so that the fields
 	 * above keep their places. */
 	size_t xfer_chunk;
+	/* Weight-only quantization at load in every worker
+	 * (shmrt_model_options.quantize_to): 0 none, else SHMRT_Q8_0,
+	 * SHMRT_Q4_0 or SHMRT_Q4_K. */
+	int quantize_to;
 };
 
 #define SHMRT_MAX_RESTARTS_DEFAULT 5

@@ -238,6 +238,25 @@ static int residual_add(const struct shmrt_model *m, int T, void *x, const void 
 	return m->b->add(NULL, &a);
 }
 
+/* A weight of parts in different dtypes (model_impl.h): each part's
+ * outputs [T][rows i] one after the other in y, part-major; the bias (one
+ * plain vector of all the rows) split likewise. */
+static int linear_parts(const struct shmrt_model *m, int T, const void *x, struct shmrt_weight w,
+			struct shmrt_weight bias, int k, void *y)
+{
+	int64_t before = 0;
+	for (int i = 0; i < w.n_parts; i++) {
+		struct shmrt_weight part = {.p = w.part[i], .dtype = w.part_dtype[i]}, b = bias;
+		if (b.p)
+			b.p = (const uint8_t *)b.p + before * (int64_t)shmrt_dtype_size(b.dtype);
+		int rc = linear(m, T, x, part, b, w.rows[i], k, (uint8_t *)y + acts(m, (size_t)T * before));
+		if (rc < 0)
+			return rc;
+		before += w.rows[i];
+	}
+	return 0;
+}
+
 /* The attention half of layer l: x += attn(rmsnorm(x)). */
 static int attention_block(struct shmrt_model *m, const struct shmrt_kv_pool *p, int l, const struct shmrt_step *st,
 			   const struct meta_layout *ml, const struct step_shape *sh)
@@ -248,19 +267,24 @@ static int attention_block(struct shmrt_model *m, const struct shmrt_kv_pool *p,
 	const struct shmrt_backend *b = m->b;
 	int T = st->n_tokens, H = c->hidden_size, D = c->head_dim, QKV = qkv_dim(c);
 	int64_t q_dim = (int64_t)c->num_heads * D, kv_dim = (int64_t)c->num_kv_heads * D;
-	uint8_t *qkv = s->qkv, *k = qkv + acts(m, q_dim), *v = k + acts(m, kv_dim);
+	/* fused: rows [T][q k v]; parts of mixed dtypes: [T][q], [T][k], [T][v] */
+	bool parts = w->qkv.n_parts > 0;
+	int64_t q_stride = parts ? q_dim : QKV, kv_stride = parts ? kv_dim : QKV;
+	uint8_t *qkv = s->qkv, *k = qkv + acts(m, parts ? (size_t)T * q_dim : (size_t)q_dim),
+		*v = k + acts(m, parts ? (size_t)T * kv_dim : (size_t)kv_dim);
 	struct shmrt_kv_cache cache = shmrt_kv_pool_layer(p, l);
 	int rc;
 
 	if ((rc = rmsnorm(m, T, s->x, w->ln1, s->h)) < 0 ||
-	    (rc = linear(m, T, s->h, w->qkv, w->qkv_bias, QKV, H, s->qkv)) < 0)
+	    (rc = parts ? linear_parts(m, T, s->h, w->qkv, w->qkv_bias, H, s->qkv)
+			: linear(m, T, s->h, w->qkv, w->qkv_bias, QKV, H, s->qkv)) < 0)
 		return rc;
 	struct shmrt_rope_args ra = {.n_tokens = T, .n_heads = c->num_heads, .n_kv_heads = c->num_kv_heads,
-				     .head_dim = D, .q = qkv, .q_stride = QKV, .k = k, .k_stride = QKV,
+				     .head_dim = D, .q = qkv, .q_stride = q_stride, .k = k, .k_stride = kv_stride,
 				     .dtype = m->act, .positions = s->meta + ml->positions, .cfg = c->rope};
 	if ((rc = b->rope(NULL, &ra)) < 0)
 		return rc;
-	struct shmrt_kv_write_args kw = {.n_tokens = T, .k = k, .v = v, .k_stride = QKV, .v_stride = QKV,
+	struct shmrt_kv_write_args kw = {.n_tokens = T, .k = k, .v = v, .k_stride = kv_stride, .v_stride = kv_stride,
 					 .dtype = m->act, .slots = s->meta + ml->slots, .cache = cache};
 	if ((rc = b->kv_write(NULL, &kw)) < 0)
 		return rc;
@@ -268,7 +292,7 @@ static int attention_block(struct shmrt_model *m, const struct shmrt_kv_pool *p,
 		.n_seqs = st->n_seqs, .n_tokens = T, .max_q_len = sh->max_q_len, .max_ctx_len = sh->max_ctx_len,
 		.n_heads = c->num_heads, .scale = 1.0f / sqrtf((float)D), .cu_q_lens = s->meta + ml->cu_q_lens,
 		.ctx_lens = s->meta + ml->ctx_lens, .block_tables = s->meta + ml->block_tables,
-		.block_table_stride = st->block_table_stride, .q = qkv, .q_stride = QKV, .dtype = m->act,
+		.block_table_stride = st->block_table_stride, .q = qkv, .q_stride = q_stride, .dtype = m->act,
 		.out = s->attn, .cache = cache};
 	void *out = partial_out(m, T);
 	if ((rc = b->attention(NULL, &aa)) < 0 ||
@@ -284,11 +308,15 @@ static int mlp_block(struct shmrt_model *m, int l, int T)
 	struct shmrt_scratch *s = &m->s;
 	int H = m->local.hidden_size, I = m->local.intermediate_size, rc;
 	struct shmrt_weight none = {0};
+	/* fused: rows [T][gate up]; parts of mixed dtypes: [T][gate], [T][up] */
+	bool parts = w->gate_up.n_parts > 0;
 	if ((rc = rmsnorm(m, T, s->x, w->ln2, s->h)) < 0 ||
-	    (rc = linear(m, T, s->h, w->gate_up, none, 2 * I, H, s->gu)) < 0)
+	    (rc = parts ? linear_parts(m, T, s->h, w->gate_up, none, H, s->gu)
+			: linear(m, T, s->h, w->gate_up, none, 2 * I, H, s->gu)) < 0)
 		return rc;
-	struct shmrt_swiglu_args sw = {.rows = T, .dim = I, .gate = s->gu, .up = (uint8_t *)s->gu + acts(m, I),
-				       .in_stride = 2 * I, .dtype = m->act, .out = s->act};
+	struct shmrt_swiglu_args sw = {.rows = T, .dim = I, .gate = s->gu,
+				       .up = (uint8_t *)s->gu + acts(m, parts ? (size_t)T * I : (size_t)I),
+				       .in_stride = parts ? I : 2 * I, .dtype = m->act, .out = s->act};
 	void *out = partial_out(m, T);
 	if ((rc = m->b->swiglu(NULL, &sw)) < 0 || (rc = linear(m, T, s->act, w->down, none, H, I, out)) < 0 ||
 	    (rc = reduce(m, T, out)) < 0)

@@ -4,15 +4,23 @@
  * loaded back to back into one [(H + 2 KV) D][hidden] matrix (their biases
  * likewise) and gate/up_proj into one [2 I][hidden]: a row-major matrix
  * split along its rows is its parts one after the other, so fusing costs
- * nothing at load and saves matmuls at every step. */
+ * nothing at load and saves matmuls at every step.
+ *
+ * With options.quantize_to, each 2-D weight is read into host staging in
+ * the checkpoint's dtype and quantized row by row (core/quantize.h) into
+ * its place: its slot is planned at the quantized size. */
 #include <errno.h>
+#include <pthread.h>
+#include <sched.h>
 #include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
+#include "dtype_conv.h"
 #include "fail.h"
 #include "model_impl.h"
+#include "quantize.h"
 #include "shmrt/shard_plan.h"
 
 #define ALIGN 256
@@ -22,8 +30,14 @@
 struct place {
 	const struct shmrt_tensor_info *t;
 	struct shmrt_tensor_slice slice; /* this rank's part (count 0: the whole tensor) */
-	size_t bytes;                    /* of that part */
+	size_t bytes;                    /* of that part, as placed */
 	size_t off;
+	/* quantized at load: src_bytes read as t->dtype, rows of cols
+	 * elements quantized into qdt */
+	bool quantize;
+	enum shmrt_dtype qdt;
+	size_t src_bytes;
+	int64_t cols;
 };
 
 struct plan {
@@ -32,6 +46,8 @@ struct plan {
 	struct place *items;
 	size_t n, cap;
 	size_t total;
+	int quantize_to; /* shmrt_model_options.quantize_to */
+	uint64_t saved;  /* bytes the quantization saved */
 };
 
 /* Where a weight will be, until the device buffer exists. */
@@ -39,6 +55,11 @@ struct slot {
 	size_t off;
 	enum shmrt_dtype dtype;
 	bool present;
+	bool mixed; /* parts of different dtypes (model_impl.h) */
+	int n_parts;
+	size_t part_off[SHMRT_MAX_PARTS];
+	enum shmrt_dtype part_dtype[SHMRT_MAX_PARTS];
+	int rows[SHMRT_MAX_PARTS]; /* this rank's */
 };
 
 struct layer_slots {
@@ -48,6 +69,35 @@ struct layer_slots {
 static void plan_align(struct plan *pl)
 {
 	pl->total = (pl->total + ALIGN - 1) / ALIGN * ALIGN;
+}
+
+/* The type a 2-D weight of t->dtype with rows of cols elements (this
+ * rank's part) is quantized into; false to keep it as it is. */
+static bool quantized_type(const struct plan *pl, const struct shmrt_tensor_info *t, int64_t cols,
+			   enum shmrt_dtype *qdt)
+{
+	if (!pl->quantize_to || !cols || shmrt_dtype_is_quantized(t->dtype))
+		return false;
+	return shmrt_quantize_row_type((enum shmrt_dtype)pl->quantize_to, cols, qdt);
+}
+
+/* Plans the quantization of it (bytes read as they are into the staging). */
+static void plan_quantize(struct plan *pl, struct place *it, int64_t cols)
+{
+	size_t elem = shmrt_dtype_size(it->t->dtype);
+	/* a K split (strided runs shorter than a row) has shorter rows */
+	if (it->slice.count && it->slice.length < (uint64_t)cols * elem)
+		cols = (int64_t)(it->slice.length / elem);
+	enum shmrt_dtype qdt;
+	if (!quantized_type(pl, it->t, cols, &qdt))
+		return;
+	uint64_t rows = it->bytes / elem / (uint64_t)cols;
+	it->quantize = true;
+	it->qdt = qdt;
+	it->cols = cols;
+	it->src_bytes = it->bytes;
+	it->bytes = rows * shmrt_dtype_row_bytes(qdt, cols);
+	pl->saved += it->src_bytes - it->bytes;
 }
 
 /* Appends tensor name, which must be [rows] (cols = 0) or [rows][cols]. An
@@ -69,9 +119,6 @@ static int plan_tensor(struct plan *pl, const char *name, int64_t rows, int64_t 
 				  t->file, name, (long long)t->shape[0], t->ndim > 1 ? ", " : "",
 				  t->ndim > 1 ? (long long)t->shape[1] : 0LL, (long long)rows, cols ? ", " : "",
 				  (long long)cols);
-	if (s->present && s->dtype != t->dtype)
-		return shmrt_fail(ENOTSUP, "%s: tensor '%s' is %s but the tensors fused with it are %s", t->file, name,
-				  shmrt_dtype_name(t->dtype), shmrt_dtype_name(s->dtype));
 	struct place it = {.t = t, .bytes = t->size, .off = pl->total};
 	if (pl->shards) {
 		const struct shmrt_shard *sh;
@@ -81,6 +128,10 @@ static int plan_tensor(struct plan *pl, const char *name, int64_t rows, int64_t 
 		it.slice = sh->slice;
 		it.bytes = sh->bytes;
 	}
+	plan_quantize(pl, &it, cols);
+	enum shmrt_dtype dt = it.quantize ? it.qdt : t->dtype;
+	if (s->present && s->dtype != dt)
+		s->mixed = true;
 	if (pl->n == pl->cap) {
 		size_t cap = pl->cap ? 2 * pl->cap : 64;
 		struct place *p = realloc(pl->items, cap * sizeof(*p));
@@ -90,7 +141,13 @@ static int plan_tensor(struct plan *pl, const char *name, int64_t rows, int64_t 
 		pl->cap = cap;
 	}
 	if (!s->present)
-		*s = (struct slot){.off = pl->total, .dtype = t->dtype, .present = true};
+		*s = (struct slot){.off = pl->total, .dtype = dt, .present = true, .mixed = s->mixed};
+	if (s->n_parts < SHMRT_MAX_PARTS) {
+		uint64_t row = cols ? shmrt_dtype_row_bytes(dt, cols) : shmrt_dtype_size(dt);
+		s->part_off[s->n_parts] = pl->total;
+		s->part_dtype[s->n_parts] = dt;
+		s->rows[s->n_parts++] = row ? (int)(it.bytes / row) : 0;
+	}
 	pl->items[pl->n++] = it;
 	pl->total += it.bytes;
 	return 0;
@@ -167,13 +224,103 @@ static int plan_layer(struct plan *pl, const struct shmrt_model_config *c, int l
 	return 0;
 }
 
+/* Rows [r0, r1) of an item, read as they are at src, quantized into dst. */
+struct quantize_part {
+	const struct place *it;
+	const uint8_t *src;
+	uint8_t *dst;
+	size_t r0, r1;
+	int rc;
+};
+
+static void *quantize_rows(void *arg)
+{
+	struct quantize_part *q = arg;
+	const struct place *it = q->it;
+	size_t elem = shmrt_dtype_size(it->t->dtype), qrow = shmrt_dtype_row_bytes(it->qdt, it->cols);
+	float *x = malloc((size_t)it->cols * sizeof(float));
+	q->rc = x ? 0 : -ENOMEM;
+	for (size_t r = q->r0; !q->rc && r < q->r1; r++) {
+		const uint8_t *row = q->src + r * (size_t)it->cols * elem;
+		for (int64_t i = 0; i < it->cols; i++)
+			x[i] = shmrt_load(row, it->t->dtype, i);
+		q->rc = shmrt_quantize_row(x, it->cols, it->qdt, q->dst + r * qrow);
+	}
+	free(x);
+	return NULL;
+}
+
+/* Threads for n elements: the CPUs this process may use (a worker's
+ * placement), one per 2^16 elements at least, at most QUANTIZE_THREADS. */
+#define QUANTIZE_THREADS 64
+static int quantize_threads(size_t n)
+{
+	cpu_set_t set;
+	int cpus = sched_getaffinity(0, sizeof(set), &set) == 0 ? CPU_COUNT(&set) : 1;
+	size_t most = n >> 16;
+	if ((size_t)cpus > most)
+		cpus = most ? (int)most : 1;
+	return cpus < QUANTIZE_THREADS ? cpus : QUANTIZE_THREADS;
+}
+
+/* Item it's rows, read as they are at src, quantized into dst, split over
+ * threads by rows (K-quants' scale search costs ~100 ns a weight). */
+static int quantize_item(const struct place *it, const uint8_t *src, uint8_t *dst)
+{
+	size_t rows = it->src_bytes / shmrt_dtype_size(it->t->dtype) / (size_t)it->cols;
+	int n = quantize_threads(rows * (size_t)it->cols), started = 0, rc = 0;
+	struct quantize_part parts[QUANTIZE_THREADS];
+	pthread_t th[QUANTIZE_THREADS];
+	for (int i = 0; i < n; i++)
+		parts[i] = (struct quantize_part){.it = it, .src = src, .dst = dst, .r0 = rows * (size_t)i / (size_t)n,
+						  .r1 = rows * (size_t)(i + 1) / (size_t)n};
+	for (int i = 1; i < n && pthread_create(&th[i], NULL, quantize_rows, &parts[i]) == 0; i++)
+		started = i;
+	quantize_rows(&parts[0]);
+	for (int i = started + 1; i < n; i++) /* threads that did not start: here */
+		quantize_rows(&parts[i]);
+	for (int i = 1; i <= started; i++)
+		pthread_join(th[i], NULL);
+	for (int i = 0; i < n && !rc; i++)
+		rc = parts[i].rc;
+	if (rc)
+		return shmrt_fail(-rc, "cannot quantize '%s' into %s", it->t->name, shmrt_dtype_name(it->qdt));
+	return 0;
+}
+
+/* Item k (read at src) into its place on the device. */
+static int place_item(struct shmrt_model *m, const struct place *it, const uint8_t *src)
+{
+	uint8_t *dst = (uint8_t *)m->weights + it->off;
+	if (!it->quantize)
+		return m->b->copy_to_device(NULL, dst, src, it->bytes);
+	if (m->b->host_memory)
+		return quantize_item(it, src, dst);
+	uint8_t *q = malloc(it->bytes ? it->bytes : 1);
+	int rc = q ? quantize_item(it, src, q) : shmrt_fail(ENOMEM, "no memory to quantize '%s'", it->t->name);
+	if (!rc)
+		rc = m->b->copy_to_device(NULL, dst, q, it->bytes);
+	if (!rc)
+		rc = m->b->synchronize(NULL); /* q is freed next */
+	free(q);
+	return rc;
+}
+
+/* Bytes an item is read as. */
+static size_t read_bytes(const struct place *it)
+{
+	return it->quantize ? it->src_bytes : it->bytes;
+}
+
+/* Reads through host staging: for a backend whose memory the CPU cannot
+ * write, and for weights quantized at load. */
 static int load_staged(struct shmrt_model *m, struct shmrt_checkpoint *ck, const struct plan *pl,
 		       const struct shmrt_load_options *lo)
 {
 	size_t cap = STAGING_BYTES;
 	for (size_t i = 0; i < pl->n; i++)
-		if (pl->items[i].bytes > cap)
-			cap = pl->items[i].bytes;
+		if (read_bytes(&pl->items[i]) > cap)
+			cap = read_bytes(&pl->items[i]);
 	uint8_t *stage = malloc(cap);
 	struct shmrt_load_item *items = calloc(pl->n ? pl->n : 1, sizeof(*items));
 	int rc = 0;
@@ -181,13 +328,12 @@ static int load_staged(struct shmrt_model *m, struct shmrt_checkpoint *ck, const
 		rc = shmrt_fail(ENOMEM, "no memory for %zu MiB of load staging", cap >> 20);
 	for (size_t i = 0; !rc && i < pl->n;) {
 		size_t j = i, used = 0;
-		for (; j < pl->n && used + pl->items[j].bytes <= cap; used += pl->items[j++].bytes)
+		for (; j < pl->n && used + read_bytes(&pl->items[j]) <= cap; used += read_bytes(&pl->items[j++]))
 			items[j - i] = (struct shmrt_load_item){.tensor = pl->items[j].t, .slice = pl->items[j].slice,
 								.dst = stage + used};
 		rc = shmrt_checkpoint_load(ck, items, j - i, lo, &m->load_stats);
-		for (size_t k = i, at = 0; !rc && k < j; at += pl->items[k++].bytes)
-			rc = m->b->copy_to_device(NULL, (uint8_t *)m->weights + pl->items[k].off, stage + at,
-						  pl->items[k].bytes);
+		for (size_t k = i, at = 0; !rc && k < j; at += read_bytes(&pl->items[k++]))
+			rc = place_item(m, &pl->items[k], stage + at);
 		if (!rc)
 			rc = m->b->synchronize(NULL);
 		i = j;
@@ -204,7 +350,7 @@ static int load_weights(struct shmrt_model *m, struct shmrt_checkpoint *ck, cons
 	if (rc < 0)
 		return rc;
 	/* the checkpoint is read straight into host-visible memory */
-	if (!m->b->host_memory)
+	if (!m->b->host_memory || pl->quantize_to)
 		return load_staged(m, ck, pl, lo);
 	struct shmrt_load_item *items = calloc(pl->n ? pl->n : 1, sizeof(*items));
 	if (!items)
@@ -221,14 +367,21 @@ static struct shmrt_weight weight(const struct shmrt_model *m, const struct slot
 {
 	if (!s->present)
 		return (struct shmrt_weight){0};
-	return (struct shmrt_weight){.p = (const uint8_t *)m->weights + s->off, .dtype = s->dtype};
+	struct shmrt_weight w = {.p = (const uint8_t *)m->weights + s->off, .dtype = s->dtype};
+	for (int i = 0; s->mixed && i < s->n_parts; i++) {
+		w.part[i] = (const uint8_t *)m->weights + s->part_off[i];
+		w.part_dtype[i] = s->part_dtype[i];
+		w.rows[i] = s->rows[i];
+	}
+	w.n_parts = s->mixed ? s->n_parts : 0;
+	return w;
 }
 
 static int place(struct shmrt_model *m, struct shmrt_checkpoint *ck, const struct shmrt_shard_plan *shards,
 		 const struct shmrt_load_options *lo)
 {
 	const struct shmrt_model_config *c = &m->cfg;
-	struct plan pl = {.ck = ck, .shards = shards};
+	struct plan pl = {.ck = ck, .shards = shards, .quantize_to = m->quantize_to};
 	struct slot embed, norm, lm_head = {0};
 	struct layer_slots *ls = calloc((size_t)c->num_layers, sizeof(*ls));
 	m->layers = calloc((size_t)c->num_layers, sizeof(*m->layers));
@@ -283,6 +436,8 @@ static int place(struct shmrt_model *m, struct shmrt_checkpoint *ck, const struc
 		m->step_weight_bytes -= embed_bytes;
 		if (c->tie_word_embeddings)
 			m->step_weight_bytes += (uint64_t)m->vocab_local * shmrt_dtype_row_bytes(embed.dtype, H);
+		m->load_stats.weight_bytes = pl.total;
+		m->load_stats.quantize_saved = pl.saved;
 	}
 	free(pl.items);
 	free(ls);
@@ -327,6 +482,10 @@ int shmrt_model_load(const char *dir, const struct shmrt_model_options *opt, str
 	m->act = opt->activations;
 	if (!rc && m->act != SHMRT_F32 && m->act != SHMRT_BF16)
 		rc = shmrt_fail(EINVAL, "model: activations must be f32 or bf16, not %s", shmrt_dtype_name(m->act));
+	m->quantize_to = opt->quantize_to;
+	if (!rc && m->quantize_to && !shmrt_quantize_supported((enum shmrt_dtype)m->quantize_to))
+		rc = shmrt_fail(EINVAL, "model: quantize_to must be 0 (none), q8_0, q4_0 or q4_k, not %s",
+				shmrt_dtype_name((enum shmrt_dtype)m->quantize_to));
 	if (!rc)
 		rc = tp_options(m, opt);
 	struct shmrt_checkpoint *ck = NULL;

@@ -8,10 +8,20 @@
 #include "shmrt/model.h"
 #include "block_stack.h"
 
-/* A weight in device memory (NULL when absent, as an optional bias). */
+#define SHMRT_MAX_PARTS 3
+
+/* A weight in device memory (NULL when absent, as an optional bias).
+ * A fused weight whose parts differ in dtype (llama.cpp's Q4_K_M files keep
+ * attn_v and ffn_down in Q6_K beside Q4_K q, k, gate and up) is still
+ * stored as its parts back to back, but each part is its own matmul:
+ * n_parts > 0, part i at part[i], rows[i] rows of part_dtype[i]. */
 struct shmrt_weight {
 	const void *p;
 	enum shmrt_dtype dtype;
+	int n_parts;
+	const void *part[SHMRT_MAX_PARTS];
+	enum shmrt_dtype part_dtype[SHMRT_MAX_PARTS];
+	int rows[SHMRT_MAX_PARTS];
 };
 
 /* One decoder layer. Q, K and V are one matrix [(H + 2 KV) D][hidden]
@@ -60,6 +70,7 @@ struct shmrt_model {
 	struct shmrt_layer *layers;
 	uint64_t step_weight_bytes;
 	struct shmrt_load_stats load_stats;
+	int quantize_to; /* shmrt_model_options.quantize_to */
 
 	struct shmrt_scratch s;
 	int32_t *host_meta; /* host copy of s.meta */

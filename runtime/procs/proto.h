@@ -97,6 +97,7 @@ struct rt_state {
 	int64_t hang_timeout_ns; /* > 0: a READY child silent this long is killed; else never */
 	char model_dir[4096];
 	char backend[32];
+	int32_t quantize_to; /* shmrt_model_options.quantize_to of the workers */
 	struct shmrt_model_config model;
 
 	alignas(64) _Atomic uint32_t epoch;

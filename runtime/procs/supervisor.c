@@ -381,6 +381,7 @@ static int fill_state(struct rt_state *st, const struct shmrt_runtime_options *o
 		return shmrt_fail(ENAMETOOLONG, "model directory name too long");
 	snprintf(st->model_dir, sizeof(st->model_dir), "%s", o->model_dir);
 	snprintf(st->backend, sizeof(st->backend), "%s", o->backend ? o->backend : "cpu");
+	st->quantize_to = o->quantize_to;
 	st->model = *sz->p.model;
 	st->n_workers = (uint32_t)sz->p.tp;
 	st->max_clients = (uint32_t)sz->p.max_clients;

@@ -160,7 +160,7 @@ int rt_worker_run(struct shmrt_arena *a, struct rt_state *st, int rank)
 		rc = rt_placement_apply(&where);
 	atomic_store(&w.me->progress, 100);
 	struct shmrt_model_options mo = {.backend = backend, .rank = rank, .world = (int)st->n_workers,
-					 .on_layer = beat, .on_layer_arg = w.me};
+					 .on_layer = beat, .on_layer_arg = w.me, .quantize_to = st->quantize_to};
 	if (!rc)
 		rc = alloc_buffers(&w);
 	if (!rc && st->n_workers > 1)

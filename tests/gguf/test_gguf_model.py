@@ -16,7 +16,8 @@ safetensors checkpoint. `shmrt logits` of both must agree:
   - the fast cpu backend on the GGUF file (integer dot products on 8-bit
     activations for Q8_0/Q4_0/Q4_1) vs the same reference: top-1 equal at
     every position and error < 3% of the spread.
-Also a qwen2 file (biases, no permutation) and a tied model (no output.weight).
+Also a qwen2 file (biases, no permutation), a tied model (no output.weight)
+and files whose fused parts differ in type (Q4_K_M-like: q, k Q4_K, v Q6_K).
 Then malformed files are refused with a clear message, never a crash.
 
 usage: test_gguf_model.py SHMRT
@@ -128,7 +129,12 @@ def encode(rng, w, qtype):
     return raw, dequantize(raw, qtype).reshape(w.shape).astype(np.float32)
 
 
-def write_gguf(path, arch, weights, qtype, rng, embed_type=None):
+# llama.cpp's Q4_K_M mixes types inside what shmrt fuses: q, k, gate in
+# Q4_K, v and down in Q6_K (up in Q5_K here, to mix three)
+Q4_K_M = {"v_proj": Q.Q6_K, "down_proj": Q.Q6_K, "up_proj": Q.Q5_K}
+
+
+def write_gguf(path, arch, weights, qtype, rng, embed_type=None, mix=None):
     """The GGUF file and the dequantized HF-order weights it holds."""
     wr = gguf.GGUFWriter(path, arch)
     wr.add_block_count(CFG["layers"])
@@ -146,6 +152,8 @@ def write_gguf(path, arch, weights, qtype, rng, embed_type=None):
         n_head = CFG["heads"] if ".q_proj." in hf else CFG["kv_heads"]
         g = permute(w, n_head) if perm else w
         t = embed_type if (embed_type is not None and hf == "model.embed_tokens.weight") else qtype
+        for part, pt in (mix or {}).items():
+            t = pt if f".{part}." in hf else t
         raw, deq = encode(rng, g, t if g.ndim == 2 else Q.F32)
         ref[hf] = unpermute(deq, n_head) if perm else deq
         if raw.dtype == np.uint8:
@@ -191,11 +199,11 @@ def logits(model, backend, tmp):
     return np.fromfile(out, np.float32).reshape(len(TOKENS), -1), ""
 
 
-def compare(tmp, name, arch="llama", qtype=Q.Q8_0, tied=False, qkv_bias=False, embed_type=None):
+def compare(tmp, name, arch="llama", qtype=Q.Q8_0, tied=False, qkv_bias=False, embed_type=None, mix=None):
     rng = np.random.default_rng(zlib.crc32(name.encode()))
     w = hf_weights(rng, qkv_bias=qkv_bias, tied=tied)
     path = os.path.join(tmp, name + ".gguf")
-    ref_w = write_gguf(path, arch, w, qtype, rng, embed_type)
+    ref_w = write_gguf(path, arch, w, qtype, rng, embed_type, mix)
     ck = os.path.join(tmp, name + "-ref")
     write_checkpoint(ck, arch, ref_w, tied, qkv_bias)
     want, err = logits(ck, "cpu-ref", tmp)
@@ -299,6 +307,8 @@ def main():
             compare(tmp, "llama-" + qt.name.lower(), qtype=qt)
         compare(tmp, "llama-q4_1-tied-q8_0-embed", qtype=Q.Q4_1, tied=True, embed_type=Q.Q8_0)
         compare(tmp, "qwen2-q8_0", arch="qwen2", qtype=Q.Q8_0, qkv_bias=True)
+        compare(tmp, "llama-q4_k_m-mixed-parts", qtype=Q.Q4_K, mix=Q4_K_M)
+        compare(tmp, "qwen2-mixed-parts", arch="qwen2", qtype=Q.Q8_0, qkv_bias=True, mix={"v_proj": Q.Q4_0})
         malformed(tmp)
         shape_mismatch(tmp)
     if FAILED:
