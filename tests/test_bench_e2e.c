@@ -9,7 +9,8 @@
  * afterwards. Then the same with --model SmolLM2's GGUF file (fetched
  * with scripts/fetch_model.py into argv[3], or $SHMRT_SMOLLM2_GGUF; that
  * part is left out, saying so, when it cannot be fetched): "gguf" true,
- * the weights' type q4_1 on both sides. Not a speed test. argv[1]: the
+ * the weights' type q4_1 on both sides; and with --quantize q8_0 (llama.cpp
+ * on q8_0 too) and q4_k (llama.cpp on bf16, and a note). Not a speed test. argv[1]: the
  * shmrt program; argv[2]: scripts/fetch_model.py; argv[3]: its cache. */
 #include <jansson.h>
 #include <math.h>
@@ -35,8 +36,9 @@ static double positive(const json_t *obj, const char *key)
 }
 
 /* The llama.cpp rows, or the note that explains their absence. */
-static void check_peer(const json_t *doc, int n_peer, const char *dtype)
+static void check_peer(const json_t *doc, int n_peer, const char *dtype, const char *peer_dtype)
 {
+	bool same_weights = !strcmp(dtype, peer_dtype);
 	json_t *notes = json_object_get(doc, "notes");
 	json_t *targets = json_object_get(doc, "targets");
 	CHECK(json_is_array(targets), "no \"targets\" array");
@@ -48,8 +50,12 @@ static void check_peer(const json_t *doc, int n_peer, const char *dtype)
 		CHECK(json_array_size(targets) == 0, "targets without a llama.cpp row");
 		return;
 	}
-	CHECK(json_array_size(notes) == 0, "llama.cpp rows and a note: %s",
-	      json_string_value(json_array_get(notes, 0)));
+	const char *note = json_string_value(json_array_get(notes, 0));
+	if (same_weights)
+		CHECK(json_array_size(notes) == 0, "llama.cpp rows and a note: %s", note);
+	else /* --quantize q4_k: gguf-py cannot make it */
+		CHECK(json_array_size(notes) == 1 && strstr(note, "not like for like") && strstr(note, "K formats"),
+		      "llama.cpp on other weights, and no note or another: %s", note ?: "(none)");
 	json_t *target = json_object_get(doc, "target");
 	CHECK(json_is_boolean(json_object_get(target, "met")), "no target.met");
 	positive(target, "ratio");
@@ -62,23 +68,25 @@ static void check_peer(const json_t *doc, int n_peer, const char *dtype)
 		positive(t, "ratio");
 	}
 	json_t *l = json_object_get(doc, "llama_cpp");
-	const char *peer_dtype = json_string_value(json_object_get(l, "dtype"));
-	CHECK(peer_dtype && !strcmp(peer_dtype, dtype), "llama.cpp's weights %s, not %s", peer_dtype ?: "(none)", dtype);
-	CHECK(json_is_true(json_object_get(l, "same_weights")), "llama.cpp: not the same weights");
+	const char *pd = json_string_value(json_object_get(l, "dtype"));
+	CHECK(pd && !strcmp(pd, peer_dtype), "llama.cpp's weights %s, not %s", pd ?: "(none)", peer_dtype);
+	CHECK(json_is_boolean(json_object_get(l, "same_weights")) &&
+		      json_is_true(json_object_get(l, "same_weights")) == same_weights,
+	      "llama.cpp: same_weights is not %s", same_weights ? "true" : "false");
 	json_int_t same = json_integer_value(json_object_get(l, "greedy_same"));
 	json_int_t compared = json_integer_value(json_object_get(l, "greedy_compared"));
 	CHECK(compared == 4 && same >= 0 && same <= compared, "greedy tokens: %lld of %lld", (long long)same,
 	      (long long)compared);
-	printf("llama.cpp %s (%s): ratio %.2f at batch 1, %.2f at batch 8; greedy tokens %lld of %lld the same\n",
-	       json_string_value(json_object_get(l, "version")), peer_dtype,
+	printf("llama.cpp %s (shmrt %s, llama.cpp %s): ratio %.2f at batch 1, %.2f at batch 8; greedy tokens %lld of %lld the same\n",
+	       json_string_value(json_object_get(l, "version")), dtype, peer_dtype,
 	       json_number_value(json_object_get(json_array_get(targets, 0), "ratio")),
 	       json_number_value(json_object_get(json_array_get(targets, 1), "ratio")), (long long)same,
 	       (long long)compared);
 }
 
 /* The document of one run: its rows (shmrt at 1 and 8, llama.cpp's four
- * or none), the peer's part; the number of rows. */
-static size_t check_doc(const json_t *doc, bool gguf, const char *dtype)
+ * or none), the peer's part (its weights peer_dtype); the number of rows. */
+static size_t check_doc(const json_t *doc, bool gguf, const char *dtype, const char *peer_dtype)
 {
 	const char *d = json_string_value(json_object_get(doc, "dtype"));
 	CHECK(d && !strcmp(d, dtype), "dtype %s, not %s", d ?: "(none)", dtype);
@@ -119,7 +127,7 @@ static size_t check_doc(const json_t *doc, bool gguf, const char *dtype)
 		positive(row, "ratio_to_llama_cpp"); /* every batch has its llama.cpp */
 		positive(row, "llama_cpp_tokens_per_s");
 	}
-	check_peer(doc, n_peer, dtype);
+	check_peer(doc, n_peer, dtype, peer_dtype);
 	return i;
 }
 
@@ -153,12 +161,27 @@ int main(int argc, char **argv)
 	CHECK(WIFEXITED(status) && WEXITSTATUS(status) == 0, "%s: exit status %#x", cmd, status);
 	json_t *doc = json_document(out);
 	CHECK(!strcmp(json_string_value(json_object_get(doc, "preset")) ?: "", "tiny"), "not the tiny preset");
-	size_t n = check_doc(doc, false, "bf16");
+	size_t n = check_doc(doc, false, "bf16", "bf16");
 	CHECK(count_lines(csv) == (int)n + 1, "%s: %d lines for %zu rows", csv, count_lines(csv), n);
 	CHECK(count_entries(dir) == 0, "%s: the made checkpoint (or the peer's files) left behind", dir);
 	json_decref(doc);
 	free(out);
 	unlink(csv);
+
+	/* --quantize: llama.cpp's GGUF quantized the same way where gguf-py can
+	 * (q8_0), else its bf16 with a note (q4_k). */
+	static const char *const quantize[][2] = {{"q8_0", "q8_0"}, {"q4_k", "bf16"}};
+	for (int q = 0; q < 2; q++) {
+		snprintf(cmd, sizeof(cmd), "'%s' bench e2e --quick --json --tmpdir '%s' --quantize %s", argv[1], dir,
+			 quantize[q][0]);
+		out = command_output(cmd, &status);
+		CHECK(WIFEXITED(status) && WEXITSTATUS(status) == 0, "%s: exit status %#x", cmd, status);
+		doc = json_document(out);
+		check_doc(doc, false, quantize[q][0], quantize[q][1]);
+		CHECK(count_entries(dir) == 0, "%s: the made checkpoint (or the peer's files) left behind", dir);
+		json_decref(doc);
+		free(out);
+	}
 
 	char *gguf = smollm2(argv[2], argv[3]);
 	if (gguf) {
@@ -168,7 +191,7 @@ int main(int argc, char **argv)
 		CHECK(WIFEXITED(status) && WEXITSTATUS(status) == 0, "%s: exit status %#x", cmd, status);
 		doc = json_document(out);
 		CHECK(json_is_null(json_object_get(doc, "preset")), "a preset with --model");
-		check_doc(doc, true, "q4_1");
+		check_doc(doc, true, "q4_1", "q4_1");
 		CHECK(count_entries(dir) == 0, "%s: the peer's files left behind", dir);
 		CHECK(access(gguf, R_OK) == 0, "%s: the model is gone", gguf);
 		json_decref(doc);
