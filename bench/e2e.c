@@ -1,14 +1,21 @@
 /* shmrt bench e2e: decode tokens/s of one process at batch 1, 8 and 32 on
- * the `small` preset, beside the memory-bandwidth ceiling measured in the
- * same run and llama.cpp on the same weights. Issue 4, "Forward pass and
- * generation".
+ * the `small` preset (or --model: a checkpoint or a GGUF file), beside the
+ * memory-bandwidth ceiling measured in the same run and llama.cpp on the
+ * same weights at the same batches. Issues 4, 16 and 17.
  *
  * A turn at batch B: B sequences of the same prompt length are prefilled
  * in one step, then `steps` decode steps each feed every sequence its last
  * greedy token and sample the next (sampling included, as in serving);
  * only the decode steps are timed. Rounds take turns: a bandwidth sample,
- * then each batch, then llama.cpp at batch 1, so that the host's load on
+ * then each batch, then llama.cpp at each batch, so that the host's load on
  * this shared machine falls on all of them alike.
+ *
+ * llama.cpp (bench/llama_cpp_peer.py) decodes the same way: B sequences
+ * of the same prompts in one context of n_seq_max = B, each prompt
+ * prefilled as its own sequence, then each decode step one llama_decode of
+ * B tokens (one a sequence, its own seq_id and position); the same
+ * threads; the same weights: a GGUF model is that file, a checkpoint is
+ * converted by bench/to_gguf.py (its dtype kept).
  *
  * llama.cpp runs twice a round: as it comes (its OpenMP threads spin
  * between operations) and with OMP_WAIT_POLICY=passive (they sleep). On a
@@ -126,22 +133,51 @@ static int decode_turn(struct run *r, int B, struct e2e_row *row)
 	return 0;
 }
 
-/* llama.cpp at batch 1 on the same prompt as our sequence 0. A failure
- * turns its rows off with a note, not the benchmark. */
-static void peer_turn(struct run *r, struct e2e_peer *peer, struct e2e_report *rep, struct e2e_row *row)
+/* The prompts of the largest batch, for the peer (batch B takes the first
+ * B, as decode_turn makes them). */
+static int peer_prompts(struct run *r, struct e2e_peer *peer, struct e2e_report *rep)
 {
 	const struct args *a = r->a;
-	int32_t prompt[4096], tokens[E2E_MAX_STEPS];
-	for (int i = 0; i < a->prompt; i++)
-		prompt[i] = prompt_token(r->vocab, 0, i);
-	double ns;
-	if (e2e_peer_decode(peer, row->env, prompt, a->prompt, a->steps, &ns, tokens, rep->peer_version,
-			    sizeof(rep->peer_version), rep->peer_note, sizeof(rep->peer_note)) < 0)
+	int n = 0;
+	for (int b = 0; b < a->n_batches; b++)
+		n = a->batches[b] > n ? a->batches[b] : n;
+	int32_t *prompts = malloc((size_t)n * (size_t)a->prompt * sizeof(int32_t));
+	if (!prompts)
+		return snprintf(rep->peer_note, sizeof(rep->peer_note), "llama.cpp: no memory"), -ENOMEM;
+	for (int s = 0; s < n; s++)
+		for (int i = 0; i < a->prompt; i++)
+			prompts[s * a->prompt + i] = prompt_token(r->vocab, s, i);
+	int rc = e2e_peer_prompts(peer, prompts, n, a->prompt, rep->peer_note, sizeof(rep->peer_note));
+	free(prompts);
+	return rc;
+}
+
+/* llama.cpp at every batch, with one environment: rows[b] is its row at
+ * a->batches[b]. A failure turns its rows off with a note, not the
+ * benchmark. */
+static void peer_turn(struct run *r, struct e2e_peer *peer, struct e2e_report *rep, struct e2e_row *rows)
+{
+	const struct args *a = r->a;
+	struct e2e_peer_result res;
+	if (e2e_peer_decode(peer, rows[0].env, a->batches, a->n_batches, a->steps, &res, rep->peer_note,
+			    sizeof(rep->peer_note)) < 0)
 		return;
-	row->tokens += a->steps;
-	row->ns += ns;
+	for (int b = 0; b < a->n_batches; b++) {
+		rows[b].tokens += (double)a->batches[b] * a->steps;
+		rows[b].ns += res.ns[b];
+	}
+	snprintf(rep->peer_version, sizeof(rep->peer_version), "%s", res.version);
+	snprintf(rep->peer_dtype, sizeof(rep->peer_dtype), "%s", res.dtype);
+	if (strcmp(res.dtype, rep->dtype))
+		snprintf(rep->weights_note, sizeof(rep->weights_note),
+			 "llama.cpp runs %s weights, shmrt %s: not like for like%s", res.dtype, rep->dtype,
+			 !strcmp(rep->dtype, "q4_k") && !rep->gguf
+				 ? " (gguf-py cannot quantize the K formats: llama.cpp runs the checkpoint's own dtype)"
+				 : "");
+	if (!res.have_tokens)
+		return;
 	int n = a->steps < r->n_first ? a->steps : r->n_first, same = 0;
-	while (same < n && tokens[same] == r->first_tokens[same])
+	while (same < n && res.tokens[same] == r->first_tokens[same])
 		same++;
 	rep->greedy_same = same;
 	rep->greedy_compared = n;
@@ -171,10 +207,13 @@ static int measure(struct run *r, struct e2e_report *rep, struct e2e_peer *peer,
 	int rc = 0, peer_row = -1, n_bw = 0;
 	for (int b = 0; b < a->n_batches; b++)
 		rep->rows[rep->n_rows++] = (struct e2e_row){"shmrt", "", a->batches[b], 0, 0, NAN};
-	if (have_peer) { /* see PEER_ENVS */
+	if (have_peer && peer_prompts(r, peer, rep) == 0) { /* as it comes, then passive: see the top */
 		peer_row = rep->n_rows;
-		rep->rows[rep->n_rows++] = (struct e2e_row){"llama.cpp", "", 1, 0, 0, NAN};
-		rep->rows[rep->n_rows++] = (struct e2e_row){"llama.cpp-omp-passive", "OMP_WAIT_POLICY=passive", 1, 0, 0, NAN};
+		for (int b = 0; b < a->n_batches; b++)
+			rep->rows[rep->n_rows++] = (struct e2e_row){"llama.cpp", "", a->batches[b], 0, 0, NAN};
+		for (int b = 0; b < a->n_batches; b++)
+			rep->rows[rep->n_rows++] = (struct e2e_row){"llama.cpp-omp-passive", "OMP_WAIT_POLICY=passive",
+								    a->batches[b], 0, 0, NAN};
 	}
 	/* Over the weights' size, but never within the caches (tiny's weights
 	 * fit in L3). */
@@ -187,7 +226,7 @@ static int measure(struct run *r, struct e2e_report *rep, struct e2e_peer *peer,
 		}
 		for (int b = 0; rc == 0 && b < a->n_batches; b++)
 			rc = decode_turn(r, a->batches[b], &rep->rows[b]);
-		for (int i = peer_row; rc == 0 && i >= 0 && i < rep->n_rows && !rep->peer_note[0]; i++)
+		for (int i = peer_row; rc == 0 && i >= 0 && i < rep->n_rows && !rep->peer_note[0]; i += a->n_batches)
 			peer_turn(r, peer, rep, &rep->rows[i]);
 	}
 	if (peer_row >= 0 && rep->peer_note[0])
@@ -210,13 +249,15 @@ static void usage(FILE *f)
 		"                       [--tmpdir DIR] [--quantize q8_0|q4_0|q4_k]\n\n"
 		"Decode tokens/s of one process on the CPU backend at each batch size, the\n"
 		"memory-bandwidth ceiling beside it (weight + KV bytes of a decode step against\n"
-		"read bandwidth measured in the same run), and llama.cpp at batch 1 on the same\n"
-		"weights and threads (llama-cpp-python and gguf from PyPI, when python3 has\n"
-		"them; bench/llama_cpp_peer.py, weights converted by bench/to_gguf.py), as it\n"
+		"read bandwidth measured in the same run), and llama.cpp at the same batches on\n"
+		"the same weights and threads (llama-cpp-python and gguf from PyPI, when python3\n"
+		"has them; bench/llama_cpp_peer.py: B sequences batched with llama_decode; a\n"
+		"GGUF model is run as it is, a checkpoint converted by bench/to_gguf.py), as it\n"
 		"comes and with OMP_WAIT_POLICY=passive. Target: shmrt >= the faster llama.cpp\n"
-		"at batch 1.\n\n"
-		"  --model DIR     a checkpoint (default: `shmrt mkmodel --preset small` written\n"
-		"                  under --tmpdir and removed afterwards)\n"
+		"at every batch.\n\n"
+		"  --model PATH    a checkpoint directory or a .gguf file (default: `shmrt\n"
+		"                  mkmodel --preset small` written under --tmpdir and removed\n"
+		"                  afterwards)\n"
 		"  --preset NAME   the mkmodel preset to make instead (default small; tiny with\n"
 		"                  --quick)\n"
 		"  --batch LIST    batch sizes, comma separated (default 1,8,32; 1,8 with --quick)\n"
@@ -228,8 +269,10 @@ static void usage(FILE *f)
 		"  --json          one JSON document on stdout\n"
 		"  --csv FILE      also write the rows to FILE\n"
 		"  --tmpdir DIR    where a made checkpoint goes (default /var/tmp)\n"
-		"  --quantize TYPE shmrt quantizes the weights at load (q8_0, q4_0, q4_k);\n"
-		"                  llama.cpp still runs the checkpoint's own dtype\n"
+		"  --quantize TYPE shmrt quantizes the weights at load (q8_0, q4_0, q4_k), and\n"
+		"                  to_gguf.py llama.cpp's the same way (q8_0, q4_0: gguf-py cannot\n"
+		"                  quantize the K formats, so with q4_k llama.cpp runs the\n"
+		"                  checkpoint's dtype, and a note says so)\n"
 		"  --workers W     through the multi-process runtime instead, against one\n"
 		"                  process ('shmrt bench e2e --workers 1 --help')\n"
 		"Threads: the CPU kernels' ($SHMRT_CPU_THREADS, else every CPU this process may\n"
@@ -324,6 +367,26 @@ static const char *dtype_name(enum shmrt_dtype d)
 	return d == SHMRT_BF16 ? "bf16" : d == SHMRT_F16 ? "f16" : d == SHMRT_F32 ? "f32" : "?";
 }
 
+/* The type of most of a GGUF file's matrices ("q4_1" for SmolLM2's
+ * Q4_1 file, whose embedding is Q8_0), or NULL when it cannot say. */
+static const char *gguf_weight_type(const char *path)
+{
+	struct shmrt_checkpoint *ck;
+	if (shmrt_checkpoint_open(path, &ck) < 0)
+		return shmrt_clear_error(), NULL;
+	int count[32] = {0}, best = -1;
+	for (size_t i = 0; i < shmrt_checkpoint_tensor_count(ck); i++) {
+		const struct shmrt_tensor_info *t = shmrt_checkpoint_tensor(ck, i);
+		if (t->ndim == 2 && (unsigned)t->dtype < ARRAY_SIZE(count))
+			count[t->dtype]++;
+	}
+	for (int d = 0; d < (int)ARRAY_SIZE(count); d++)
+		if (count[d] && (best < 0 || count[d] > count[best]))
+			best = d;
+	shmrt_checkpoint_close(ck);
+	return best < 0 ? NULL : shmrt_dtype_name((enum shmrt_dtype)best);
+}
+
 static int run(const struct args *a, const char *dir)
 {
 	struct shmrt_model *m;
@@ -333,13 +396,24 @@ static int run(const struct args *a, const char *dir)
 		return -EINVAL;
 	}
 	const struct shmrt_model_config *cfg = shmrt_model_config(m);
-	const char *dt = a->quantize_to ? shmrt_dtype_name((enum shmrt_dtype)a->quantize_to) : dtype_name(cfg->dtype);
-	struct e2e_report rep = {.model = dir, .preset = a->model ? NULL : a->preset, .dtype = dt,
+	/* The weights' type: a GGUF file's own (its block formats stay with
+	 * --quantize), else --quantize's, else the checkpoint's dtype. */
+	bool gguf = shmrt_model_path_is_gguf(dir);
+	const char *dt = gguf ? gguf_weight_type(dir) : NULL;
+	enum shmrt_dtype file_dt;
+	if (a->quantize_to && (!dt || (shmrt_dtype_from_name(dt, &file_dt) == 0 && !shmrt_dtype_is_quantized(file_dt))))
+		dt = shmrt_dtype_name((enum shmrt_dtype)a->quantize_to);
+	struct e2e_report rep = {.model = dir, .preset = a->model ? NULL : a->preset,
+				 .dtype = dt ? dt : dtype_name(cfg->dtype), .gguf = gguf,
 				 .threads = shmrt_pool_threads(), .prompt = a->prompt, .steps = a->steps,
 				 .rounds = a->rounds, .quick = a->quick,
 				 .weight_bytes = (double)shmrt_model_step_weight_bytes(m),
 				 .kv_token_bytes = (double)shmrt_kv_block_bytes(cfg, 16) / 16};
 	struct e2e_peer peer = {.model = dir, .tmpdir = a->tmpdir, .threads = rep.threads};
+	if (gguf) /* llama.cpp runs the same file */
+		snprintf(peer.gguf, sizeof(peer.gguf), "%s", dir);
+	else if (a->quantize_to == SHMRT_Q8_0 || a->quantize_to == SHMRT_Q4_0) /* what to_gguf.py can make */
+		peer.quantize = shmrt_dtype_name((enum shmrt_dtype)a->quantize_to);
 	bool have_peer = false;
 	if (a->no_peer)
 		snprintf(rep.peer_note, sizeof(rep.peer_note), "llama.cpp: left out (--no-peer)");
@@ -347,8 +421,7 @@ static int run(const struct args *a, const char *dir)
 		have_peer = e2e_peer_probe(&peer, rep.peer_note, sizeof(rep.peer_note)) == 0;
 	struct run r = {.m = m, .a = a, .vocab = cfg->vocab_size};
 	int rc = measure(&r, &rep, &peer, have_peer);
-	if (peer.gguf[0])
-		unlink(peer.gguf);
+	e2e_peer_cleanup(&peer);
 	if (rc == 0)
 		rc = a->json ? e2e_print_json(&rep) : (e2e_print_table(&rep), 0);
 	if (rc == 0 && a->csv && (rc = e2e_write_csv(&rep, a->csv)) < 0)

@@ -19,26 +19,33 @@ struct e2e_row {
 
 struct e2e_report {
 	const char *model, *preset; /* preset: NULL when --model was given */
-	const char *dtype;
+	const char *dtype; /* shmrt's weights: the checkpoint's dtype, or most of a GGUF's matrices' type */
+	bool gguf;         /* the model is a GGUF file (llama.cpp runs that file) */
 	int threads, prompt, steps, rounds;
 	bool quick;
 	double weight_bytes;   /* read by one decode step */
 	double kv_token_bytes; /* K and V of one token, all layers */
 	double mem_gb_s;       /* read bandwidth: median over the rounds */
-	struct e2e_row rows[2 * E2E_MAX_BATCHES];
+	struct e2e_row rows[3 * E2E_MAX_BATCHES]; /* shmrt, then llama.cpp's two per batch */
 	int n_rows;
 	/* The peer: why there are no llama.cpp rows ("" when there are); its
-	 * version; its greedy tokens at batch 1 against ours. */
+	 * version and its weights' type; why its weights are not shmrt's
+	 * ("" when they are); its greedy tokens at batch 1 against ours. */
 	char peer_note[512];
 	char peer_version[64];
+	char peer_dtype[16];
+	char weights_note[256];
 	int greedy_same, greedy_compared;
 };
 
 /* The llama.cpp peer (bench/llama_cpp_peer.py through python3). */
 struct e2e_peer {
-	char script[4096]; /* the driver */
-	char gguf[4096];   /* our weights converted, made once */
+	char script[4096];  /* the driver */
+	char gguf[4096];    /* the model when it is a GGUF file, else our weights converted, made once */
+	char prompts[4096]; /* the prompts' file (e2e_peer_prompts) */
+	bool own_gguf;      /* gguf is the conversion, removed by e2e_peer_cleanup */
 	const char *model, *tmpdir;
+	const char *quantize; /* the driver's --quantize (q8_0, q4_0) for a converted checkpoint, or NULL */
 	int threads;
 };
 
@@ -46,13 +53,29 @@ struct e2e_peer {
  * there: 0, or -errno with why in note. */
 int e2e_peer_probe(struct e2e_peer *p, char *note, size_t cap);
 
-/* Decodes `steps` tokens greedily after prompt[0..n_prompt) at batch 1,
- * with env ("NAME=VALUE ..." or "") in the driver's environment:
- * the decode time in ns, the tokens (up to E2E_MAX_STEPS) in tokens[],
- * llama.cpp's version in version. Converts the weights to GGUF on first
- * use. 0 or -errno with why in note. */
-int e2e_peer_decode(struct e2e_peer *p, const char *env, const int32_t *prompt, int n_prompt, int steps, double *ns,
-		    int32_t *tokens, char *version, size_t version_cap, char *note, size_t note_cap);
+/* Writes the prompts of n_seqs sequences (sequence s's at prompts[s *
+ * prompt]) to a temporary file for the driver. 0 or -errno with why in
+ * note. */
+int e2e_peer_prompts(struct e2e_peer *p, const int32_t *prompts, int n_seqs, int prompt, char *note, size_t cap);
+
+/* What the driver says of one run. */
+struct e2e_peer_result {
+	double ns[E2E_MAX_BATCHES]; /* decode time at batches[i] */
+	int32_t tokens[E2E_MAX_STEPS]; /* sequence 0's greedy tokens at batch 1 */
+	bool have_tokens; /* batch 1 was among the batches */
+	char version[64], dtype[16];
+};
+
+/* Decodes `steps` tokens greedily at each of batches[0..n_batches) (batch B:
+ * the first B prompts of e2e_peer_prompts, each its own sequence), with
+ * env ("NAME=VALUE ..." or "") in the driver's environment, into *out.
+ * Converts a checkpoint to GGUF on first use (a GGUF model is used as it
+ * is). 0 or -errno with why in note. */
+int e2e_peer_decode(struct e2e_peer *p, const char *env, const int *batches, int n_batches, int steps,
+		    struct e2e_peer_result *out, char *note, size_t note_cap);
+
+/* Removes the conversion and the prompts' file. */
+void e2e_peer_cleanup(struct e2e_peer *p);
 
 struct shmrt_model;
 

@@ -62,9 +62,9 @@ void e2e_print_table(const struct e2e_report *r)
 	       "prompt %d tokens, %d decode steps per turn (greedy, sampling included), %d round%s taking turns\n",
 	       r->quick ? " --quick" : "", r->model, what, r->weight_bytes / 1e6, r->threads, r->threads > 1 ? "s" : "",
 	       r->prompt, r->steps, r->rounds, r->rounds > 1 ? "s" : "");
-	printf("weights %s; memory read bandwidth %.2f GB/s (bench kernels' mem_read on the kernels' threads,\n"
+	printf("weights %s%s; memory read bandwidth %.2f GB/s (bench kernels' mem_read on the kernels' threads,\n"
 	       "median of the rounds); ceiling = batch x bandwidth / (weight bytes + batch x KV bytes of the mean context)\n\n",
-	       r->dtype, r->mem_gb_s);
+	       r->dtype, r->gguf ? " (a GGUF file: llama.cpp runs the same file)" : "", r->mem_gb_s);
 	printf("%-21s %6s %10s %9s %13s %10s %12s\n", "engine", "batch", "tokens/s", "ms/step", "ceiling tok/s",
 	       "% ceiling", "x llama.cpp");
 	for (int i = 0; i < r->n_rows; i++) {
@@ -77,14 +77,22 @@ void e2e_print_table(const struct e2e_report *r)
 		put(vs_peer(r, w), 12, 2, "");
 		printf("\n");
 	}
-	const struct e2e_row *ours = find(r, "shmrt", 1), *peer = best_peer(r, 1);
-	if (ours && peer) {
+	bool any = false;
+	for (int i = 0; i < r->n_rows; i++) {
+		const struct e2e_row *ours = &r->rows[i], *peer = best_peer(r, ours->batch);
+		if (strcmp(ours->engine, "shmrt") || !peer)
+			continue;
 		double x = tok_s(ours) / tok_s(peer);
-		printf("\ntarget: shmrt at batch 1 = %.2f x %s %s (>= 1, same threads, %s weights): %s\n", x,
-		       peer->engine, r->peer_version, r->dtype, x >= 1 ? "met" : "NOT met");
+		printf("%starget: shmrt at batch %d = %.2f x %s %s (>= 1, same threads, %s weights against %s): %s\n",
+		       any ? "" : "\n", ours->batch, x, peer->engine, r->peer_version, r->dtype, r->peer_dtype,
+		       x >= 1 ? "met" : "NOT met");
+		any = true;
+	}
+	if (any && r->greedy_compared)
 		printf("greedy tokens at batch 1: the first %d of %d the same as llama.cpp's\n", r->greedy_same,
 		       r->greedy_compared);
-	}
+	if (r->weights_note[0])
+		printf("\n%s\n", r->weights_note);
 	if (r->peer_note[0])
 		printf("\n%s\n", r->peer_note);
 }
@@ -99,18 +107,22 @@ int e2e_print_json(const struct e2e_report *r)
 	json_t *rows = json_array(), *notes = json_array();
 	for (int i = 0; i < r->n_rows; i++) {
 		const struct e2e_row *w = &r->rows[i];
-		json_array_append_new(rows, json_pack("{s:s, s:i, s:o, s:o, s:o, s:o, s:o}", "engine", w->engine, "batch",
-						      w->batch, "tokens_per_s", num_or_null(tok_s(w)), "ms_per_step",
-						      num_or_null(ms_per_step(w)), "ceiling_tokens_per_s",
+		const struct e2e_row *p = best_peer(r, w->batch);
+		json_array_append_new(rows, json_pack("{s:s, s:i, s:o, s:o, s:o, s:o, s:o, s:o}", "engine", w->engine,
+						      "batch", w->batch, "tokens_per_s", num_or_null(tok_s(w)),
+						      "ms_per_step", num_or_null(ms_per_step(w)), "ceiling_tokens_per_s",
 						      num_or_null(w->ceiling_tok_s), "fraction_of_ceiling",
 						      num_or_null(tok_s(w) / w->ceiling_tok_s), "ratio_to_llama_cpp",
-						      num_or_null(vs_peer(r, w))));
+						      num_or_null(vs_peer(r, w)), "llama_cpp_tokens_per_s",
+						      num_or_null(p ? tok_s(p) : NAN)));
 	}
 	if (r->peer_note[0])
 		json_array_append_new(notes, json_string(r->peer_note));
-	json_t *doc = json_pack("{s:s, s:o, s:s, s:i, s:i, s:i, s:i, s:b, s:f, s:f, s:f, s:o, s:o}", "model", r->model,
-				"preset", r->preset ? json_string(r->preset) : json_null(), "dtype", r->dtype, "threads",
-				r->threads, "prompt_tokens", r->prompt, "decode_steps", r->steps, "rounds", r->rounds,
+	if (r->weights_note[0])
+		json_array_append_new(notes, json_string(r->weights_note));
+	json_t *doc = json_pack("{s:s, s:o, s:s, s:b, s:i, s:i, s:i, s:i, s:b, s:f, s:f, s:f, s:o, s:o}", "model",
+				r->model, "preset", r->preset ? json_string(r->preset) : json_null(), "dtype", r->dtype,
+				"gguf", r->gguf, "threads", r->threads, "prompt_tokens", r->prompt, "decode_steps", r->steps, "rounds", r->rounds,
 				"quick", r->quick, "weight_bytes_per_step", r->weight_bytes, "kv_bytes_per_token",
 				r->kv_token_bytes, "mem_read_gb_per_s", r->mem_gb_s, "results", rows, "notes", notes);
 	const struct e2e_row *ours = find(r, "shmrt", 1), *peer = best_peer(r, 1);
@@ -119,10 +131,21 @@ int e2e_print_json(const struct e2e_report *r)
 		json_object_set_new(doc, "target", json_pack("{s:s, s:s, s:f, s:f, s:b}", "what",
 							     "shmrt tokens/s at batch 1 / the faster llama.cpp's",
 							     "peer", peer->engine, "ratio", x, "min", 1.0, "met", x >= 1));
-		json_object_set_new(doc, "llama_cpp", json_pack("{s:s, s:i, s:i}", "version", r->peer_version,
-								"greedy_same", r->greedy_same, "greedy_compared",
-								r->greedy_compared));
+		json_object_set_new(doc, "llama_cpp", json_pack("{s:s, s:s, s:b, s:i, s:i}", "version", r->peer_version,
+								"dtype", r->peer_dtype, "same_weights",
+								!r->weights_note[0], "greedy_same", r->greedy_same,
+								"greedy_compared", r->greedy_compared));
 	}
+	json_t *targets = json_array(); /* every batch with a llama.cpp row */
+	for (int i = 0; i < r->n_rows; i++) {
+		const struct e2e_row *w = &r->rows[i], *p = best_peer(r, w->batch);
+		if (strcmp(w->engine, "shmrt") || !p)
+			continue;
+		double x = tok_s(w) / tok_s(p);
+		json_array_append_new(targets, json_pack("{s:i, s:s, s:o, s:f, s:b}", "batch", w->batch, "peer",
+							 p->engine, "ratio", num_or_null(x), "min", 1.0, "met", x >= 1));
+	}
+	json_object_set_new(doc, "targets", targets);
 	int rc = json_dumpf(doc, stdout, JSON_INDENT(1) | JSON_REAL_PRECISION(6));
 	printf("\n");
 	json_decref(doc);

@@ -4,7 +4,10 @@
 tokenizer.json) to GGUF for llama.cpp, with the `gguf` package (PyPI).
 
 Matrices keep their dtype (bf16 stays bf16: the same weights, the same
-bytes per decode step); 1-D norm weights become f32, as llama.cpp's own
+bytes per decode step), or with --quantize q8_0|q4_0 are quantized by
+gguf.quants (every 2-D weight whose rows are whole 32-element blocks, the
+embedding included, as `shmrt --quantize` does at load; gguf-py cannot
+quantize the K formats); 1-D norm weights become f32, as llama.cpp's own
 converter leaves them. The GGUF layout follows llama.cpp's conventions for
 the llama architecture (gguf's constants name the keys and tensors):
 
@@ -16,7 +19,7 @@ the llama architecture (gguf's constants name the keys and tensors):
   between), which llama.cpp applies to the rotary frequencies;
 - tied embeddings: no output.weight (llama.cpp reuses token_embd).
 
-Usage: to_gguf.py MODEL_DIR OUT.gguf
+Usage: to_gguf.py MODEL_DIR OUT.gguf [--quantize q8_0|q4_0]
 """
 import json
 import math
@@ -30,6 +33,11 @@ DTYPES = {  # safetensors dtype -> (numpy storage type, GGML type)
     "BF16": (np.uint16, gguf.GGMLQuantizationType.BF16),
     "F16": (np.float16, gguf.GGMLQuantizationType.F16),
     "F32": (np.float32, gguf.GGMLQuantizationType.F32),
+}
+
+QUANTIZE = {  # --quantize: the types gguf.quants.quantize makes -> (GGML type, file type)
+    "q8_0": (gguf.GGMLQuantizationType.Q8_0, gguf.LlamaFileType.MOSTLY_Q8_0),
+    "q4_0": (gguf.GGMLQuantizationType.Q4_0, gguf.LlamaFileType.MOSTLY_Q4_0),
 }
 
 
@@ -113,7 +121,9 @@ def add_tokenizer(w, model_dir, vocab_size):
     w.add_token_merges(merges)
 
 
-def convert(model_dir, out):
+def convert(model_dir, out, quantize=None):
+    if quantize is not None and quantize not in QUANTIZE:
+        raise SystemExit(f"--quantize {quantize}: gguf-py quantizes {', '.join(QUANTIZE)} only")
     cfg = json.load(open(f"{model_dir}/config.json"))
     if cfg.get("model_type") != "llama":
         raise SystemExit(f"{model_dir}: model_type {cfg.get('model_type')!r}: only llama is converted")
@@ -161,6 +171,10 @@ def convert(model_dir, out):
         if arr.ndim == 1:
             w.add_tensor(names[name], to_f32(dtype, arr))
             continue
+        if quantize and arr.shape[-1] % 32 == 0:
+            qtype, file_type = QUANTIZE[quantize]
+            w.add_tensor(names[name], gguf.quants.quantize(to_f32(dtype, arr), qtype), raw_dtype=qtype)
+            continue
         arr = np.ascontiguousarray(arr)
         w.add_tensor(names[name], arr, raw_shape=arr.shape, raw_dtype=DTYPES[dtype][1])
         file_type = file_type or {"BF16": gguf.LlamaFileType.MOSTLY_BF16, "F16": gguf.LlamaFileType.MOSTLY_F16,
@@ -175,6 +189,9 @@ def convert(model_dir, out):
 
 
 if __name__ == "__main__":
-    if len(sys.argv) != 3:
-        raise SystemExit("usage: to_gguf.py MODEL_DIR OUT.gguf")
-    convert(sys.argv[1], sys.argv[2])
+    if len(sys.argv) == 5 and sys.argv[3] == "--quantize":
+        convert(sys.argv[1], sys.argv[2], sys.argv[4])
+    elif len(sys.argv) == 3:
+        convert(sys.argv[1], sys.argv[2])
+    else:
+        raise SystemExit("usage: to_gguf.py MODEL_DIR OUT.gguf [--quantize q8_0|q4_0]")
