@@ -1,7 +1,8 @@
 /* `shmrt bench e2e --quick --json --csv FILE` (the tiny preset, batches 1
  * and 8) prints one JSON document: a shmrt row per batch with positive,
- * finite tokens/s and ceiling, the weight bytes of a step and the measured
- * bandwidth; and either two llama.cpp rows at batch 1 (as it comes, and
+ * finite tokens/s, bandwidth and compute ceilings and fraction of the
+ * lower, the weight bytes of a step, the measured bandwidth and FMA peak;
+ * and either two llama.cpp rows at batch 1 (as it comes, and
  * with passive OpenMP waits) with the target and the greedy-token
  * comparison, or a note saying why there are none (not installed). The CSV has the same rows; the made checkpoint is gone
  * afterwards. Not a speed test. argv[1]: the shmrt program. */
@@ -68,6 +69,8 @@ int main(int argc, char **argv)
 	positive(doc, "weight_bytes_per_step");
 	positive(doc, "kv_bytes_per_token");
 	positive(doc, "mem_read_gb_per_s");
+	positive(doc, "fma_peak_gflop_per_s");
+	positive(doc, "matmul_weights_per_token");
 
 	int seen[2] = {0};
 	json_t *peer_row = NULL, *row;
@@ -80,6 +83,8 @@ int main(int argc, char **argv)
 		positive(row, "tokens_per_s");
 		positive(row, "ms_per_step");
 		positive(row, "ceiling_tokens_per_s");
+		positive(row, "compute_ceiling_tokens_per_s");
+		positive(row, "fraction_of_min_ceiling");
 		if (!strncmp(engine, "llama.cpp", 9)) {
 			CHECK(batch == 1, "%s row %zu: batch %lld", engine, i, (long long)batch);
 			n_peer++;
