@@ -29,7 +29,13 @@
  * at batch B it cannot beat B x bandwidth / (weight bytes + B x KV bytes
  * of the mean context) tokens/s. The bandwidth is bench kernels' read
  * bandwidth on the CPU kernels' thread pool (kb_cpu_mem_read), over a
- * buffer the size of the weights (at least 4x the last-level cache). */
+ * buffer the size of the weights (at least 4x the last-level cache).
+ *
+ * The compute ceiling (issue 16): a token costs 2 flops per matmul weight
+ * and 4 x head_dim per query head and cached position; the CPU kernels
+ * keep fp32 activations, so fp32 FMA is their peak (kb_cpu_fma_peak, the
+ * best burst of every round's). Batched decode is bound by the lower of
+ * the two ceilings; the table gives both and the fraction of the lower. */
 #include <errno.h>
 #include <getopt.h>
 #include <math.h>
@@ -197,6 +203,8 @@ static void set_ceilings(struct e2e_report *rep)
 		double B = rep->rows[i].batch;
 		rep->rows[i].ceiling_tok_s =
 			B * rep->mem_gb_s * 1e9 / (rep->weight_bytes + B * rep->kv_token_bytes * mean_ctx);
+		rep->rows[i].compute_tok_s =
+			rep->fma_gflop_s * 1e9 / (2 * rep->matmul_params + rep->attn_flops_per_ctx * mean_ctx);
 	}
 }
 
@@ -206,14 +214,14 @@ static int measure(struct run *r, struct e2e_report *rep, struct e2e_peer *peer,
 	double bw[64];
 	int rc = 0, peer_row = -1, n_bw = 0;
 	for (int b = 0; b < a->n_batches; b++)
-		rep->rows[rep->n_rows++] = (struct e2e_row){"shmrt", "", a->batches[b], 0, 0, NAN};
+		rep->rows[rep->n_rows++] = (struct e2e_row){"shmrt", "", a->batches[b], 0, 0, NAN, NAN};
 	if (have_peer && peer_prompts(r, peer, rep) == 0) { /* as it comes, then passive: see the top */
 		peer_row = rep->n_rows;
 		for (int b = 0; b < a->n_batches; b++)
-			rep->rows[rep->n_rows++] = (struct e2e_row){"llama.cpp", "", a->batches[b], 0, 0, NAN};
+			rep->rows[rep->n_rows++] = (struct e2e_row){"llama.cpp", "", a->batches[b], 0, 0, NAN, NAN};
 		for (int b = 0; b < a->n_batches; b++)
 			rep->rows[rep->n_rows++] = (struct e2e_row){"llama.cpp-omp-passive", "OMP_WAIT_POLICY=passive",
-								    a->batches[b], 0, 0, NAN};
+								    a->batches[b], 0, 0, NAN, NAN};
 	}
 	/* Over the weights' size, but never within the caches (tiny's weights
 	 * fit in L3). */
@@ -224,6 +232,8 @@ static int measure(struct run *r, struct e2e_report *rep, struct e2e_peer *peer,
 			fprintf(stderr, "shmrt bench e2e: bandwidth: %s\n", strerror(-rc));
 			break;
 		}
+		double peak = kb_cpu_fma_peak(a->quick ? 2 : 8);
+		rep->fma_gflop_s = peak > rep->fma_gflop_s ? peak : rep->fma_gflop_s;
 		for (int b = 0; rc == 0 && b < a->n_batches; b++)
 			rc = decode_turn(r, a->batches[b], &rep->rows[b]);
 		for (int i = peer_row; rc == 0 && i >= 0 && i < rep->n_rows && !rep->peer_note[0]; i += a->n_batches)
@@ -249,10 +259,12 @@ static void usage(FILE *f)
 		"                       [--tmpdir DIR] [--quantize q8_0|q4_0|q4_k]\n\n"
 		"Decode tokens/s of one process on the CPU backend at each batch size, the\n"
 		"memory-bandwidth ceiling beside it (weight + KV bytes of a decode step against\n"
-		"read bandwidth measured in the same run), and llama.cpp at the same batches on\n"
-		"the same weights and threads (llama-cpp-python and gguf from PyPI, when python3\n"
-		"has them; bench/llama_cpp_peer.py: B sequences batched with llama_decode; a\n"
-		"GGUF model is run as it is, a checkpoint converted by bench/to_gguf.py), as it\n"
+		"read bandwidth measured in the same run), the compute ceiling (the fp32 FMA peak\n"
+		"measured in the same run over a token's flops), and llama.cpp at the same\n"
+		"batches on the same weights and threads (llama-cpp-python and gguf from PyPI,\n"
+		"when python3 has them; bench/llama_cpp_peer.py: B sequences batched with\n"
+		"llama_decode; a GGUF model is run as it is, a checkpoint converted by\n"
+		"bench/to_gguf.py), as it\n"
 		"comes and with OMP_WAIT_POLICY=passive. Target: shmrt >= the faster llama.cpp\n"
 		"at every batch.\n\n"
 		"  --model PATH    a checkpoint directory or a .gguf file (default: `shmrt\n"
@@ -409,6 +421,11 @@ static int run(const struct args *a, const char *dir)
 				 .rounds = a->rounds, .quick = a->quick,
 				 .weight_bytes = (double)shmrt_model_step_weight_bytes(m),
 				 .kv_token_bytes = (double)shmrt_kv_block_bytes(cfg, 16) / 16};
+	double h = cfg->hidden_size, q = (double)cfg->num_heads * cfg->head_dim;
+	rep.matmul_params = cfg->num_layers * (h * (q + 2.0 * cfg->num_kv_heads * cfg->head_dim) + q * h +
+					       3 * h * cfg->intermediate_size) +
+			    (double)cfg->vocab_size * h;
+	rep.attn_flops_per_ctx = 4.0 * cfg->head_dim * cfg->num_heads * cfg->num_layers;
 	struct e2e_peer peer = {.model = dir, .tmpdir = a->tmpdir, .threads = rep.threads};
 	if (gguf) /* llama.cpp runs the same file */
 		snprintf(peer.gguf, sizeof(peer.gguf), "%s", dir);

@@ -15,6 +15,7 @@ struct e2e_row {
 	int batch;
 	double tokens, ns;  /* decoded tokens, decode time (ns), summed over the rounds */
 	double ceiling_tok_s; /* the memory-bandwidth ceiling at this batch */
+	double compute_tok_s; /* the compute ceiling: fma peak / flops of a token */
 };
 
 struct e2e_report {
@@ -26,6 +27,9 @@ struct e2e_report {
 	double weight_bytes;   /* read by one decode step */
 	double kv_token_bytes; /* K and V of one token, all layers */
 	double mem_gb_s;       /* read bandwidth: median over the rounds */
+	double matmul_params;  /* weight elements a token multiplies (2 flops each) */
+	double attn_flops_per_ctx; /* attention flops of a token per cached position */
+	double fma_gflop_s;    /* fp32 FMA peak: the best burst of all rounds */
 	struct e2e_row rows[3 * E2E_MAX_BATCHES]; /* shmrt, then llama.cpp's two per batch */
 	int n_rows;
 	/* The peer: why there are no llama.cpp rows ("" when there are); its

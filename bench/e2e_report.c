@@ -45,6 +45,12 @@ static double vs_peer(const struct e2e_report *r, const struct e2e_row *w)
 	return p ? tok_s(w) / tok_s(p) : NAN;
 }
 
+/* The lower of the bandwidth and compute ceilings: what a row is held to. */
+static double min_ceiling(const struct e2e_row *w)
+{
+	return w->compute_tok_s > 0 && w->compute_tok_s < w->ceiling_tok_s ? w->compute_tok_s : w->ceiling_tok_s;
+}
+
 static void put(double x, int width, int precision, const char *suffix)
 {
 	if (isnan(x))
@@ -63,10 +69,13 @@ void e2e_print_table(const struct e2e_report *r)
 	       r->quick ? " --quick" : "", r->model, what, r->weight_bytes / 1e6, r->threads, r->threads > 1 ? "s" : "",
 	       r->prompt, r->steps, r->rounds, r->rounds > 1 ? "s" : "");
 	printf("weights %s%s; memory read bandwidth %.2f GB/s (bench kernels' mem_read on the kernels' threads,\n"
-	       "median of the rounds); ceiling = batch x bandwidth / (weight bytes + batch x KV bytes of the mean context)\n\n",
-	       r->dtype, r->gguf ? " (a GGUF file: llama.cpp runs the same file)" : "", r->mem_gb_s);
-	printf("%-21s %6s %10s %9s %13s %10s %12s\n", "engine", "batch", "tokens/s", "ms/step", "ceiling tok/s",
-	       "% ceiling", "x llama.cpp");
+	       "median of the rounds); ceiling = batch x bandwidth / (weight bytes + batch x KV bytes of the mean context)\n"
+	       "fp32 FMA peak %.1f GFLOP/s (the best burst of the rounds, the kernels' threads); compute = peak /\n"
+	       "(2 x %.1f M matmul weights + attention flops of the mean context) per token; %% min: of the lower\n\n",
+	       r->dtype, r->gguf ? " (a GGUF file: llama.cpp runs the same file)" : "", r->mem_gb_s, r->fma_gflop_s,
+	       r->matmul_params / 1e6);
+	printf("%-21s %6s %10s %9s %13s %10s %13s %6s %12s\n", "engine", "batch", "tokens/s", "ms/step", "ceiling tok/s",
+	       "% ceiling", "compute tok/s", "% min", "x llama.cpp");
 	for (int i = 0; i < r->n_rows; i++) {
 		const struct e2e_row *w = &r->rows[i];
 		printf("%-21s %6d", w->engine, w->batch);
@@ -74,6 +83,8 @@ void e2e_print_table(const struct e2e_report *r)
 		put(ms_per_step(w), 9, 1, "");
 		put(w->ceiling_tok_s, 13, 1, "");
 		put(100 * tok_s(w) / w->ceiling_tok_s, 9, 0, "%");
+		put(w->compute_tok_s, 13, 1, "");
+		put(100 * tok_s(w) / min_ceiling(w), 5, 0, "%");
 		put(vs_peer(r, w), 12, 2, "");
 		printf("\n");
 	}
@@ -108,13 +119,15 @@ int e2e_print_json(const struct e2e_report *r)
 	for (int i = 0; i < r->n_rows; i++) {
 		const struct e2e_row *w = &r->rows[i];
 		const struct e2e_row *p = best_peer(r, w->batch);
-		json_array_append_new(rows, json_pack("{s:s, s:i, s:o, s:o, s:o, s:o, s:o, s:o}", "engine", w->engine,
-						      "batch", w->batch, "tokens_per_s", num_or_null(tok_s(w)),
-						      "ms_per_step", num_or_null(ms_per_step(w)), "ceiling_tokens_per_s",
-						      num_or_null(w->ceiling_tok_s), "fraction_of_ceiling",
-						      num_or_null(tok_s(w) / w->ceiling_tok_s), "ratio_to_llama_cpp",
-						      num_or_null(vs_peer(r, w)), "llama_cpp_tokens_per_s",
-						      num_or_null(p ? tok_s(p) : NAN)));
+		json_t *row = json_pack("{s:s, s:i, s:o, s:o, s:o, s:o, s:o, s:o}", "engine", w->engine, "batch", w->batch,
+					"tokens_per_s", num_or_null(tok_s(w)), "ms_per_step", num_or_null(ms_per_step(w)),
+					"ceiling_tokens_per_s", num_or_null(w->ceiling_tok_s), "fraction_of_ceiling",
+					num_or_null(tok_s(w) / w->ceiling_tok_s), "ratio_to_llama_cpp",
+					num_or_null(vs_peer(r, w)), "llama_cpp_tokens_per_s",
+					num_or_null(p ? tok_s(p) : NAN));
+		json_object_set_new(row, "compute_ceiling_tokens_per_s", num_or_null(w->compute_tok_s));
+		json_object_set_new(row, "fraction_of_min_ceiling", num_or_null(tok_s(w) / min_ceiling(w)));
+		json_array_append_new(rows, row);
 	}
 	if (r->peer_note[0])
 		json_array_append_new(notes, json_string(r->peer_note));
@@ -125,6 +138,8 @@ int e2e_print_json(const struct e2e_report *r)
 				"gguf", r->gguf, "threads", r->threads, "prompt_tokens", r->prompt, "decode_steps", r->steps, "rounds", r->rounds,
 				"quick", r->quick, "weight_bytes_per_step", r->weight_bytes, "kv_bytes_per_token",
 				r->kv_token_bytes, "mem_read_gb_per_s", r->mem_gb_s, "results", rows, "notes", notes);
+	json_object_set_new(doc, "fma_peak_gflop_per_s", json_real(r->fma_gflop_s));
+	json_object_set_new(doc, "matmul_weights_per_token", json_real(r->matmul_params));
 	const struct e2e_row *ours = find(r, "shmrt", 1), *peer = best_peer(r, 1);
 	if (ours && peer) {
 		double x = tok_s(ours) / tok_s(peer);
@@ -157,12 +172,13 @@ int e2e_write_csv(const struct e2e_report *r, const char *path)
 	FILE *f = fopen(path, "w");
 	if (!f)
 		return -errno;
-	fprintf(f, "engine,batch,tokens_per_s,ms_per_step,ceiling_tokens_per_s,ratio_to_llama_cpp\n");
+	fprintf(f, "engine,batch,tokens_per_s,ms_per_step,ceiling_tokens_per_s,ratio_to_llama_cpp,"
+		   "compute_ceiling_tokens_per_s\n");
 	for (int i = 0; i < r->n_rows; i++) {
 		const struct e2e_row *w = &r->rows[i];
-		double v[4] = {tok_s(w), ms_per_step(w), w->ceiling_tok_s, vs_peer(r, w)};
+		double v[5] = {tok_s(w), ms_per_step(w), w->ceiling_tok_s, vs_peer(r, w), w->compute_tok_s};
 		fprintf(f, "%s,%d", w->engine, w->batch);
-		for (int k = 0; k < 4; k++)
+		for (int k = 0; k < 5; k++)
 			if (isnan(v[k]))
 				fprintf(f, ",");
 			else

@@ -59,6 +59,11 @@ double kb_median(double *v, int n);
  * budget_ns (at least 3). 0 or -ENOMEM. */
 int kb_cpu_mem_read(size_t bytes, int64_t budget_ns, double *gb_per_s);
 
+/* fp32 FMA peak on the same threads at the CPU's vector level: the best
+ * GFLOP/s of `bursts` FMA bursts (a peak is a maximum: a burst slowed by
+ * another job says nothing about the hardware). */
+double kb_cpu_fma_peak(int bursts);
+
 /* n random values in [-1, 1) of dtype dt into device memory of b (for a
  * block format, n elements of random blocks with small scales). 0 or
  * -errno. */

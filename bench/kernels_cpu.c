@@ -497,6 +497,22 @@ int kb_cpu_mem_read(size_t bytes, int64_t budget_ns, double *gb_per_s)
 	return 0;
 }
 
+double kb_cpu_fma_peak(int bursts)
+{
+	enum shmrt_cpu_isa isa = shmrt_cpu_isa();
+	int lanes = isa >= SHMRT_ISA_AVX512 ? 16 : isa == SHMRT_ISA_AVX2 ? 8 : 4;
+	double best = 0;
+	for (int i = 0; i < bursts; i++) {
+		struct fma_job j = {.isa = isa};
+		int64_t t0 = shmrt_now_ns();
+		shmrt_pool_run(fma_run, &j);
+		double gflops =
+			2.0 * FMA_ITERS * FMA_CHAINS * lanes * shmrt_pool_threads() / (double)(shmrt_now_ns() - t0);
+		best = gflops > best ? gflops : best;
+	}
+	return best;
+}
+
 /* ---- the part ---- */
 
 /* The standalone limits: read and triad over buffers 8x the last-level

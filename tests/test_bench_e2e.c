@@ -1,7 +1,7 @@
 /* `shmrt bench e2e --quick --json --csv FILE` (the tiny preset, batches 1
  * and 8) prints one JSON document: a shmrt row per batch with positive,
- * finite tokens/s and ceiling, the weight bytes of a step and the measured
- * bandwidth; and either llama.cpp rows at batches 1 and 8 (as it comes, and
+ * finite tokens/s, bandwidth and compute ceilings and the fraction of the
+ * lower, the weight bytes of a step, the measured bandwidth and FMA peak; and either llama.cpp rows at batches 1 and 8 (as it comes, and
  * with passive OpenMP waits) with each shmrt row's ratio to the faster, a
  * target per batch, llama.cpp's weight type (the checkpoint's: bf16) and
  * the greedy-token comparison, or a note saying why there are none (not
@@ -95,6 +95,8 @@ static size_t check_doc(const json_t *doc, bool gguf, const char *dtype, const c
 	positive(doc, "weight_bytes_per_step");
 	positive(doc, "kv_bytes_per_token");
 	positive(doc, "mem_read_gb_per_s");
+	positive(doc, "fma_peak_gflop_per_s");
+	positive(doc, "matmul_weights_per_token");
 
 	int seen[2] = {0}, peer_seen[2] = {0}, n_peer = 0;
 	json_t *row;
@@ -115,6 +117,8 @@ static size_t check_doc(const json_t *doc, bool gguf, const char *dtype, const c
 			continue;
 		}
 		CHECK(!strcmp(engine, "shmrt"), "row %zu: engine %s", i, engine);
+		positive(row, "compute_ceiling_tokens_per_s");
+		positive(row, "fraction_of_min_ceiling");
 		seen[batch == 8]++;
 	}
 	CHECK(seen[0] == 1 && seen[1] == 1, "shmrt rows: %d at batch 1, %d at batch 8", seen[0], seen[1]);

@@ -205,9 +205,11 @@ int main(int argc, char **argv)
 		/* several 128-row tiles, odd n, k a multiple of 8 but not of
 		 * the 32 a tensor-core tile steps by */
 		{150, 97, 264},
-		/* prefill (m >= 32) with k over two of the CPU's 1024-wide K
-		 * slices: partial sums carried in y from slice to slice */
-		{40, 33, 2100},
+		/* prefill (m >= 128 on the CPU) with k over two of its
+		 * 1024-wide K slices: partial sums carried in y from slice to
+		 * slice; and the CPU's decode tiles at m = 40 and 127 (4-row
+		 * passes, then 2 and 1) with the same k */
+		{130, 33, 2100}, {40, 33, 2100}, {127, 37, 200},
 	};
 	int ran = 0, skipped = 0;
 	for (size_t s = 0; s < ARRAY_SIZE(shapes); s++)

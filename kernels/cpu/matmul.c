@@ -21,10 +21,17 @@
 #include "fail.h"
 #include "vec.h"
 
-/* Above this many rows of X the blocked prefill loop wins (measured with
- * `shmrt bench kernels`: below it the extra passes over Y cost more than
- * converting W once per MR rows). */
-#define PREFILL_MIN_M 32
+/* From this many rows of X the blocked prefill loop is used; below it the
+ * decode tiles (W rows read from L1 by every 4-row pass over X). Issue 16:
+ * with 32 the batched decode of 32 and 64 sequences took the prefill path
+ * and gave fewer tokens/s than batch 8. Measured on the 2-vCPU EPYC (load
+ * 4, bf16 W, decode tiles against prefill, two interleaved pairs, GFLOP/s):
+ * small preset's layer shapes (k = 768, 2048) m = 64 176/175 against
+ * 152/152, m = 96 169/178 against 160/163, m = 128 164/176 against
+ * 168/156; 4096 x 4096, 11008 x 4096, 4096 x 11008 m = 32 182/188 against
+ * 94/119, m = 64 194/191 against 117/144, m = 128 183/156 against
+ * 151/153. */
+#define PREFILL_MIN_M 128
 #define KC 1024 /* prefill: K slice; MC x KC fp32 of X is 512 KiB, in L2 */
 #define MC 128
 
