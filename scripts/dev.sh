@@ -9,11 +9,12 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
-# Debian packages we build and test with. CUDA and NCCL are not Debian
+# Debian packages we build and test with (cmake: llama-cpp-python builds
+# llama.cpp with it from its sdist). CUDA and NCCL are not Debian
 # packages we can rely on: they are used when /usr/local/cuda has them.
 APT_PACKAGES=(gcc g++ make meson ninja-build pkg-config clang libclang-rt-14-dev
 	liburing-dev libhwloc-dev libzmq3-dev libjansson-dev libpcre2-dev libutf8proc-dev libmicrohttpd-dev
-	libcurl4-openssl-dev python3 python3-venv curl)
+	libcurl4-openssl-dev python3 python3-venv curl cmake)
 
 # From PyPI, in a virtual environment of the build (Debian's python3 is
 # externally managed): the server tests' clients (requests, the openai
