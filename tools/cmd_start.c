@@ -103,6 +103,10 @@ int cmd_start(int argc, char **argv)
 			break;
 		}
 		if (shmrt_runtime_health(rt, NULL) == SHMRT_HEALTH_FAILED) {
+			/* why, said here too: the watching thread's line may not
+			 * come when the arena was lost (it stops at once) */
+			shmrt_runtime_wait_ready(rt, 0);
+			fprintf(stderr, "shmrt start: %s\n", shmrt_last_error());
 			status = 1;
 			break;
 		}
