@@ -53,8 +53,20 @@ static int consumer_poll(struct shmrt_ring *r, void *arg)
 		 * and the terminator after it are written), and our half of
 		 * ring_wake's handshake when we sleep. */
 		uint32_t state = atomic_load_explicit(&rec->state, memory_order_seq_cst);
-		if (state == REC_EMPTY && r->kind != SHMRT_RING_MPSC)
+		if (state == REC_EMPTY && r->kind != SHMRT_RING_MPSC) {
+			/* While waiting, ask for the line after the header's
+			 * too: a record that spans two lines (a 64-byte payload
+			 * does, after its 16-byte header) then moves both at
+			 * about once instead of the second only after the
+			 * header was seen. A hint: it reads nothing, and the
+			 * bytes are read again after the header's acquire.
+			 * Measured: 64 B p50 1.53-1.67x the floor with it,
+			 * 1.67-1.79x without (bench/RESULTS.md). */
+			uint64_t next_line = (off | (RING_LINE - 1)) + 1;
+			if (next_line < r->cap)
+				__builtin_prefetch(r->data + next_line, 0, 3);
 			return -EAGAIN;
+		}
 		uint32_t size = atomic_load_explicit(&rec->size, memory_order_relaxed);
 		if (r->kind == SHMRT_RING_MPSC && size > r->head_seen - r->tail)
 			return ring_corrupt(r, "record size", size);
