@@ -65,9 +65,16 @@ int ring_format_n(void *mem, size_t mem_size, enum shmrt_ring_kind kind, size_t 
 		return shmrt_fail(EINVAL, "ring: memory must be %d-byte aligned", RING_LINE);
 	if (mem_size < need)
 		return shmrt_fail(EINVAL, "ring: needs %zu bytes, region has %zu", need, mem_size);
-	/* The data needs no clearing: a record header is always written
-	 * before head moves past it. */
+	/* The data needs no clearing but for the first header, the
+	 * terminator the consumers poll until the first record (see
+	 * ring_layout.h): every later one is written before the record
+	 * ahead of it is published. */
 	memset(mem, 0, data_offset(n_readers, n_producers));
+	struct ring_rec *first = (struct ring_rec *)((unsigned char *)mem + data_offset(n_readers, n_producers));
+	atomic_store_explicit(&first->size, 0, memory_order_relaxed);
+	atomic_store_explicit(&first->len, 0, memory_order_relaxed);
+	atomic_store_explicit(&first->pid, 0, memory_order_relaxed);
+	atomic_store_explicit(&first->state, REC_EMPTY, memory_order_relaxed);
 	struct ring_shared *sh = mem;
 	sh->version = RING_VERSION;
 	sh->kind = (uint32_t)kind;
@@ -210,6 +217,17 @@ int shmrt_ring_open(struct shmrt_ring **out, void *mem, size_t mem_size, enum sh
 		/* Owner of head from now on; limit == head makes the first
 		 * reserve look at the readers. */
 		r->head = atomic_load_explicit(&r->sh->head, memory_order_acquire);
+		/* head is stored after the record's header: a producer that
+		 * died between the two left a published record at head (the
+		 * header there is otherwise the terminator). Step over it,
+		 * checked, or the next record would overwrite it. */
+		struct ring_rec *rec = ring_rec_at(r, r->head);
+		uint32_t state = atomic_load_explicit(&rec->state, memory_order_acquire);
+		uint32_t size = atomic_load_explicit(&rec->size, memory_order_relaxed);
+		uint64_t off = r->head & (r->cap - 1);
+		if ((state == REC_COMMITTED || state == REC_SKIP) && r->head % RING_ALIGN == 0 &&
+		    size >= sizeof(*rec) && size % RING_ALIGN == 0 && size <= r->cap - off)
+			r->head += size;
 		r->limit = r->head;
 	}
 	*out = r;
@@ -242,7 +260,7 @@ void shmrt_ring_close(struct shmrt_ring *r)
 
 size_t shmrt_ring_max_record(const struct shmrt_ring *r)
 {
-	return r->cap - sizeof(struct ring_rec);
+	return r->cap - sizeof(struct ring_rec) - RING_TERM;
 }
 
 void shmrt_ring_set_spin(struct shmrt_ring *r, int64_t spin_ns)
@@ -263,8 +281,11 @@ int shmrt_ring_occupancy(const struct shmrt_ring *r, size_t *used, size_t *capac
 			low = pos; /* the slowest reader */
 	}
 	uint64_t head = atomic_load_explicit(&r->sh->head, memory_order_acquire);
-	if ((int64_t)(head - low) < 0)
+	/* SPSC/broadcast head may lag a reader by one record (ring_layout.h). */
+	if ((int64_t)(head - low) < 0 && low - head > r->cap)
 		return ring_corrupt(r, "reader position", low);
+	if ((int64_t)(head - low) < 0)
+		low = head;
 	*used = head - low < r->cap ? head - low : r->cap;
 	*capacity = r->cap;
 	return 0;

@@ -16,7 +16,30 @@
  * that only grow (64 bits: they never wrap in practice); the offset in the
  * data is position & (capacity - 1). A record is a 16-byte ring_rec header
  * and its payload, padded to 16 bytes; it never wraps: one that does not
- * fit before the end leaves a REC_SKIP record filling the rest. */
+ * fit before the end leaves a REC_SKIP record filling the rest.
+ *
+ * Who polls what (version 3): a consumer of an SPSC or broadcast ring
+ * polls the state word of the header at its own position, not head (an
+ * MPSC consumer still reads head first, see ring_consume.c). A small record is then one cache
+ * line moving from the producer to the consumer (header and up to 48
+ * payload bytes share a line; a 64-byte payload adds the next line),
+ * where polling head made it two serial misses: head's line, then the
+ * record's. What makes the header at a consumer's position trustworthy
+ * without head is the terminator: before a producer publishes a record it
+ * writes a REC_EMPTY header right after it (where the next record will go),
+ * so the header at any position up to head is either a record published
+ * for this lap or REC_EMPTY, never stale bytes of an older lap (which a
+ * client's payload could have crafted to look like a header). The
+ * terminator takes RING_ALIGN bytes of room: a record needs its size plus
+ * RING_ALIGN free, and the largest is capacity - 2 * RING_ALIGN.
+ *
+ * head is still published (after the record, SPSC/broadcast; at the claim,
+ * MPSC): for the producers' space accounting, occupancy and stat, and a
+ * producer reopening the ring, and the MPSC consumer. SPSC and broadcast
+ * consumers read it only on their slow paths
+ * (a non-blocking peek that found nothing, and the liveness checks while
+ * waiting), to notice a corrupt head; on SPSC/broadcast it may lag a
+ * consumer's position by one record. */
 #ifndef SHMRT_RING_LAYOUT_H
 #define SHMRT_RING_LAYOUT_H
 
@@ -29,7 +52,7 @@
 #include "shmrt/ring.h"
 
 #define RING_MAGIC UINT64_C(0x31474e4952544d53) /* "SMTRING1" */
-#define RING_VERSION 2
+#define RING_VERSION 3 /* 3: consumers poll the record header (REC_EMPTY) */
 #define RING_LINE 64
 #define RING_ALIGN 16 /* record alignment, and the header's size */
 #define RING_MIN_CAPACITY ((uint64_t)4096)
@@ -42,7 +65,11 @@ enum ring_rec_state {
 	REC_RESERVED = 0x56534552,  /* "RESV": claimed on MPSC, not yet committed */
 	REC_COMMITTED = 0x54494d43, /* "CMIT" */
 	REC_SKIP = 0x50494b53,      /* "SKIP": padding to the end of the data */
+	REC_EMPTY = 0x54504d45,     /* "EMPT": the terminator, where the next record goes */
 };
+
+/* Room a producer keeps after each record for the terminator. */
+#define RING_TERM RING_ALIGN
 
 /* Every field is atomic: a peer may write it while we read it, and we read
  * each one once into a local before checking it. */
@@ -130,7 +157,7 @@ struct shmrt_ring {
 
 	/* Consumer (owner). */
 	uint64_t tail;      /* our position, mirrored in sh->readers[reader].pos */
-	uint64_t head_seen; /* records below this need no new load of head */
+	uint64_t head_seen; /* MPSC: records below this need no new load of head */
 	uint32_t cur_size;  /* size of the record peek returned, 0 if none */
 	uint32_t wait_size; /* MPSC: size of the uncommitted record at tail... */
 	int32_t wait_pid;   /* ...and the process that reserved it, 0 if none */
@@ -216,6 +243,7 @@ void ring_forget(struct shmrt_ring *r);
 uint64_t ring_peer_pack(int32_t pid, uint64_t start_time);
 bool ring_peer_alive(uint64_t id);
 int ring_producers_gone(struct shmrt_ring *r); /* consumer side */
+int ring_check_head(struct shmrt_ring *r);     /* consumer side: -EBADMSG if corrupt */
 int ring_consumers_gone(struct shmrt_ring *r); /* producer side */
 
 /* -EBADMSG with a message naming what was found corrupt. */

@@ -26,14 +26,29 @@
 #include "ring_layout.h"
 #include "spin.h"
 
+/* Writes the header at pos; state last, with order: relaxed for the
+ * terminator (REC_EMPTY, published by the state store of the record
+ * before it), seq_cst for what a consumer polls: a release (the payload,
+ * the other fields and the terminator after the record are written before
+ * a consumer sees the state) and the publishing half of ring_wake's
+ * handshake (the consumers sleep on the state word, not on head). */
 static void write_header(struct shmrt_ring *r, uint64_t pos, uint32_t state, uint64_t size, uint64_t len)
 {
-	/* relaxed: published by the store of head (or of state) after it. */
 	struct ring_rec *rec = ring_rec_at(r, pos);
 	atomic_store_explicit(&rec->size, (uint32_t)size, memory_order_relaxed);
 	atomic_store_explicit(&rec->len, (uint32_t)len, memory_order_relaxed);
 	atomic_store_explicit(&rec->pid, r->pid, memory_order_relaxed);
-	atomic_store_explicit(&rec->state, state, memory_order_relaxed);
+	atomic_store_explicit(&rec->state, state, state == REC_EMPTY ? memory_order_relaxed : memory_order_seq_cst);
+}
+
+/* The terminator after a record ending at pos (ring_layout.h): written
+ * before the record is published, in room the caller checked (the record's
+ * size + RING_TERM), so that the consumers never read an older lap's bytes
+ * as a header. For a small record it is in a line the record's payload
+ * already dirtied. */
+static void write_terminator(struct shmrt_ring *r, uint64_t pos)
+{
+	write_header(r, pos, REC_EMPTY, 0, 0);
 }
 
 /* --- SPSC and broadcast --------------------------------------------------- */
@@ -62,11 +77,14 @@ static int solo_room(struct shmrt_ring *r, uint64_t n)
 	return -EAGAIN;
 }
 
-/* seq_cst: a release (the records below head are written) and the
- * publishing half of the handshake in ring_wake. */
+/* After the record's header is published (write_header): head, which no
+ * consumer polls (release: for occupancy and stat readers, and a reopened
+ * producer; a plain store to a line only we write, so it costs no miss on
+ * the consumer's path), and the wake of sleeping consumers (whose half of
+ * the handshake is their seq_cst load of the state word). */
 static void solo_publish(struct shmrt_ring *r)
 {
-	atomic_store_explicit(&r->sh->head, r->head, memory_order_seq_cst);
+	atomic_store_explicit(&r->sh->head, r->head, memory_order_release);
 	ring_wake(&r->sh->data_wq);
 }
 
@@ -77,14 +95,16 @@ static int solo_poll(struct shmrt_ring *r, void *arg)
 	if (need > end) {
 		/* Pad to the end now, so that the readers can pass it and
 		 * free the room at the start that we wait for. */
-		int rc = solo_room(r, end);
+		int rc = solo_room(r, end + RING_TERM);
 		if (rc < 0)
 			return rc;
-		write_header(r, r->head, REC_SKIP, end, 0);
+		write_terminator(r, r->head + end);
+		uint64_t at = r->head;
 		r->head += end;
+		write_header(r, at, REC_SKIP, end, 0);
 		solo_publish(r);
 	}
-	int rc = solo_room(r, need);
+	int rc = solo_room(r, need + RING_TERM);
 	if (rc < 0)
 		return rc;
 	r->pending = (unsigned char *)(ring_rec_at(r, r->head) + 1);
@@ -100,9 +120,11 @@ static int solo_commit(struct shmrt_ring *r, void *buf, size_t len)
 		return shmrt_fail(EINVAL, "ring: commit of %zu bytes, %llu reserved", len,
 				  (unsigned long long)r->pending_room);
 	uint64_t size = ring_rec_size(len);
-	write_header(r, r->head, REC_COMMITTED, size, len);
+	write_terminator(r, r->head + size);
+	uint64_t at = r->head;
 	r->head += size;
 	r->pending = NULL;
+	write_header(r, at, REC_COMMITTED, size, len);
 	solo_publish(r);
 	return 0;
 }
@@ -190,16 +212,21 @@ static int mpsc_claim_locked(struct shmrt_ring *r, struct mpsc_claim *c)
 	uint64_t room = r->cap - (head - tail);
 	uint64_t end = r->cap - (head & (r->cap - 1));
 	bool skipped = false;
+	/* Room for each header written includes the terminator after it,
+	 * written first (a REC_RESERVED header is published too: a consumer
+	 * that skips it after its owner died reads the terminator). */
 	if (c->need > end) {
-		if (room < end)
+		if (room < end + RING_TERM)
 			return -EAGAIN;
+		write_terminator(r, head + end);
 		write_header(r, head, REC_SKIP, end, 0);
 		head += end;
 		room -= end;
 		skipped = true;
 	}
 	int rc = -EAGAIN;
-	if (room >= c->need) {
+	if (room >= c->need + RING_TERM) {
+		write_terminator(r, head + c->need);
 		write_header(r, head, REC_RESERVED, c->need, 0);
 		c->buf = ring_rec_at(r, head) + 1;
 		head += c->need;
@@ -225,7 +252,7 @@ static int mpsc_poll(struct shmrt_ring *r, void *arg)
 	uint64_t head = atomic_load_explicit(&r->sh->head, memory_order_relaxed);
 	uint64_t tail = atomic_load_explicit(&r->sh->readers[0].pos, memory_order_seq_cst);
 	uint64_t end = r->cap - (head & (r->cap - 1));
-	uint64_t first = c->need > end ? end : c->need;
+	uint64_t first = (c->need > end ? end : c->need) + RING_TERM;
 	if (head - tail <= r->cap && r->cap - (head - tail) < first)
 		return -EAGAIN;
 	int rc = mpsc_lock(r, c->deadline);

@@ -130,6 +130,9 @@ static bool producer_alive(const struct shmrt_ring *r, int32_t pid)
 int ring_producers_gone(struct shmrt_ring *r)
 {
 	struct ring_shared *sh = r->sh;
+	int bad = ring_check_head(r);
+	if (bad < 0)
+		return bad;
 	if (r->wait_pid) {
 		/* Waiting on a reserved record: only its owner can commit it. */
 		if (!producer_alive(r, r->wait_pid))

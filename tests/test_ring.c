@@ -167,41 +167,45 @@ static void drain_one(struct fixture *f, size_t want_len)
 	}
 }
 
-/* The largest record fills the whole ring; records that end exactly at
- * the end of the data need no skip; one that does not fit takes one. */
+/* The largest record fills the whole ring but for the 16 bytes of the
+ * terminator after it (ring layout 3: the header the consumers poll where
+ * the next record goes); records that end exactly at the end of the data
+ * need no skip; one that does not fit takes one. */
 static void test_exact_fit(enum shmrt_ring_kind kind)
 {
 	struct fixture f;
 	setup(&f, kind, CAP);
 	size_t max = shmrt_ring_max_record(f.prod);
-	CHECK(max == CAP - 16, "%s: max record %zu", kind_name(kind), max);
+	CHECK(max == CAP - 32, "%s: max record %zu", kind_name(kind), max);
 	void *buf;
 	CHECK_OK(shmrt_ring_reserve(f.prod, max, &buf, 0));
 	memset(buf, 1, max);
 	CHECK_OK(shmrt_ring_commit(f.prod, buf, max));
-	expect_used(&f, CAP, "after the largest record");
+	expect_used(&f, CAP - 16, "after the largest record");
 	CHECK(shmrt_ring_reserve(f.prod, 0, &buf, 0) == -EAGAIN, "%s: a full ring took more", kind_name(kind));
 	drain_one(&f, max);
 	expect_used(&f, 0, "drained");
 
-	/* Two halves fill it exactly, no skip. */
-	CHECK_OK(shmrt_ring_send(f.prod, NULL, 0, 0)); /* 16 bytes at 0 */
+	/* At CAP - 16: a 16-byte record ending exactly at the end, its
+	 * terminator at 0. */
+	CHECK_OK(shmrt_ring_send(f.prod, NULL, 0, 0));
 	drain_one(&f, 0);
-	CHECK_OK(shmrt_ring_send(f.prod, "x", 1, 0)); /* 32 bytes at 16 */
+	CHECK_OK(shmrt_ring_send(f.prod, "x", 1, 0)); /* 32 bytes at 0 */
 	drain_one(&f, 1);
-	/* At 48: a record ending exactly at the end of the data. */
-	CHECK_OK(shmrt_ring_reserve(f.prod, CAP - 48 - 16, &buf, 0));
-	CHECK_OK(shmrt_ring_commit(f.prod, buf, CAP - 48 - 16));
-	expect_used(&f, CAP - 48, "after a record up to the end");
-	CHECK_OK(shmrt_ring_send(f.prod, "abc", 3, 0)); /* 32 of the 48 free at the start */
-	expect_used(&f, CAP - 16, "full but for 16 bytes");
-	CHECK(shmrt_ring_reserve(f.prod, 1, &buf, 0) == -EAGAIN, "%s: a 32-byte record fit in 16", kind_name(kind));
-	CHECK_OK(shmrt_ring_send(f.prod, NULL, 0, 0)); /* the last 16 */
-	expect_used(&f, CAP, "exactly full");
-	drain_one(&f, CAP - 48 - 16);
-	drain_one(&f, 3);
+	/* At 32: a record ending exactly at the end of the data. */
+	CHECK_OK(shmrt_ring_reserve(f.prod, CAP - 32 - 16, &buf, 0));
+	CHECK_OK(shmrt_ring_commit(f.prod, buf, CAP - 32 - 16));
+	expect_used(&f, CAP - 32, "after a record up to the end");
+	CHECK(shmrt_ring_reserve(f.prod, 1, &buf, 0) == -EAGAIN, "%s: a 32-byte record and its terminator fit "
+	      "in 32", kind_name(kind));
+	CHECK_OK(shmrt_ring_send(f.prod, NULL, 0, 0)); /* 16 at 0, and its terminator */
+	expect_used(&f, CAP - 16, "full");
+	CHECK(shmrt_ring_reserve(f.prod, 0, &buf, 0) == -EAGAIN, "%s: a full ring took more", kind_name(kind));
+	drain_one(&f, CAP - 32 - 16);
 	drain_one(&f, 0);
 	expect_used(&f, 0, "drained again");
+	CHECK_OK(shmrt_ring_send(f.prod, "x", 1, 0)); /* 32 bytes at 16 */
+	drain_one(&f, 1);
 
 	/* Now at offset 48: 4040 bytes (4064 with header and padding) do not
 	 * fit before the end, so a skip of 4048 goes first, and the record
@@ -427,9 +431,10 @@ static void test_slowest_reader(void)
 	setup(&f, SHMRT_RING_BROADCAST, CAP);
 	static unsigned char buf[CAP];
 	size_t len;
-	CHECK_OK(shmrt_ring_send(f.prod, buf, 2020, 0)); /* 2048 bytes */
+	/* 2032 bytes each: two and the 16-byte terminator leave 16 free. */
+	CHECK_OK(shmrt_ring_send(f.prod, buf, 2004, 0));
 	CHECK_OK(shmrt_ring_recv(f.cons[0], buf, sizeof(buf), &len, 0));
-	CHECK_OK(shmrt_ring_send(f.prod, buf, 2020, 0)); /* 2048 bytes */
+	CHECK_OK(shmrt_ring_send(f.prod, buf, 2004, 0));
 	CHECK(shmrt_ring_send(f.prod, buf, 16, 0) == -EAGAIN, "broadcast: reader 1 was overrun");
 	CHECK_OK(shmrt_ring_recv(f.cons[1], buf, sizeof(buf), &len, 0));
 	CHECK_OK(shmrt_ring_send(f.prod, buf, 16, 0));
@@ -525,7 +530,8 @@ static void test_corrupt(enum shmrt_ring_kind kind)
 	}
 	/* head beyond what the readers could have missed, or misaligned. */
 	uint64_t head = atomic_load(&sh->head);
-	uint64_t heads[] = {head + CAP + 16, head + 8, head - 16};
+	/* (It may lag a reader by one record, not by more than a ring.) */
+	uint64_t heads[] = {head + CAP + 16, head + 8, head - CAP - 16};
 	for (size_t i = 0; i < 3; i++) {
 		atomic_store(&sh->head, heads[i]);
 		int rc = shmrt_ring_peek(f.cons[0], &p, &len, 0);
@@ -538,7 +544,7 @@ static void test_corrupt(enum shmrt_ring_kind kind)
 	uint64_t poss[] = {pos + 16, pos - CAP - 16};
 	for (size_t i = 0; i < 2; i++) {
 		atomic_store(&sh->readers[0].pos, poss[i]);
-		int rc = shmrt_ring_reserve(f.prod, CAP - 16, &buf, 0);
+		int rc = shmrt_ring_reserve(f.prod, CAP - 32, &buf, 0);
 		CHECK(rc == -EBADMSG, "%s: reader position %+lld: reserve returned %d", kind_name(kind),
 		      (long long)(poss[i] - pos), rc);
 	}

@@ -74,7 +74,9 @@ SHMRT_API int shmrt_ring_open(struct shmrt_ring **out, void *mem, size_t mem_siz
  * for producers waiting on it, as does one that dies. */
 SHMRT_API void shmrt_ring_close(struct shmrt_ring *r);
 
-/* The largest record this ring accepts. */
+/* The largest record this ring accepts: capacity - 32 (a record's 16-byte
+ * header, and the 16-byte header of the next one, which a record leaves room
+ * for). */
 SHMRT_API size_t shmrt_ring_max_record(const struct shmrt_ring *r);
 
 /* How long a waiting call spins before it sleeps on the futex, in ns

@@ -15,7 +15,7 @@
 #include "sizing.h"
 #include "step_plan.h"
 
-#define RING_REC_HEADER 16 /* ipc/ring_layout.h: a record's header, and its alignment */
+#define RING_REC_HEADER 16 /* ipc/ring_layout.h: a record's header, its alignment, and the terminator */
 #define RING_MIN ((uint64_t)4096)
 #define RING_MAX ((uint64_t)1 << 31)
 
@@ -63,7 +63,9 @@ static int add_ring(struct shmrt_sizing *s, const char *name, enum shmrt_ring_ki
 		    uint64_t max_record, unsigned records, uint64_t floor, unsigned copies)
 {
 	uint64_t per = (max_record + RING_REC_HEADER - 1) / RING_REC_HEADER * RING_REC_HEADER + RING_REC_HEADER;
-	uint64_t want = per * records > floor ? per * records : floor;
+	/* + RING_REC_HEADER: the terminator after the last record (ring
+	 * layout 3, ipc/ring_layout.h). */
+	uint64_t want = per * records + RING_REC_HEADER > floor ? per * records + RING_REC_HEADER : floor;
 	if (want > RING_MAX)
 		return shmrt_fail(E2BIG, "sizing: the %s ring would need %llu MiB, more than a ring holds (%llu MiB); "
 					 "lower --max-model-len, --max-seqs or --kv-blocks",
