@@ -52,8 +52,9 @@ int rt_state_get(const struct shmrt_arena *a, struct rt_state **out)
 	if (rc)
 		return rc;
 	struct rt_state *st = p;
-	if (size < sizeof(*st) || st->magic != RT_STATE_MAGIC || st->n_workers < 1 ||
-	    st->n_workers > RT_MAX_WORKERS || st->max_clients < 1 || st->max_clients > RT_MAX_CLIENTS)
+	/* the magic is stored last, with release (supervisor.c's create_arena) */
+	if (size < sizeof(*st) || __atomic_load_n(&st->magic, __ATOMIC_ACQUIRE) != RT_STATE_MAGIC ||
+	    st->n_workers < 1 || st->n_workers > RT_MAX_WORKERS || st->max_clients < 1 || st->max_clients > RT_MAX_CLIENTS)
 		return shmrt_fail(EBADMSG, "the arena's state region is not a runtime's (or it is still starting)");
 	if (!limits_ok(st))
 		return shmrt_fail(EBADMSG, "the arena's limits are out of range (max_seqs %d, max_batch_tokens %d, "

@@ -438,8 +438,7 @@ static int create_arena(struct shmrt_runtime *rt, const struct shmrt_runtime_opt
 		return rc;
 	/* Last: a client that attaches meanwhile finds no runtime yet (rather
 	 * than rings not yet formatted). */
-	atomic_thread_fence(memory_order_release);
-	rt->st->magic = RT_STATE_MAGIC;
+	__atomic_store_n(&rt->st->magic, RT_STATE_MAGIC, __ATOMIC_RELEASE);
 	return rt_ring_open(rt->arena, "submit", 0, SHMRT_RING_PRODUCER, 0, &rt->submit_hold);
 }
 
