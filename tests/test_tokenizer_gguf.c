@@ -154,7 +154,7 @@ static void check_spm(void)
 	check_ids(tok, "spm", "<s>hello", 0, IDS(1, S_HELLO));
 	check_ids(tok, "spm", "<s>hello", SHMRT_ENCODE_SPECIAL_AS_TEXT, IDS(SPACE, X('<'), X('s'), X('>'), HE, LLO));
 	check_ids(tok, "spm", "\n", 0, IDS(SPACE, X('\n')));
-	(void)LL;
+	check_ids(tok, "spm", "ll", 0, IDS(SPACE, LL));
 
 	check_text(tok, "spm", IDS(S_HELLO, S_WOR, LD), 0, "hello world");
 	check_text(tok, "spm", IDS(1, S_HELLO, S_WOR, LD), SHMRT_DECODE_SKIP_SPECIAL, "hello world");
