@@ -7,17 +7,17 @@
 #include "chat_prompt.h"
 #include "../serve/serve.h"
 
-/* text, without BOS, special tokens parsed (openai_chat_prompt's way). */
-static int encode(struct shmrt_tokenizer *tok, const char *text, int32_t **ids)
+int encode_text(struct shmrt_tokenizer *tok, const char *text, unsigned flags, const char *what, int32_t **ids)
 {
 	size_t len = strlen(text);
-	int n = shmrt_tokenizer_encode(tok, text, len, 0, NULL, 0);
-	if (n >= 0 && !(*ids = malloc(sizeof(int32_t) * (size_t)(n ? n : 1))))
+	int n = shmrt_tokenizer_encode(tok, text, len, flags, NULL, 0);
+	if (n >= 0 && (*ids = malloc(((size_t)n + 1) * sizeof(int32_t))))
+		n = shmrt_tokenizer_encode(tok, text, len, flags, *ids, (size_t)n);
+	else if (n >= 0)
 		n = -ENOMEM;
-	if (n >= 0)
-		n = shmrt_tokenizer_encode(tok, text, len, 0, *ids, (size_t)n);
 	if (n < 0)
-		fprintf(stderr, "shmrt generate: cannot encode the conversation: %s\n", shmrt_last_error());
+		fprintf(stderr, "shmrt generate: cannot encode %s: %s\n", what,
+			n == -ENOMEM ? "no memory" : shmrt_last_error());
 	return n;
 }
 
@@ -41,8 +41,9 @@ int chat_prompt_ids(const char *model, struct shmrt_tokenizer *tok, const char *
 		fprintf(stderr, "shmrt generate: --chat: %s (use --prompt)\n", t.why_none ? t.why_none : "no chat template");
 	else if (rc)
 		fprintf(stderr, "shmrt generate: --chat: %s\n", *err ? err : strerror(-rc));
+	/* without BOS, special tokens parsed (openai_chat_prompt's way) */
 	if (!rc)
-		rc = encode(tok, text, ids);
+		rc = encode_text(tok, text, 0, "the conversation", ids);
 	free(text);
 	json_decref(msgs);
 	chat_template_free(&t);

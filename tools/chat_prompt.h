@@ -10,6 +10,10 @@
 
 #include "shmrt/shmrt.h"
 
+/* text into ids with the tokenizer's flags (*ids malloc'd): their count,
+ * or -errno after "shmrt generate: cannot encode WHAT: why" on stderr. */
+int encode_text(struct shmrt_tokenizer *tok, const char *text, unsigned flags, const char *what, int32_t **ids);
+
 /* model: the checkpoint directory or .gguf file tok was loaded from. The
  * ids (malloc'd) and their count, or -errno after printing why. */
 int chat_prompt_ids(const char *model, struct shmrt_tokenizer *tok, const char *user, int32_t **ids);

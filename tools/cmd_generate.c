@@ -169,20 +169,6 @@ static int load_tokenizer(const char *dir, int required, struct shmrt_tokenizer 
 	return 0;
 }
 
-static int encode(struct shmrt_tokenizer *tok, const char *text, int32_t **ids)
-{
-	size_t len = strlen(text);
-	int n = shmrt_tokenizer_encode(tok, text, len, SHMRT_ENCODE_ADD_SPECIAL, NULL, 0);
-	if (n >= 0 && (*ids = malloc(((size_t)n + 1) * sizeof(int32_t))))
-		n = shmrt_tokenizer_encode(tok, text, len, SHMRT_ENCODE_ADD_SPECIAL, *ids, (size_t)n);
-	else if (n >= 0)
-		n = -ENOMEM;
-	if (n < 0)
-		fprintf(stderr, "shmrt generate: cannot encode the prompt: %s\n",
-			n == -ENOMEM ? "no memory" : shmrt_last_error());
-	return n;
-}
-
 static void print_json(const struct args *a, const struct shmrt_tokenizer *tok, const int32_t *out, int n,
 		       const struct shmrt_gen_stats *st)
 {
@@ -284,7 +270,7 @@ int cmd_generate(int argc, char **argv)
 		return rc;
 	}
 	if (load_tokenizer(a.dir, !a.tokens, &tok) == 0)
-		n = a.prompt ? encode(tok, a.prompt, &prompt)
+		n = a.prompt ? encode_text(tok, a.prompt, SHMRT_ENCODE_ADD_SPECIAL, "the prompt", &prompt)
 		    : a.chat ? chat_prompt_ids(a.dir, tok, a.chat, &prompt)
 			     : parse_token_list("generate", a.tokens, &prompt);
 	struct tp_group g;
