@@ -100,37 +100,33 @@ static SHMRT_HD void shmrt_dequant_q4_1(const struct shmrt_block_q4_1 *b, float 
 	}
 }
 
-static SHMRT_HD void shmrt_dequant_q4_k(const struct shmrt_block_q4_k *b, float *y)
+/* Q4_K and Q5_K alike: qh holds Q5_K's fifth bits, NULL for Q4_K. */
+static SHMRT_HD void shmrt_dequant_k45(uint16_t d16, uint16_t dmin16, const uint8_t *scales, const uint8_t *q,
+				       const uint8_t *qh, float *y)
 {
-	float d = shmrt_f16_to_f32(b->d), dmin = shmrt_f16_to_f32(b->dmin);
-	const uint8_t *q = b->qs;
+	float d = shmrt_f16_to_f32(d16), dmin = shmrt_f16_to_f32(dmin16);
 	for (int j = 0; j < 4; j++, q += 32, y += 64) {
 		int sc0, m0, sc1, m1;
-		shmrt_q4k_scale_min(2 * j, b->scales, &sc0, &m0);
-		shmrt_q4k_scale_min(2 * j + 1, b->scales, &sc1, &m1);
+		shmrt_q4k_scale_min(2 * j, scales, &sc0, &m0);
+		shmrt_q4k_scale_min(2 * j + 1, scales, &sc1, &m1);
 		float d0 = d * (float)sc0, n0 = dmin * (float)m0, d1 = d * (float)sc1, n1 = dmin * (float)m1;
+		uint8_t u0 = (uint8_t)(1u << (2 * j)), u1 = (uint8_t)(2u << (2 * j));
 		for (int l = 0; l < 32; l++) {
-			y[l] = d0 * (float)(q[l] & 0xF) - n0;
-			y[l + 32] = d1 * (float)(q[l] >> 4) - n1;
+			int h0 = qh && (qh[l] & u0) ? 16 : 0, h1 = qh && (qh[l] & u1) ? 16 : 0;
+			y[l] = d0 * (float)((q[l] & 0xF) + h0) - n0;
+			y[l + 32] = d1 * (float)((q[l] >> 4) + h1) - n1;
 		}
 	}
 }
 
+static SHMRT_HD void shmrt_dequant_q4_k(const struct shmrt_block_q4_k *b, float *y)
+{
+	shmrt_dequant_k45(b->d, b->dmin, b->scales, b->qs, NULL, y);
+}
+
 static SHMRT_HD void shmrt_dequant_q5_k(const struct shmrt_block_q5_k *b, float *y)
 {
-	float d = shmrt_f16_to_f32(b->d), dmin = shmrt_f16_to_f32(b->dmin);
-	const uint8_t *q = b->qs;
-	for (int j = 0; j < 4; j++, q += 32, y += 64) {
-		int sc0, m0, sc1, m1;
-		shmrt_q4k_scale_min(2 * j, b->scales, &sc0, &m0);
-		shmrt_q4k_scale_min(2 * j + 1, b->scales, &sc1, &m1);
-		float d0 = d * (float)sc0, n0 = dmin * (float)m0, d1 = d * (float)sc1, n1 = dmin * (float)m1;
-		uint8_t u0 = (uint8_t)(1u << (2 * j)), u1 = (uint8_t)(2u << (2 * j));
-		for (int l = 0; l < 32; l++) {
-			y[l] = d0 * (float)((q[l] & 0xF) + (b->qh[l] & u0 ? 16 : 0)) - n0;
-			y[l + 32] = d1 * (float)((q[l] >> 4) + (b->qh[l] & u1 ? 16 : 0)) - n1;
-		}
-	}
+	shmrt_dequant_k45(b->d, b->dmin, b->scales, b->qs, b->qh, y);
 }
 
 static SHMRT_HD void shmrt_dequant_q6_k(const struct shmrt_block_q6_k *b, float *y)
