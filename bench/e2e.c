@@ -32,10 +32,12 @@
  * buffer the size of the weights (at least 4x the last-level cache).
  *
  * The compute ceiling (issue 16): a token costs 2 flops per matmul weight
- * and 4 x head_dim per query head and cached position; the CPU kernels
- * keep fp32 activations, so fp32 FMA is their peak (kb_cpu_fma_peak, the
- * best burst of every round's). Batched decode is bound by the lower of
- * the two ceilings; the table gives both and the fraction of the lower. */
+ * and 4 x head_dim per query head and cached position. Attention and the
+ * the matmul keep fp32 activations, and the fp32 FMA peak is theirs, but
+ * for a bf16 matmul where the kernels take AVX512-BF16's dot product
+ * (kernels/cpu/matmul_bf16dot.c), whose peak is its own (kb_cpu_peak: the best burst of every round's). Batched decode is
+ * bound by the lower of the two ceilings; the table gives both and the
+ * fraction of the lower. */
 #include <errno.h>
 #include <getopt.h>
 #include <math.h>
@@ -51,6 +53,7 @@
 #include "clock.h"
 #include "bench.h"
 #include "e2e.h"
+#include "cpu_kernels.h"
 #include "e2e_mp.h"
 #include "fail.h"
 #include "kernels.h"
@@ -199,12 +202,15 @@ static int cmp_double(const void *x, const void *y)
 static void set_ceilings(struct e2e_report *rep)
 {
 	double mean_ctx = rep->prompt + (rep->steps + 1) / 2.0;
+	struct shmrt_matmul_args probe = {.m = 1, .w_dtype = SHMRT_BF16};
+	rep->bf16dot_used = !strcmp(rep->dtype, "bf16") && shmrt_cpu_bf16dot_used(&probe);
 	for (int i = 0; i < rep->n_rows; i++) {
 		double B = rep->rows[i].batch;
 		rep->rows[i].ceiling_tok_s =
 			B * rep->mem_gb_s * 1e9 / (rep->weight_bytes + B * rep->kv_token_bytes * mean_ctx);
+		double mm_peak = rep->bf16dot_used ? rep->bf16dot_gflop_s : rep->fma_gflop_s;
 		rep->rows[i].compute_tok_s =
-			rep->fma_gflop_s * 1e9 / (2 * rep->matmul_params + rep->attn_flops_per_ctx * mean_ctx);
+			1e9 / (2 * rep->matmul_params / mm_peak + rep->attn_flops_per_ctx * mean_ctx / rep->fma_gflop_s);
 	}
 }
 
@@ -232,8 +238,10 @@ static int measure(struct run *r, struct e2e_report *rep, struct e2e_peer *peer,
 			fprintf(stderr, "shmrt bench e2e: bandwidth: %s\n", strerror(-rc));
 			break;
 		}
-		double peak = kb_cpu_fma_peak(a->quick ? 2 : 8);
+		double peak = kb_cpu_peak(KB_PEAK_FMA, a->quick ? 2 : 8);
 		rep->fma_gflop_s = peak > rep->fma_gflop_s ? peak : rep->fma_gflop_s;
+		peak = kb_cpu_peak(KB_PEAK_BF16DOT, a->quick ? 2 : 8);
+		rep->bf16dot_gflop_s = peak > rep->bf16dot_gflop_s ? peak : rep->bf16dot_gflop_s;
 		for (int b = 0; rc == 0 && b < a->n_batches; b++)
 			rc = decode_turn(r, a->batches[b], &rep->rows[b]);
 		for (int i = peer_row; rc == 0 && i >= 0 && i < rep->n_rows && !rep->peer_note[0]; i += a->n_batches)

@@ -30,6 +30,8 @@ struct e2e_report {
 	double matmul_params;  /* weight elements a token multiplies (2 flops each) */
 	double attn_flops_per_ctx; /* attention flops of a token per cached position */
 	double fma_gflop_s;    /* fp32 FMA peak: the best burst of all rounds */
+	double bf16dot_gflop_s; /* AVX512-BF16 dot product peak likewise; 0 without it */
+	bool bf16dot_used;	/* the bf16 matmuls take the dot product (shmrt_cpu_bf16dot_used) */
 	struct e2e_row rows[3 * E2E_MAX_BATCHES]; /* shmrt, then llama.cpp's two per batch */
 	int n_rows;
 	/* The peer: why there are no llama.cpp rows ("" when there are); its

@@ -7,6 +7,7 @@
 #include <string.h>
 
 #include "e2e.h"
+#include "cpu_kernels.h"
 
 static double tok_s(const struct e2e_row *w)
 {
@@ -70,10 +71,12 @@ void e2e_print_table(const struct e2e_report *r)
 	       r->prompt, r->steps, r->rounds, r->rounds > 1 ? "s" : "");
 	printf("weights %s%s; memory read bandwidth %.2f GB/s (bench kernels' mem_read on the kernels' threads,\n"
 	       "median of the rounds); ceiling = batch x bandwidth / (weight bytes + batch x KV bytes of the mean context)\n"
-	       "fp32 FMA peak %.1f GFLOP/s (the best burst of the rounds, the kernels' threads); compute = peak /\n"
-	       "(2 x %.1f M matmul weights + attention flops of the mean context) per token; %% min: of the lower\n\n",
+	       "fp32 FMA peak %.1f GFLOP/s, bf16 dot peak %.1f (the best bursts of the rounds, the kernels' threads);\n"
+	       "compute = 1 / (2 x %.1f M matmul weights / their peak + attention flops of the mean context / fp32 peak)\n"
+	       "per token, the matmul's peak the bf16 dot's where the kernels take it (bf16 weights%s); %% min: of the\n"
+	       "lower ceiling\n\n",
 	       r->dtype, r->gguf ? " (a GGUF file: llama.cpp runs the same file)" : "", r->mem_gb_s, r->fma_gflop_s,
-	       r->matmul_params / 1e6);
+	       r->bf16dot_gflop_s, r->matmul_params / 1e6, r->bf16dot_used ? ": taken here" : ": not here");
 	printf("%-21s %6s %10s %9s %13s %10s %13s %6s %12s\n", "engine", "batch", "tokens/s", "ms/step", "ceiling tok/s",
 	       "% ceiling", "compute tok/s", "% min", "x llama.cpp");
 	for (int i = 0; i < r->n_rows; i++) {
@@ -139,6 +142,7 @@ int e2e_print_json(const struct e2e_report *r)
 				"quick", r->quick, "weight_bytes_per_step", r->weight_bytes, "kv_bytes_per_token",
 				r->kv_token_bytes, "mem_read_gb_per_s", r->mem_gb_s, "results", rows, "notes", notes);
 	json_object_set_new(doc, "fma_peak_gflop_per_s", json_real(r->fma_gflop_s));
+	json_object_set_new(doc, "bf16dot_peak_gflop_per_s", json_real(r->bf16dot_gflop_s));
 	json_object_set_new(doc, "matmul_weights_per_token", json_real(r->matmul_params));
 	const struct e2e_row *ours = find(r, "shmrt", 1), *peer = best_peer(r, 1);
 	if (ours && peer) {

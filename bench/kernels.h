@@ -11,12 +11,13 @@
 #include <stdint.h>
 
 #include "shmrt/backend.h"
+#include "cpu_isa.h"
 
 /* One measured figure. NAN where it does not apply. shape is a list of
  * "key=value" words separated by single spaces (values are integers or
  * dtype names), printed as is in the table and CSV, as an object in JSON.
  * fraction_of names the denominator of fraction_of_limit: a limit
- * ("cpu_mem", "gpu_copy", "cpu_fma") or a peer ("cublas"); NULL when
+ * ("cpu_mem", "gpu_copy", "cpu_fma", "cpu_bf16dot") or a peer ("cublas"); NULL when
  * there is none. */
 struct kb_row {
 	const char *kernel;  /* "matmul", "attention_decode", "mem_read", ... */
@@ -36,6 +37,8 @@ struct kb_report {
 	bool quick;
 	int cpu_threads;
 	const char *cpu_isa;
+	double cpu_ghz; /* kb_cpu_clock_ghz, NAN when unknown */
+	double cpu_flops_per_cycle_max[2]; /* per thread, by enum kb_peak */
 	char gpu_name[256]; /* "" without a GPU part (cudaDeviceProp.name) */
 	char gpu_note[256]; /* why there is no GPU part, or "" */
 };
@@ -59,10 +62,24 @@ double kb_median(double *v, int n);
  * budget_ns (at least 3). 0 or -ENOMEM. */
 int kb_cpu_mem_read(size_t bytes, int64_t budget_ns, double *gb_per_s);
 
-/* fp32 FMA peak on the same threads at the CPU's vector level: the best
- * GFLOP/s of `bursts` FMA bursts (a peak is a maximum: a burst slowed by
+/* The compute peaks (bench/cpu_peak.c), on the same threads at the CPU's
+ * vector level: fp32 FMA, and AVX512-BF16's dot product (the bf16 matmul
+ * of matmul_bf16dot.c) where the CPU has it. */
+enum kb_peak { KB_PEAK_FMA, KB_PEAK_BF16DOT };
+/* One burst on every thread: GFLOP/s; 0 where this CPU lacks the
+ * instruction. */
+double kb_cpu_peak_burst(enum kb_peak kind);
+/* The best of `bursts` bursts (a peak is a maximum: a burst slowed by
  * another job says nothing about the hardware). */
-double kb_cpu_fma_peak(int bursts);
+double kb_cpu_peak(enum kb_peak kind, int bursts);
+/* "fma_peak", "bf16dot_peak" (the rows of bench kernels). */
+const char *kb_peak_name(enum kb_peak kind);
+/* The most FLOPs a cycle one thread can do with the burst's instruction at
+ * vector level isa (two ports); 0 where it cannot run. */
+double kb_peak_flops_per_cycle_max(enum kb_peak kind, enum shmrt_cpu_isa isa);
+/* The core clock of the pool's threads from chains of dependent adds: the
+ * best of `bursts`, in GHz; NAN off x86. */
+double kb_cpu_clock_ghz(int bursts);
 
 /* n random values in [-1, 1) of dtype dt into device memory of b (for a
  * block format, n elements of random blocks with small scales). 0 or

@@ -1,5 +1,5 @@
 /* shmrt bench kernels, CPU part: the limits (memory read bandwidth, the
- * STREAM triad, fp32 FMA peak), measured on the kernels' own thread pool
+ * STREAM triad, the compute peaks of bench/cpu_peak.c), measured on the kernels' own thread pool
  * and vector level, then decode and prefill matmul and attention on a CPU
  * backend.
  *
@@ -31,6 +31,7 @@
 #include "bench.h"
 #include "clock.h"
 #include "kernels.h"
+#include "cpu_kernels.h"
 /* vec.h's vectors never cross a call between targets (always inlined). */
 #pragma GCC diagnostic ignored "-Wpsabi"
 #include "vec.h"
@@ -121,77 +122,6 @@ static void mem_run(void *ctx, int tid, int n_threads)
 	j->sink[tid & 255] += s;
 }
 
-/* fp32 fused multiply-adds from registers: 12 independent chains (enough
- * to cover FMA latency times the FMA ports of current x86 cores). */
-#define FMA_CHAINS 12
-#define FMA_ITERS 1000000 /* 6M cycles per thread with AVX-512 (1.4 ms at 4.2 GHz) */
-
-struct fma_job {
-	enum shmrt_cpu_isa isa;
-	double flops_per_thread;
-	float sink[256];
-};
-
-static float fma_generic(void)
-{
-	v4f acc[FMA_CHAINS];
-	for (int c = 0; c < FMA_CHAINS; c++)
-		acc[c] = (v4f){0} + (float)c;
-	for (int i = 0; i < FMA_ITERS; i++)
-		for (int c = 0; c < FMA_CHAINS; c++)
-			acc[c] = acc[c] * 0.999999f + 1e-3f; /* SSE2 has no FMA: mul, add */
-	float s = 0;
-	for (int c = 0; c < FMA_CHAINS; c++)
-		s += acc[c][0];
-	return s;
-}
-
-#if defined(__x86_64__) || defined(__i386__)
-__attribute__((target("avx2,fma"))) static float fma_avx2(void)
-{
-	__m256 acc[FMA_CHAINS], m = _mm256_set1_ps(0.999999f), a = _mm256_set1_ps(1e-3f);
-	for (int c = 0; c < FMA_CHAINS; c++)
-		acc[c] = _mm256_set1_ps((float)c);
-	for (int i = 0; i < FMA_ITERS; i++)
-		for (int c = 0; c < FMA_CHAINS; c++)
-			acc[c] = _mm256_fmadd_ps(acc[c], m, a);
-	float s = 0;
-	for (int c = 0; c < FMA_CHAINS; c++)
-		s += _mm256_cvtss_f32(acc[c]);
-	return s;
-}
-
-__attribute__((target("avx512f"))) static float fma_avx512(void)
-{
-	__m512 acc[FMA_CHAINS], m = _mm512_set1_ps(0.999999f), a = _mm512_set1_ps(1e-3f);
-	for (int c = 0; c < FMA_CHAINS; c++)
-		acc[c] = _mm512_set1_ps((float)c);
-	for (int i = 0; i < FMA_ITERS; i++)
-		for (int c = 0; c < FMA_CHAINS; c++)
-			acc[c] = _mm512_fmadd_ps(acc[c], m, a);
-	float s = 0;
-	for (int c = 0; c < FMA_CHAINS; c++)
-		s += _mm512_cvtss_f32(acc[c]);
-	return s;
-}
-#endif
-
-static void fma_run(void *ctx, int tid, int n_threads)
-{
-	(void)n_threads;
-	struct fma_job *j = ctx;
-	float s;
-#if defined(__x86_64__) || defined(__i386__)
-	if (j->isa >= SHMRT_ISA_AVX512)
-		s = fma_avx512();
-	else if (j->isa == SHMRT_ISA_AVX2)
-		s = fma_avx2();
-	else
-#endif
-		s = fma_generic();
-	j->sink[tid & 255] += s;
-}
-
 /* ---- paired timing ---- */
 
 struct cpu_run {
@@ -200,8 +130,9 @@ struct cpu_run {
 	const struct shmrt_backend *b;
 	struct kb_report *r;
 	enum shmrt_cpu_isa isa;
-	double mem_v[4 * MAX_CALLS], fma_v[4 * MAX_CALLS]; /* every limit sample */
-	int n_mem, n_fma;
+	double mem_v[4 * MAX_CALLS]; /* every limit sample */
+	int n_mem;
+	double peak[2]; /* the best burst of each enum kb_peak so far */
 };
 
 static void add_sample(double *v, int *n, double x)
@@ -227,16 +158,31 @@ static double read_regions(struct cpu_run *cr, const void *const *p, const size_
 	return gbs;
 }
 
-/* One FMA burst on every thread: GFLOP/s, also recorded. */
+/* One burst of a peak's instruction on every thread: GFLOP/s; the best
+ * so far is kept as the peak. */
+static double peak_burst(struct cpu_run *cr, enum kb_peak kind)
+{
+	double gflops = kb_cpu_peak_burst(kind);
+	cr->peak[kind] = gflops > cr->peak[kind] ? gflops : cr->peak[kind];
+	return gflops;
+}
+
 static double fma_burst(struct cpu_run *cr)
 {
-	int lanes = cr->isa >= SHMRT_ISA_AVX512 ? 16 : cr->isa == SHMRT_ISA_AVX2 ? 8 : 4;
-	struct fma_job j = {.isa = cr->isa};
-	int64_t t0 = shmrt_now_ns();
-	shmrt_pool_run(fma_run, &j);
-	double gflops = 2.0 * FMA_ITERS * FMA_CHAINS * lanes * shmrt_pool_threads() / (double)(shmrt_now_ns() - t0);
-	add_sample(cr->fma_v, &cr->n_fma, gflops);
-	return gflops;
+	return peak_burst(cr, KB_PEAK_FMA);
+}
+
+/* The peak a compute-bound matmul could reach: bf16 W with several rows
+ * of X runs on the bf16 dot product where the CPU has it
+ * (kernels/cpu/matmul.c). */
+static enum kb_peak mm_peak(const struct cpu_run *cr, const struct shmrt_matmul_args *a)
+{
+	return !strcmp(cr->b->name, "cpu") && shmrt_cpu_bf16dot_used(a) ? KB_PEAK_BF16DOT : KB_PEAK_FMA;
+}
+
+static const char *peak_limit_name(enum kb_peak kind)
+{
+	return kind == KB_PEAK_BF16DOT ? "cpu_bf16dot" : "cpu_fma";
 }
 
 /* A kernel case: call(ctx, i) runs the kernel (i counts calls, from 0);
@@ -306,7 +252,7 @@ static double mm_limit(struct cpu_run *cr, void *ctx, int i)
 {
 	struct mm_case *c = ctx;
 	if (c->a.m >= PREFILL_M)
-		return fma_burst(cr);
+		return peak_burst(cr, mm_peak(cr, &c->a));
 	const void *p = c->w[2 * i % c->n_w];
 	return read_regions(cr, &p, &c->w_bytes, 1);
 }
@@ -359,7 +305,7 @@ static int mm_rows(struct cpu_run *cr, const struct mm_shape *s, struct mm_case 
 		w->gb_per_s = (double)c->w_bytes / t * 1e-9;
 		w->gflop_per_s = flops / t * 1e-9;
 		w->fraction_of_limit = frac;
-		w->fraction_of = prefill ? "cpu_fma" : "cpu_mem";
+		w->fraction_of = prefill ? peak_limit_name(mm_peak(cr, &c->a)) : "cpu_mem";
 		if (cr->o->verbose)
 			fprintf(stderr, "matmul %s: %.3f ms, %.2f GB/s, %.1f GFLOP/s, %.0f%% of %s\n", w->shape, t * 1e3,
 				w->gb_per_s, w->gflop_per_s, 100 * frac, w->fraction_of);
@@ -497,22 +443,6 @@ int kb_cpu_mem_read(size_t bytes, int64_t budget_ns, double *gb_per_s)
 	return 0;
 }
 
-double kb_cpu_fma_peak(int bursts)
-{
-	enum shmrt_cpu_isa isa = shmrt_cpu_isa();
-	int lanes = isa >= SHMRT_ISA_AVX512 ? 16 : isa == SHMRT_ISA_AVX2 ? 8 : 4;
-	double best = 0;
-	for (int i = 0; i < bursts; i++) {
-		struct fma_job j = {.isa = isa};
-		int64_t t0 = shmrt_now_ns();
-		shmrt_pool_run(fma_run, &j);
-		double gflops =
-			2.0 * FMA_ITERS * FMA_CHAINS * lanes * shmrt_pool_threads() / (double)(shmrt_now_ns() - t0);
-		best = gflops > best ? gflops : best;
-	}
-	return best;
-}
-
 /* ---- the part ---- */
 
 /* The standalone limits: read and triad over buffers 8x the last-level
@@ -543,6 +473,8 @@ static int standalone_limits(struct cpu_run *cr, double *triad_gbs)
 		}
 		for (int64_t t0 = shmrt_now_ns(); shmrt_now_ns() - t0 < cr->bu->limit_ns;)
 			fma_burst(cr);
+		for (int64_t t0 = shmrt_now_ns(); cr->isa >= SHMRT_ISA_AVX512BF16 && shmrt_now_ns() - t0 < cr->bu->limit_ns;)
+			peak_burst(cr, KB_PEAK_BF16DOT);
 		*triad_gbs = kb_median(v, n);
 	} else {
 		fprintf(stderr, "shmrt bench kernels: no memory for the bandwidth buffers\n");
@@ -585,10 +517,15 @@ int kb_run_cpu(const struct kb_opts *o, const char *name, struct kb_report *r)
 	r->cpu_isa = shmrt_cpu_isa_name(cr->isa);
 	/* The limit rows come first; their figures are filled in at the end. */
 	int at = r->n_rows;
+	bool bf16dot = cr->isa >= SHMRT_ISA_AVX512BF16;
 	if (!kb_add(r, "mem_read", "cpu", "threads=%d", r->cpu_threads) ||
 	    !kb_add(r, "mem_triad", "cpu", "threads=%d", r->cpu_threads) ||
-	    !kb_add(r, "fma_peak", "cpu", "isa=%s threads=%d", r->cpu_isa, r->cpu_threads))
+	    !kb_add(r, "fma_peak", "cpu", "isa=%s threads=%d", r->cpu_isa, r->cpu_threads) ||
+	    (bf16dot && !kb_add(r, "bf16dot_peak", "cpu", "isa=%s threads=%d", r->cpu_isa, r->cpu_threads)))
 		rc = -ENOMEM;
+	r->cpu_ghz = kb_cpu_clock_ghz(o->quick ? 2 : 5);
+	for (int k = 0; k < 2; k++)
+		r->cpu_flops_per_cycle_max[k] = kb_peak_flops_per_cycle_max((enum kb_peak)k, cr->isa);
 	double triad = NAN;
 	if (rc == 0)
 		rc = standalone_limits(cr, &triad);
@@ -600,18 +537,24 @@ int kb_run_cpu(const struct kb_opts *o, const char *name, struct kb_report *r)
 		w[0].gb_per_s = r->cpu_mem_gb_per_s;
 		w[1].gb_per_s = triad;
 		w[1].fraction_of_limit = triad / r->cpu_mem_gb_per_s;
-		w[2].gflop_per_s = kb_median(cr->fma_v, cr->n_fma);
-		w[0].fraction_of_limit = w[2].fraction_of_limit = 1.0;
+		w[0].fraction_of_limit = 1.0;
 		w[0].fraction_of = w[1].fraction_of = "cpu_mem";
-		w[2].fraction_of = "cpu_fma";
-		/* Compute-bound rows against the run's FMA peak: the cores'
-		 * arithmetic is not shared the way memory is, and a burst of a
-		 * millisecond or two paired with a call of tens of ms is more
-		 * often cut by preemption than the call (measured: single
-		 * paired medians up to 1.6x). */
-		for (int i = at + 3; i < r->n_rows; i++)
-			if (r->rows[i].fraction_of && !strcmp(r->rows[i].fraction_of, "cpu_fma"))
-				r->rows[i].fraction_of_limit = r->rows[i].gflop_per_s / w[2].gflop_per_s;
+		int n_peaks = bf16dot ? 2 : 1;
+		for (int k = 0; k < n_peaks; k++) {
+			w[2 + k].gflop_per_s = cr->peak[k];
+			w[2 + k].fraction_of_limit = 1.0;
+			w[2 + k].fraction_of = peak_limit_name((enum kb_peak)k);
+		}
+		/* Compute-bound rows against the best burst of their peak over
+		 * the whole run: the cores' arithmetic is not shared the way
+		 * memory is, a burst of a millisecond or two is cut by
+		 * preemption more often than a call of tens of ms (measured:
+		 * paired medians up to 1.6x), and a median of bursts taken
+		 * beside other jobs came out 4-9x low (issue 16). */
+		for (int i = at + 2 + n_peaks; i < r->n_rows; i++)
+			for (int k = 0; k < n_peaks; k++)
+				if (r->rows[i].fraction_of && !strcmp(r->rows[i].fraction_of, peak_limit_name((enum kb_peak)k)))
+					r->rows[i].fraction_of_limit = r->rows[i].gflop_per_s / cr->peak[k];
 	}
 	free(cr);
 	return rc;

@@ -96,9 +96,44 @@ static void cpu_decode_target(const struct kb_report *r, const char *backend)
 		       100 * kb_median(v, n), met(worst >= 0.70));
 }
 
+/* The compute peaks against the clock: FLOPs a cycle a thread, and the
+ * most the instruction allows (cpu_peak.c). */
+static void print_peaks(const struct kb_report *r)
+{
+	for (int i = 0; i < r->n_rows; i++) {
+		const struct kb_row *w = &r->rows[i];
+		int k = is(w->kernel, "fma_peak") ? 0 : is(w->kernel, "bf16dot_peak") ? 1 : -1;
+		if (k < 0)
+			continue;
+		double per_cycle = w->gflop_per_s / r->cpu_threads / r->cpu_ghz;
+		printf("%s %.1f GFLOP/s (best burst of the run) = %.1f FLOP/cycle a thread at %.2f GHz (the most: %.0f)%s\n",
+		       w->kernel, w->gflop_per_s, per_cycle, r->cpu_ghz, r->cpu_flops_per_cycle_max[k],
+		       per_cycle > 1.02 * r->cpu_flops_per_cycle_max[k] ? ": MORE than the core can do, a wrong clock" : "");
+	}
+}
+
+/* Every compute-bound row within its peak (a fraction above 1.0 means the
+ * peak was measured wrong), and the prefill matmul against it. */
+static void compute_targets(const struct kb_report *r)
+{
+	double worst = 0;
+	for (int i = 0; i < r->n_rows; i++) {
+		const struct kb_row *w = &r->rows[i];
+		if (w->fraction_of && (is(w->fraction_of, "cpu_fma") || is(w->fraction_of, "cpu_bf16dot")) &&
+		    !is(w->kernel, "fma_peak") && !is(w->kernel, "bf16dot_peak") && w->fraction_of_limit > worst)
+			worst = w->fraction_of_limit;
+	}
+	printf("  compute-bound rows within their peak: highest %.0f%% (<= 100%%): %s\n", 100 * worst,
+	       met(worst <= 1.0));
+	target(r, "CPU prefill matmul, bf16 dot", "matmul", "cpu", "cpu_bf16dot", 0.80);
+	target(r, "CPU prefill matmul, fp32 FMA", "matmul", "cpu", "cpu_fma", 0.80);
+}
+
 static void print_targets(const struct kb_report *r)
 {
-	printf("\ntargets (issue 3):\n");
+	printf("\ntargets (issues 3 and 16):\n");
+	if (!isnan(r->cpu_mem_gb_per_s))
+		compute_targets(r);
 	for (int i = 0; i < r->n_rows; i++) /* the CPU backend measured: the first matmul row's */
 		if (is(r->rows[i].kernel, "matmul") && is(r->rows[i].fraction_of, "cpu_mem")) {
 			cpu_decode_target(r, r->rows[i].backend);
@@ -115,6 +150,8 @@ void kb_print_table(const struct kb_report *r)
 	if (!isnan(r->cpu_mem_gb_per_s))
 		printf("CPU: %d threads, vector level %s; limit cpu_mem = %.1f GB/s (mem_read)\n", r->cpu_threads,
 		       r->cpu_isa, r->cpu_mem_gb_per_s);
+	if (!isnan(r->cpu_mem_gb_per_s))
+		print_peaks(r);
 	if (r->gpu_name[0])
 		printf("GPU: %s; limit gpu_copy = %.1f GB/s (device-to-device copy, 2 x bytes / time)\n", r->gpu_name,
 		       r->gpu_copy_gb_per_s);
@@ -177,6 +214,7 @@ int kb_print_json(const struct kb_report *r)
 	json_object_set_new(doc, "results", results);
 	json_object_set_new(doc, "cpu_threads", json_integer(r->cpu_threads));
 	json_object_set_new(doc, "cpu_isa", r->cpu_isa ? json_string(r->cpu_isa) : json_null());
+	json_object_set_new(doc, "cpu_ghz", num_or_null(r->cpu_ghz));
 	json_object_set_new(doc, "gpu", r->gpu_name[0] ? json_string(r->gpu_name) : json_null());
 	json_object_set_new(doc, "quick", json_boolean(r->quick));
 	int rc = json_dumpf(doc, stdout, JSON_INDENT(1) | JSON_REAL_PRECISION(6));

@@ -7,6 +7,10 @@
  * errors grow like sqrt(K) * 2^-24 of that sum in practice, K * 2^-24 at
  * worst); the second one ulp of the output (kt_eps: 2^-7 for bf16). The
  * reference accumulates in double from the same (already rounded) inputs.
+ * Where the cpu backend takes AVX512-BF16's dot product (bf16 W, several
+ * rows of X: shmrt_cpu_bf16dot_used) it rounds X to bf16, at
+ * most 2^-9 of each |x|: 2^-9 * sum_k |x_k w_k| more. The float cases run
+ * at every x86 level the CPU has, as the block formats do.
  *
  * Block-format W (Q8_0 ... Q6_K: random blocks, kt_random_blocks) with an
  * f32 bias, x and y f32 (and bf16 where the backend takes them), at every
@@ -20,6 +24,7 @@
 #include "kernel_test.h"
 #include "array_size.h"
 #include "cpu_isa.h"
+#include "cpu_kernels.h"
 
 static double worst; /* largest error / bound seen */
 
@@ -49,16 +54,22 @@ static int run_case(const struct kt *kt, int m, int n, int k, enum shmrt_dtype x
 		y[i] = kt_download(be[i], dy, (size_t)m * n, yd);
 		be[i]->free(dx), be[i]->free(dw), be[i]->free(db), be[i]->free(dy);
 	}
+	struct shmrt_matmul_args probe = {.m = m, .n = n, .k = k, .w_dtype = wd};
+	bool x_to_bf16 = !strcmp(kt->test->name, "cpu") && shmrt_cpu_bf16dot_used(&probe);
 	for (int r = 0; r < m; r++)
 		for (int c = 0; c < n; c++) {
-			double mag = bias ? fabs(shmrt_load(b, wd, c)) : 0;
+			double mag = 0;
 			for (int i = 0; i < k; i++)
 				mag += fabs(shmrt_load(x, xd, (int64_t)r * k + i) * shmrt_load(w, wd, (int64_t)c * k + i));
+			double bound = (1e-5 + (x_to_bf16 ? 0x1p-9 : 0)) * mag + 1e-30;
+			if (bias)
+				bound += 1e-5 * fabs(shmrt_load(b, wd, c));
 			size_t at = (size_t)r * n + c;
 			char what[160];
-			snprintf(what, sizeof(what), "matmul m=%d n=%d k=%d x %s w %s y %s bias %d, y[%d][%d]", m, n, k,
-				 shmrt_dtype_name(xd), shmrt_dtype_name(wd), shmrt_dtype_name(yd), bias, r, c);
-			worst = fmax(worst, kt_compare(what, &y[0][at], &y[1][at], 1, 1e-5 * mag + 1e-30, kt_eps(yd)));
+			snprintf(what, sizeof(what), "matmul m=%d n=%d k=%d x %s w %s y %s bias %d isa %s, y[%d][%d]", m,
+				 n, k, shmrt_dtype_name(xd), shmrt_dtype_name(wd), shmrt_dtype_name(yd), bias,
+				 strcmp(kt->test->name, "cpu") ? "-" : shmrt_cpu_isa_name(shmrt_cpu_isa()), r, c);
+			worst = fmax(worst, kt_compare(what, &y[0][at], &y[1][at], 1, bound, kt_eps(yd)));
 		}
 	free(y[0]), free(y[1]), free(x), free(w), free(b);
 	return 1;
@@ -210,19 +221,42 @@ int main(int argc, char **argv)
 		 * slice; and the CPU's decode tiles at m = 40 and 127 (4-row
 		 * passes, then 2 and 1) with the same k */
 		{130, 33, 2100}, {40, 33, 2100}, {127, 37, 200},
+		/* the bf16 dot product's K slices of 2048 and X chunks of 64 */
+		{16, 33, 4133}, {200, 21, 2050},
 	};
 	int ran = 0, skipped = 0;
-	for (size_t s = 0; s < ARRAY_SIZE(shapes); s++)
-		for (int xi = 0; xi < 2; xi++)
-			for (int wi = 0; wi < 3; wi++)
-				for (int yi = 0; yi < 2; yi++) {
-					int ok = run_case(&kt, shapes[s][0], shapes[s][1], shapes[s][2], dtypes[xi],
-							  dtypes[wi], dtypes[yi], (int)(s & 1));
-					ran += ok;
-					skipped += !ok;
-				}
-	fprintf(stderr, "%d cases compared (worst error %.3f of the bound), %d dtype combinations not implemented by %s\n",
-		ran, worst, skipped, kt.test->name);
+	bool cpu = !strcmp(kt.test->name, "cpu");
+	int best = cpu ? (int)shmrt_cpu_isa_best() : 0;
+	for (int isa = 0; isa <= best; isa++) {
+		if (cpu)
+			CHECK_OK(shmrt_cpu_set_isa((enum shmrt_cpu_isa)isa));
+		for (size_t s = 0; s < ARRAY_SIZE(shapes); s++)
+			for (int xi = 0; xi < 2; xi++)
+				for (int wi = 0; wi < 3; wi++)
+					for (int yi = 0; yi < 2; yi++) {
+						int ok = run_case(&kt, shapes[s][0], shapes[s][1], shapes[s][2],
+								  dtypes[xi], dtypes[wi], dtypes[yi], (int)(s & 1));
+						ran += ok;
+						skipped += !ok;
+					}
+	}
+	if (cpu)
+		CHECK_OK(shmrt_cpu_set_isa(shmrt_cpu_isa_best()));
+	/* The bf16 dot product at every m >= 2, whichever path this CPU's
+	 * race gives large m (matmul_bf16dot.c) */
+	int dot_cases = 0;
+	if (cpu && best >= SHMRT_ISA_AVX512BF16) {
+		shmrt_cpu_set_bf16dot(SHMRT_BF16DOT_ON);
+		for (size_t s = 0; s < ARRAY_SIZE(shapes); s++)
+			dot_cases += run_case(&kt, shapes[s][0], shapes[s][1], shapes[s][2], SHMRT_F32, SHMRT_BF16,
+					      SHMRT_F32, (int)(s & 1));
+		shmrt_cpu_set_bf16dot(SHMRT_BF16DOT_AUTO);
+		CHECK(dot_cases == (int)ARRAY_SIZE(shapes), "bf16 dot: %d of %zu shapes ran", dot_cases,
+		      ARRAY_SIZE(shapes));
+	}
+	ran += dot_cases;
+	fprintf(stderr, "%d cases compared at %d levels (worst error %.3f of the bound), %d dtype combinations not implemented by %s\n",
+		ran, best + 1, worst, skipped, kt.test->name);
 	CHECK(ran > 0, "the backend implements no dtype combination");
 	check_quant_refused(&kt);
 	int ran_q = run_quant(&kt);

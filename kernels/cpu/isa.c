@@ -13,13 +13,27 @@
 
 static _Atomic int chosen = -1;
 
+#if defined(__x86_64__) || defined(__i386__)
+/* CPUID leaf 7 sub-leaf 1, EAX bit 5 (Intel SDM vol. 2, CPUID): GCC 12's
+ * __builtin_cpu_supports does not know "avx512bf16". The OS saves the
+ * ZMM state already (avx512f above is checked against XCR0). */
+static int has_avx512_bf16(void)
+{
+	unsigned eax, ebx, ecx, edx;
+	if (__get_cpuid_max(0, NULL) < 7)
+		return 0;
+	__cpuid_count(7, 1, eax, ebx, ecx, edx);
+	return (eax >> 5) & 1;
+}
+#endif
+
 enum shmrt_cpu_isa shmrt_cpu_isa_best(void)
 {
 #if defined(__x86_64__) || defined(__i386__)
 	__builtin_cpu_init();
 	if (__builtin_cpu_supports("avx512f") && __builtin_cpu_supports("avx512bw") &&
 	    __builtin_cpu_supports("avx512vl") && __builtin_cpu_supports("avx512vnni"))
-		return SHMRT_ISA_AVX512VNNI;
+		return has_avx512_bf16() ? SHMRT_ISA_AVX512BF16 : SHMRT_ISA_AVX512VNNI;
 	if (__builtin_cpu_supports("avx512f"))
 		return SHMRT_ISA_AVX512;
 	/* clang 14's __builtin_cpu_supports does not know "f16c": cpuid 1 */
@@ -33,8 +47,8 @@ enum shmrt_cpu_isa shmrt_cpu_isa_best(void)
 
 const char *shmrt_cpu_isa_name(enum shmrt_cpu_isa isa)
 {
-	static const char *const names[] = {"generic", "avx2", "avx512", "avx512vnni"};
-	return (unsigned)isa < 4 ? names[isa] : "?";
+	static const char *const names[] = {"generic", "avx2", "avx512", "avx512vnni", "avx512bf16"};
+	return (unsigned)isa < sizeof(names) / sizeof(names[0]) ? names[isa] : "?";
 }
 
 int shmrt_cpu_set_isa(enum shmrt_cpu_isa isa)

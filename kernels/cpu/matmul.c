@@ -1,6 +1,7 @@
 /* Fast matmul Y = X W^T (+ bias): x f32, w f32|bf16|f16, y f32.
  *
- * Block-format W (Q8_0 ... Q6_K) goes to matmul_quant.c.
+ * Block-format W (Q8_0 ... Q6_K) goes to matmul_quant.c, bf16 W with
+ * several rows of X to matmul_bf16dot.c where the CPU has AVX512-BF16.
  *
  * Threads split the rows of W (output columns); each runs register tiles
  * compiled for the CPU's vector level (matmul_impl.h, cpu_isa.h). Small M
@@ -154,6 +155,8 @@ int shmrt_cpu_matmul(void *stream, const struct shmrt_matmul_args *a)
 		return 0;
 	if (shmrt_dtype_is_quantized(a->w_dtype))
 		return shmrt_cpu_matmul_quant(a);
+	if (shmrt_cpu_bf16dot_used(a))
+		return shmrt_cpu_matmul_bf16dot(a);
 	struct job j = {a, impl_for(shmrt_cpu_isa()), NULL, NULL};
 	if (a->m >= PREFILL_MIN_M) {
 		j.wbufs = malloc(sizeof(float) * N_GRAIN * KC * shmrt_pool_threads());
