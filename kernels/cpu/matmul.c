@@ -5,8 +5,9 @@
  *
  * Threads split the rows of W (output columns); each runs register tiles
  * compiled for the CPU's vector level (matmul_impl.h, cpu_isa.h). Small M
- * (decode) is bound by reading W once; large M (prefill) by arithmetic,
- * with W converted to fp32 in cache-sized strips. */
+ * (decode) is bound by reading W once; large M (prefill) by arithmetic:
+ * outer-product tiles over X packed in panels, W converted to fp32 in
+ * cache-sized strips (matmul_impl.h). */
 #include <errno.h>
 #include <stdlib.h>
 #include <string.h>
@@ -22,23 +23,22 @@
 #include "fail.h"
 #include "vec.h"
 
-/* From this many rows of X the blocked prefill loop is used; below it the
- * decode tiles (W rows read from L1 by every 4-row pass over X). Issue 16:
- * with 32 the batched decode of 32 and 64 sequences took the prefill path
- * and gave fewer tokens/s than batch 8. Measured on the 2-vCPU EPYC (load
- * 4, bf16 W, decode tiles against prefill, two interleaved pairs, GFLOP/s):
- * small preset's layer shapes (k = 768, 2048) m = 64 176/175 against
- * 152/152, m = 96 169/178 against 160/163, m = 128 164/176 against
- * 168/156; 4096 x 4096, 11008 x 4096, 4096 x 11008 m = 32 182/188 against
- * 94/119, m = 64 194/191 against 117/144, m = 128 183/156 against
- * 151/153. */
-#define PREFILL_MIN_M 128
-#define KC 1024 /* prefill: K slice; MC x KC fp32 of X is 512 KiB, in L2 */
-#define MC 128
+/* From this many rows of X the prefill tiles are used (outer products over
+ * X packed in panels of 32 rows: matmul_impl.h); below it the decode tiles
+ * (W rows read from L1 by every 4-row pass over X). Measured on the 2-vCPU
+ * Xeon (model 207), bf16 W from DRAM, best of 3 x 30 calls, prefill
+ * against decode tiles, ms: 2048 x 768 m = 32 0.55 against 0.60, m = 64
+ * 0.88 against 1.26, m = 128 1.56 against 2.90; 4096 x 4096 m = 32 5.9
+ * against 8.8, m = 64 9.8 against 14.4; at m = 16 the prefill tiles cost
+ * what they cost at 32 (0.52) and the decode tiles 0.31. (The dot-product
+ * prefill tiles these replaced lost to the decode tiles up to m = 128.) */
+#define PREFILL_MIN_M 32
+#define WBUF_FLOATS 4096 /* prefill: a strip of W in fp32, per thread (matmul_impl.h's PNR x PKC) */
+#define XP 32 /* prefill: rows of X a panel, a multiple of every level's tile (matmul_impl.h's PM) */
 
 struct matmul_impl {
 	void (*decode)(const struct shmrt_matmul_args *a, int64_t n_begin, int64_t n_end, const float *xperm);
-	void (*prefill)(const struct shmrt_matmul_args *a, int64_t n_begin, int64_t n_end, float *wbuf);
+	void (*prefill)(const struct shmrt_matmul_args *a, int64_t n_begin, int64_t n_end, float *wbuf, const float *xt);
 	void (*permute_x)(const struct shmrt_matmul_args *a, float *xperm); /* for bf16 decode */
 };
 
@@ -48,8 +48,8 @@ struct matmul_impl {
 #define VH v4h
 #define VU v4u
 #define VW 4
-#define MR 2
-#define NR 4
+#define PNR 4
+#define PMV 2
 #define LOAD_F16(p) ((v4f){shmrt_f16_to_f32((p)[0]), shmrt_f16_to_f32((p)[1]), shmrt_f16_to_f32((p)[2]), \
 			   shmrt_f16_to_f32((p)[3])})
 #include "matmul_impl.h"
@@ -59,8 +59,8 @@ struct matmul_impl {
 #undef VH
 #undef VU
 #undef VW
-#undef MR
-#undef NR
+#undef PNR
+#undef PMV
 #undef LOAD_F16
 
 #if defined(__x86_64__) || defined(__i386__)
@@ -70,8 +70,8 @@ struct matmul_impl {
 #define VH v8h
 #define VU v8u
 #define VW 8
-#define MR 2
-#define NR 4
+#define PNR 4
+#define PMV 2
 #define LOAD_F16(p) ((v8f)_mm256_cvtph_ps(_mm_loadu_si128((const __m128i *)(p))))
 #include "matmul_impl.h"
 #undef IMPL
@@ -80,8 +80,8 @@ struct matmul_impl {
 #undef VH
 #undef VU
 #undef VW
-#undef MR
-#undef NR
+#undef PNR
+#undef PMV
 #undef LOAD_F16
 
 #define IMPL(name) name##_avx512
@@ -90,8 +90,8 @@ struct matmul_impl {
 #define VH v16h
 #define VU v16u
 #define VW 16
-#define MR 4
-#define NR 4
+#define PNR 8
+#define PMV 2
 #define LOAD_F16(p) ((v16f)_mm512_cvtph_ps(_mm256_loadu_si256((const __m256i *)(p))))
 #include "matmul_impl.h"
 #undef IMPL
@@ -100,8 +100,8 @@ struct matmul_impl {
 #undef VH
 #undef VU
 #undef VW
-#undef MR
-#undef NR
+#undef PNR
+#undef PMV
 #undef LOAD_F16
 #endif
 
@@ -117,16 +117,42 @@ static const struct matmul_impl *impl_for(enum shmrt_cpu_isa isa)
 	return &impl_generic;
 }
 
-/* W rows are handed out in groups of 16 (a multiple of every NR), so
- * no two threads share a register tile. */
+/* W rows are handed out in groups of 16 (a multiple of every tile's rows
+ * of W), so no two threads share a register tile. */
 #define N_GRAIN 16
 
 struct job {
 	const struct shmrt_matmul_args *a;
 	const struct matmul_impl *impl;
-	float *wbufs; /* prefill: NR x KC floats per thread */
+	float *wbufs; /* prefill: WBUF_FLOATS per thread */
+	float *xt;    /* prefill: X in panels of XP rows, [k][XP] each, zero past m */
 	float *xperm; /* bf16 decode: X permuted, m x k */
 };
+
+/* Prefill: X packed into panels by the pool, threads taking panels; a
+ * panel is written in blocks of 16 values of K, each reading a line of
+ * every row. */
+static void pack_x(void *ctx, int tid, int n_threads)
+{
+	struct job *j = ctx;
+	const struct shmrt_matmul_args *a = j->a;
+	int64_t p0, p1;
+	shmrt_pool_part((a->m + XP - 1) / XP, tid, n_threads, &p0, &p1);
+	for (int64_t p = p0; p < p1; p++) {
+		float *panel = j->xt + p * XP * a->k;
+		int rows = a->m - p * XP < XP ? (int)(a->m - p * XP) : XP;
+		for (int64_t k0 = 0; k0 < a->k; k0 += 16) {
+			int64_t kn = a->k - k0 < 16 ? a->k - k0 : 16;
+			for (int i = 0; i < rows; i++) {
+				const float *x = (const float *)a->x + (p * XP + i) * a->k + k0;
+				for (int64_t kk = 0; kk < kn; kk++)
+					panel[(k0 + kk) * XP + i] = x[kk];
+			}
+			for (int64_t kk = 0; kk < kn && rows < XP; kk++)
+				memset(panel + (k0 + kk) * XP + rows, 0, sizeof(float) * (size_t)(XP - rows));
+		}
+	}
+}
 
 static void run(void *ctx, int tid, int n_threads)
 {
@@ -137,7 +163,7 @@ static void run(void *ctx, int tid, int n_threads)
 	if (n0 >= n1)
 		return;
 	if (j->wbufs)
-		j->impl->prefill(j->a, n0, n1, j->wbufs + (size_t)tid * N_GRAIN * KC);
+		j->impl->prefill(j->a, n0, n1, j->wbufs + (size_t)tid * WBUF_FLOATS, j->xt);
 	else
 		j->impl->decode(j->a, n0, n1, j->xperm);
 }
@@ -157,11 +183,18 @@ int shmrt_cpu_matmul(void *stream, const struct shmrt_matmul_args *a)
 		return shmrt_cpu_matmul_quant(a);
 	if (shmrt_cpu_bf16dot_used(a))
 		return shmrt_cpu_matmul_bf16dot(a);
-	struct job j = {a, impl_for(shmrt_cpu_isa()), NULL, NULL};
+	struct job j = {.a = a, .impl = impl_for(shmrt_cpu_isa())};
 	if (a->m >= PREFILL_MIN_M) {
-		j.wbufs = malloc(sizeof(float) * N_GRAIN * KC * shmrt_pool_threads());
-		if (!j.wbufs)
-			return shmrt_fail(ENOMEM, "matmul: no memory for conversion buffers");
+		size_t xt_bytes = sizeof(float) * (size_t)((a->m + XP - 1) / XP * XP) * (size_t)a->k;
+		j.wbufs = malloc(sizeof(float) * WBUF_FLOATS * shmrt_pool_threads());
+		j.xt = aligned_alloc(64, xt_bytes);
+		if (!j.wbufs || !j.xt) {
+			free(j.wbufs);
+			free(j.xt);
+			return shmrt_fail(ENOMEM, "matmul: no memory for the prefill buffers (x packed: %zu bytes)",
+					  xt_bytes);
+		}
+		shmrt_pool_run(pack_x, &j);
 	} else if (a->w_dtype == SHMRT_BF16) {
 		j.xperm = malloc(sizeof(float) * (size_t)a->m * a->k);
 		if (!j.xperm)
@@ -170,6 +203,7 @@ int shmrt_cpu_matmul(void *stream, const struct shmrt_matmul_args *a)
 	}
 	shmrt_pool_run(run, &j);
 	free(j.wbufs);
+	free(j.xt);
 	free(j.xperm);
 	return 0;
 }

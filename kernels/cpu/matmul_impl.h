@@ -3,13 +3,9 @@
  *   IMPL(name)     the name with the level's suffix,
  *   IMPL_TARGET    its __attribute__((target(...))) (empty for generic),
  *   VF, VH, VU, VW the float / uint16 / uint32 vectors of VW lanes,
- *   MR, NR         the register tile: MR rows of X times NR rows of W,
- *   LOAD_F16(p)    VW fp16 values at p as a VF.
- *
- * The register tile computes Y[m][n] for MR x NR outputs as MR*NR vector
- * dot products over K: X and W are both K-contiguous (W is [N][K]), so
- * each step loads MR + NR vectors for MR*NR fused multiply-adds and the
- * lanes are summed once at the end. */
+ *   PNR, PMV       the prefill register tile: PNR rows of W times PMV
+ *                  vectors of rows of X,
+ *   LOAD_F16(p)    VW fp16 values at p as a VF. */
 
 #define INLINE_T IMPL_TARGET inline __attribute__((always_inline))
 
@@ -45,58 +41,6 @@ static INLINE_T float IMPL(sum)(VF v)
 	v4f v4 = v;
 #endif
 	return (v4[0] + v4[2]) + (v4[1] + v4[3]);
-}
-
-/* out[m][r] = sum over k < kc of x[m][k] * w[r][k]. The row pointers of
- * both may repeat (edge tiles reuse a valid row; the caller drops those
- * results); w rows are element offsets into w of dtype dt. */
-static INLINE_T void IMPL(tile)(const float *const x[MR], const void *w, const int64_t wr[NR], int kc,
-				enum shmrt_dtype dt, float out[MR][NR])
-{
-	VF acc[MR][NR];
-	memset(acc, 0, sizeof(acc));
-	int k = 0;
-	for (; k + VW <= kc; k += VW) {
-		VF wv[NR];
-#pragma GCC unroll 8
-		for (int r = 0; r < NR; r++)
-			wv[r] = IMPL(load_w)(w, wr[r] + k, dt);
-#pragma GCC unroll 8
-		for (int m = 0; m < MR; m++) {
-			VF xv = VLOAD(VF, x[m] + k);
-#pragma GCC unroll 8
-			for (int r = 0; r < NR; r++)
-				acc[m][r] += xv * wv[r];
-		}
-	}
-	for (int m = 0; m < MR; m++)
-		for (int r = 0; r < NR; r++) {
-			float s = IMPL(sum)(acc[m][r]);
-			for (int kk = k; kk < kc; kk++)
-				s += x[m][kk] * shmrt_load(w, dt, wr[r] + kk);
-			out[m][r] = s;
-		}
-}
-
-/* Y rows m0.. and columns n0.. of a tile: out (+ bias), or y += out. */
-static INLINE_T void IMPL(store)(const struct shmrt_matmul_args *a, int m0, int64_t n0, float out[MR][NR],
-				 int accumulate)
-{
-	float *y = a->y;
-	for (int m = 0; m < MR && m0 + m < a->m; m++)
-		for (int r = 0; r < NR && n0 + r < a->n; r++) {
-			float *dst = y + (int64_t)(m0 + m) * a->n + n0 + r;
-			if (accumulate)
-				*dst += out[m][r];
-			else
-				*dst = out[m][r] + (a->bias ? shmrt_load(a->bias, a->bias_dtype, n0 + r) : 0.0f);
-		}
-}
-
-static INLINE_T void IMPL(rows)(const struct shmrt_matmul_args *a, int m0, int k0, const float *x[MR])
-{
-	for (int m = 0; m < MR; m++)
-		x[m] = (const float *)a->x + (int64_t)(m0 + m < a->m ? m0 + m : a->m - 1) * a->k + k0;
 }
 
 /* ---- decode: small m, bound by streaming W ----
@@ -284,57 +228,118 @@ static IMPL_TARGET void IMPL(decode)(const struct shmrt_matmul_args *a, int64_t 
 	}
 }
 
-/* Prefill shapes: blocked for cache. For each KC-wide slice of K and
- * MC-row chunk of X (MC x KC fp32 stays in L2), each NR-row strip of W is
- * read by all MC/MR register tiles of the chunk: f32 W where it lies,
- * bf16 and f16 W converted to fp32 once into wbuf (NR x KC, in L1), VW
- * elements at a time. */
-static INLINE_T void IMPL(prefill_dt)(const struct shmrt_matmul_args *a, int64_t n_begin, int64_t n_end,
-				      float *wbuf, enum shmrt_dtype dt)
+/* ---- prefill: many rows of X, bound by arithmetic ----
+ *
+ * Outer products, as BLIS and oneDNN do it: a register tile of PNR rows of
+ * W times PM rows of X, the rows of X along the vector lanes (PMV vectors),
+ * each W value broadcast against them: PMV loads of X and PNR broadcasts
+ * for PNR x PMV FMAs, no horizontal sums. X is packed once per call in
+ * panels of XP rows (xt: panel p holds rows p*XP .. p*XP+XP-1, zero past
+ * m, as [k][XP]: matmul.c), so a tile reads its X sequentially, 128 bytes
+ * a step; W is converted to fp32 PNR rows by PKC values at a time into
+ * wbuf (in L1) and used by every tile of the row chunk. With X transposed
+ * as one [k][m] array instead, each step's X came from another line of L2
+ * and the tiles ran at 0.58-0.63 of the FMA peak. The dot-product
+ * tiles this replaced (4 x 4, a horizontal sum per output and K slice)
+ * reached 0.41-0.48 of the FMA peak (issue 16). */
+#define PKC (4096 / PNR) /* K slice: 16 KiB of W in fp32, in any L1 (Zen 4: 32 KiB); each panel's PKC x XP of X in L2 */
+#define PMB 256 /* rows of X a chunk: PKC x PMB x 4 = 512 KiB of xt */
+#define PM (PMV * VW)
+
+/* out[r][i] = sum over k < kc of wb[r][k] * xk[k * XP + i], for r < PNR
+ * and i < PM; xk is the tile's first row of X in its panel's K slice. */
+static INLINE_T void IMPL(ptile)(const float *xk, const float *wb, int kc, float out[PNR][PM])
 {
-	for (int k0 = 0; k0 < a->k; k0 += KC) {
-		int kc = a->k - k0 < KC ? a->k - k0 : KC;
-		for (int mc = 0; mc < a->m; mc += MC)
-			for (int64_t n0 = n_begin; n0 < n_end; n0 += NR) {
-				int64_t wr[NR];
-				for (int r = 0; r < NR; r++) {
+	VF acc[PNR][PMV];
+#pragma GCC unroll 16
+	for (int r = 0; r < PNR; r++)
+#pragma GCC unroll 4
+		for (int v = 0; v < PMV; v++)
+			acc[r][v] = (VF){0};
+	for (int k = 0; k < kc; k++, xk += XP) {
+		VF x[PMV];
+#pragma GCC unroll 4
+		for (int v = 0; v < PMV; v++)
+			x[v] = VLOAD(VF, xk + v * VW);
+#pragma GCC unroll 16
+		for (int r = 0; r < PNR; r++) {
+			VF w = wb[r * kc + k] - (VF){0}; /* a splat: + 0 would not fold (-0 + 0 is +0) */
+#pragma GCC unroll 4
+			for (int v = 0; v < PMV; v++)
+				acc[r][v] += w * x[v];
+		}
+	}
+	for (int r = 0; r < PNR; r++)
+		for (int v = 0; v < PMV; v++)
+			VSTORE(&out[r][v * VW], acc[r][v]);
+}
+
+/* A tile's outputs into Y: the first K slice stores (+ bias), the others
+ * add; rows of X past m and of W past n are dropped. A full tile's rows
+ * are PNR contiguous floats of Y: a loop of constant length. */
+static INLINE_T void IMPL(pstore)(const struct shmrt_matmul_args *a, int m0, int64_t n0, float out[PNR][PM], int first)
+{
+	float *y = a->y, bias[PNR] = {0};
+	int nr = a->n - n0 < PNR ? (int)(a->n - n0) : PNR, mr = a->m - m0 < PM ? a->m - m0 : PM;
+	for (int r = 0; first && a->bias && r < nr; r++)
+		bias[r] = shmrt_load(a->bias, a->bias_dtype, n0 + r);
+	for (int i = 0; i < mr; i++) {
+		float *row = y + (int64_t)(m0 + i) * a->n + n0;
+		if (nr == PNR && first) {
+#pragma GCC unroll 16
+			for (int r = 0; r < PNR; r++)
+				row[r] = out[r][i] + bias[r];
+		} else if (nr == PNR) {
+#pragma GCC unroll 16
+			for (int r = 0; r < PNR; r++)
+				row[r] += out[r][i];
+		} else {
+			for (int r = 0; r < nr; r++)
+				row[r] = first ? out[r][i] + bias[r] : row[r] + out[r][i];
+		}
+	}
+}
+
+static INLINE_T void IMPL(prefill_dt)(const struct shmrt_matmul_args *a, int64_t n_begin, int64_t n_end,
+				      float *wbuf, const float *xt, enum shmrt_dtype dt)
+{
+	for (int mb = 0; mb < a->m; mb += PMB) {
+		int mb_end = a->m - mb < PMB ? a->m : mb + PMB;
+		for (int k0 = 0; k0 < a->k; k0 += PKC) {
+			int kc = a->k - k0 < PKC ? a->k - k0 : PKC;
+			for (int64_t n0 = n_begin; n0 < n_end; n0 += PNR) {
+				for (int r = 0; r < PNR; r++) {
 					int64_t from = (n0 + r < a->n ? n0 + r : a->n - 1) * a->k + k0;
-					if (dt == SHMRT_F32) {
-						wr[r] = from;
-						continue;
-					}
 					float *to = wbuf + r * kc;
 					int k = 0;
 					for (; k + VW <= kc; k += VW)
 						VSTORE(to + k, IMPL(load_w)(a->w, from + k, dt));
 					for (; k < kc; k++)
 						to[k] = shmrt_load(a->w, dt, from + k);
-					wr[r] = (int64_t)r * kc;
 				}
-				const void *w = dt == SHMRT_F32 ? a->w : wbuf;
-				for (int m0 = mc; m0 < a->m && m0 < mc + MC; m0 += MR) {
-					const float *x[MR];
-					float out[MR][NR];
-					IMPL(rows)(a, m0, k0, x);
-					IMPL(tile)(x, w, wr, kc, SHMRT_F32, out);
-					IMPL(store)(a, m0, n0, out, k0 > 0);
+				for (int m0 = mb; m0 < mb_end; m0 += PM) {
+					float out[PNR][PM];
+					const float *xk = xt + (int64_t)(m0 / XP) * XP * a->k + (int64_t)k0 * XP + m0 % XP;
+					IMPL(ptile)(xk, wbuf, kc, out);
+					IMPL(pstore)(a, m0, n0, out, k0 == 0);
 				}
 			}
+		}
 	}
 }
 
 static IMPL_TARGET void IMPL(prefill)(const struct shmrt_matmul_args *a, int64_t n_begin, int64_t n_end,
-				      float *wbuf)
+				      float *wbuf, const float *xt)
 {
 	switch (a->w_dtype) {
 	case SHMRT_BF16:
-		IMPL(prefill_dt)(a, n_begin, n_end, wbuf, SHMRT_BF16);
+		IMPL(prefill_dt)(a, n_begin, n_end, wbuf, xt, SHMRT_BF16);
 		break;
 	case SHMRT_F16:
-		IMPL(prefill_dt)(a, n_begin, n_end, wbuf, SHMRT_F16);
+		IMPL(prefill_dt)(a, n_begin, n_end, wbuf, xt, SHMRT_F16);
 		break;
 	default:
-		IMPL(prefill_dt)(a, n_begin, n_end, wbuf, SHMRT_F32);
+		IMPL(prefill_dt)(a, n_begin, n_end, wbuf, xt, SHMRT_F32);
 	}
 }
 
@@ -342,3 +347,6 @@ static const struct matmul_impl IMPL(impl) = {IMPL(decode), IMPL(prefill), IMPL(
 
 #undef INLINE_T
 #undef DEC_MAX
+#undef PKC
+#undef PMB
+#undef PM
