@@ -64,6 +64,7 @@ struct args {
 	bool quick, json, no_peer;
 	int batches[E2E_MAX_BATCHES], n_batches;
 	int prompt, steps, rounds;
+	int prefill; /* --prefill: tokens of the prefill prompt, 0 for none */
 	int quantize_to; /* --quantize: shmrt_model_options.quantize_to */
 };
 
@@ -120,6 +121,46 @@ int e2e_decode(struct shmrt_model *m, int B, const int32_t *prompts, int prompt,
 	return rc < 0 ? rc : 0;
 }
 
+int e2e_prefill(struct shmrt_model *m, const int32_t *ids, int n, int64_t *ns)
+{
+	int bs = 16;
+	struct shmrt_kv_pool *pool = NULL;
+	struct shmrt_kv_seq seq = {0};
+	int rc = shmrt_kv_pool_new(m, (n + bs) / bs + 1, bs, &pool);
+	for (int pass = 0; rc >= 0 && pass < 2; pass++) {
+		struct shmrt_seq_input in = {&seq, ids, n};
+		int64_t t0 = shmrt_now_ns();
+		rc = shmrt_model_step(m, pool, &in, 1, SHMRT_LOGITS_LAST, NULL);
+		*ns = shmrt_now_ns() - t0;
+		shmrt_kv_seq_reset(pool, &seq);
+	}
+	shmrt_kv_pool_free(pool);
+	return rc < 0 ? rc : 0;
+}
+
+/* The prefill prompt: sequence 0's pattern, n tokens. */
+static int32_t *prefill_ids(const struct run *r, int n)
+{
+	int32_t *ids = malloc(sizeof(int32_t) * (size_t)(n ? n : 1));
+	for (int i = 0; ids && i < n; i++)
+		ids[i] = prompt_token(r->vocab, 0, i);
+	return ids;
+}
+
+/* One prefill of the prefill prompt, added to the report. */
+static int prefill_turn(struct run *r, struct e2e_report *rep)
+{
+	int32_t *ids = prefill_ids(r, rep->prefill);
+	int64_t ns = 0;
+	int rc = ids ? e2e_prefill(r->m, ids, rep->prefill, &ns) : shmrt_fail(ENOMEM, "no memory");
+	free(ids);
+	if (rc < 0)
+		return fprintf(stderr, "shmrt bench e2e: prefill of %d tokens: %s\n", rep->prefill, shmrt_last_error()), rc;
+	rep->prefill_tokens += rep->prefill;
+	rep->prefill_ns += (double)ns;
+	return 0;
+}
+
 /* One turn at batch B: adds the decoded tokens and the time to *row. */
 static int decode_turn(struct run *r, int B, struct e2e_row *row)
 {
@@ -156,8 +197,12 @@ static int peer_prompts(struct run *r, struct e2e_peer *peer, struct e2e_report 
 	for (int s = 0; s < n; s++)
 		for (int i = 0; i < a->prompt; i++)
 			prompts[s * a->prompt + i] = prompt_token(r->vocab, s, i);
-	int rc = e2e_peer_prompts(peer, prompts, n, a->prompt, rep->peer_note, sizeof(rep->peer_note));
+	int32_t *pre = prefill_ids(r, rep->prefill);
+	int rc = pre ? e2e_peer_prompts(peer, prompts, n, a->prompt, pre, rep->prefill, rep->peer_note,
+					sizeof(rep->peer_note))
+		     : -ENOMEM;
 	free(prompts);
+	free(pre);
 	return rc;
 }
 
@@ -168,9 +213,14 @@ static void peer_turn(struct run *r, struct e2e_peer *peer, struct e2e_report *r
 {
 	const struct args *a = r->a;
 	struct e2e_peer_result res;
-	if (e2e_peer_decode(peer, rows[0].env, a->batches, a->n_batches, a->steps, &res, rep->peer_note,
+	if (e2e_peer_decode(peer, rows[0].env, a->batches, a->n_batches, a->steps, rep->prefill, &res, rep->peer_note,
 			    sizeof(rep->peer_note)) < 0)
 		return;
+	int env = rows[0].env[0] != 0; /* 0: as it comes, 1: OMP passive (measure()'s order) */
+	if (rep->prefill && res.prefill_ns > 0) {
+		rep->peer_prefill_tokens[env] += rep->prefill;
+		rep->peer_prefill_ns[env] += res.prefill_ns;
+	}
 	for (int b = 0; b < a->n_batches; b++) {
 		rows[b].tokens += (double)a->batches[b] * a->steps;
 		rows[b].ns += res.ns[b];
@@ -204,11 +254,15 @@ static void set_ceilings(struct e2e_report *rep)
 	double mean_ctx = rep->prompt + (rep->steps + 1) / 2.0;
 	struct shmrt_matmul_args probe = {.m = 1, .w_dtype = SHMRT_BF16};
 	rep->bf16dot_used = !strcmp(rep->dtype, "bf16") && shmrt_cpu_bf16dot_used(&probe);
+	double mm_peak = rep->bf16dot_used ? rep->bf16dot_gflop_s : rep->fma_gflop_s;
+	/* a prompt's tokens see (n + 1) / 2 positions on average */
+	rep->prefill_compute_tok_s =
+		1e9 / (2 * rep->prefill_matmul_params / mm_peak +
+		       rep->attn_flops_per_ctx * (rep->prefill + 1) / 2.0 / rep->fma_gflop_s);
 	for (int i = 0; i < rep->n_rows; i++) {
 		double B = rep->rows[i].batch;
 		rep->rows[i].ceiling_tok_s =
 			B * rep->mem_gb_s * 1e9 / (rep->weight_bytes + B * rep->kv_token_bytes * mean_ctx);
-		double mm_peak = rep->bf16dot_used ? rep->bf16dot_gflop_s : rep->fma_gflop_s;
 		rep->rows[i].compute_tok_s =
 			1e9 / (2 * rep->matmul_params / mm_peak + rep->attn_flops_per_ctx * mean_ctx / rep->fma_gflop_s);
 	}
@@ -229,10 +283,17 @@ static int measure(struct run *r, struct e2e_report *rep, struct e2e_peer *peer,
 			rep->rows[rep->n_rows++] = (struct e2e_row){"llama.cpp-omp-passive", "OMP_WAIT_POLICY=passive",
 								    a->batches[b], 0, 0, NAN, NAN};
 	}
-	/* Over the weights' size, but never within the caches (tiny's weights
-	 * fit in L3). */
-	size_t bw_bytes = (size_t)rep->weight_bytes, llc4 = 4 * bench_llc_bytes();
-	bw_bytes = bw_bytes > llc4 ? bw_bytes : llc4;
+	/* Over the weights' size: a decode step reads them again each step,
+	 * from memory when they are larger than the last-level cache (and
+	 * then over at least 4x the cache, so none of the buffer stays in it),
+	 * else from wherever they stay, which a buffer their size read over
+	 * and over measures (issue 16: on a Xeon with 480 MiB of L3 the small
+	 * preset's 200 MB ran at 1.10 of a ceiling read from DRAM). */
+	size_t bw_bytes = (size_t)rep->weight_bytes, llc = bench_llc_bytes();
+	rep->llc_bytes = (double)llc;
+	rep->weights_fit_llc = llc > 0 && bw_bytes <= llc;
+	if (!rep->weights_fit_llc)
+		bw_bytes = bw_bytes > 4 * llc ? bw_bytes : 4 * llc;
 	for (int round = 0; rc == 0 && round < a->rounds; round++) {
 		if ((rc = kb_cpu_mem_read(bw_bytes, a->quick ? 20000000 : 200000000, &bw[n_bw++])) < 0) {
 			fprintf(stderr, "shmrt bench e2e: bandwidth: %s\n", strerror(-rc));
@@ -244,6 +305,8 @@ static int measure(struct run *r, struct e2e_report *rep, struct e2e_peer *peer,
 		rep->bf16dot_gflop_s = peak > rep->bf16dot_gflop_s ? peak : rep->bf16dot_gflop_s;
 		for (int b = 0; rc == 0 && b < a->n_batches; b++)
 			rc = decode_turn(r, a->batches[b], &rep->rows[b]);
+		if (rc == 0 && rep->prefill)
+			rc = prefill_turn(r, rep);
 		for (int i = peer_row; rc == 0 && i >= 0 && i < rep->n_rows && !rep->peer_note[0]; i += a->n_batches)
 			peer_turn(r, peer, rep, &rep->rows[i]);
 	}
@@ -283,6 +346,9 @@ static void usage(FILE *f)
 		"  --batch LIST    batch sizes, comma separated (default 1,8,32; 1,8 with --quick)\n"
 		"  --prompt N      prompt tokens per sequence before decoding (default 16)\n"
 		"  --steps N       decode steps per turn (default 32; 4 with --quick)\n"
+		"  --prefill N     also time one N-token prompt prefilled in one step, against\n"
+		"                  llama.cpp's prompt processing (one llama_decode) and the\n"
+		"                  compute ceiling (default 512; 32 with --quick; 0: none)\n"
 		"  --rounds N      turns of every batch and the peer (default 3; 1 with --quick)\n"
 		"  --no-peer       leave llama.cpp out\n"
 		"  --quick         a short run (tiny preset), for tests\n"
@@ -333,12 +399,12 @@ static int parse_args(int argc, char **argv, struct args *a)
 		{"prompt", required_argument, 0, 'p'}, {"steps", required_argument, 0, 's'},
 		{"rounds", required_argument, 0, 'r'}, {"no-peer", no_argument, 0, 'n'},
 		{"tmpdir", required_argument, 0, 't'}, {"help", no_argument, 0, 'h'},
-		{"quantize", required_argument, 0, 'Q'}, {0},
+		{"quantize", required_argument, 0, 'Q'}, {"prefill", required_argument, 0, 'F'}, {0},
 	};
 	*a = (struct args){.tmpdir = "/var/tmp"};
 	const char *batches = NULL;
 	optind = 1;
-	for (int c; (c = getopt_long(argc, argv, "m:P:B:qjc:p:s:r:nt:Q:h", opts, NULL)) != -1;) {
+	for (int c; (c = getopt_long(argc, argv, "m:P:B:qjc:p:s:r:nt:Q:F:h", opts, NULL)) != -1;) {
 		if (c == 'm')
 			a->model = optarg;
 		else if (c == 'P')
@@ -363,6 +429,15 @@ static int parse_args(int argc, char **argv, struct args *a)
 			}
 			a->quantize_to = (int)q;
 		}
+		else if (c == 'F') {
+			char *end;
+			long v = strtol(optarg, &end, 10);
+			if (*end || end == optarg || v < 0 || v > 4096) {
+				fprintf(stderr, "shmrt bench e2e: --prefill wants 0 to 4096 tokens, not '%s'\n", optarg);
+				return 2;
+			}
+			a->prefill = v ? (int)v : -1; /* -1: asked for none */
+		}
 		else if ((c == 'p' && positive(optarg, 4096, &a->prompt)) ||
 			 (c == 's' && positive(optarg, E2E_MAX_STEPS, &a->steps)) ||
 			 (c == 'r' && positive(optarg, 64, &a->rounds)))
@@ -377,6 +452,7 @@ static int parse_args(int argc, char **argv, struct args *a)
 	if (!a->model && !a->preset)
 		a->preset = a->quick ? "tiny" : "small";
 	a->prompt = a->prompt ? a->prompt : 16;
+	a->prefill = a->prefill < 0 ? 0 : a->prefill ? a->prefill : a->quick ? 32 : 512;
 	a->steps = a->steps ? a->steps : a->quick ? 4 : 32;
 	a->rounds = a->rounds ? a->rounds : a->quick ? 1 : 3;
 	return -1;
@@ -426,6 +502,7 @@ static int run(const struct args *a, const char *dir)
 	struct e2e_report rep = {.model = dir, .preset = a->model ? NULL : a->preset,
 				 .dtype = dt ? dt : dtype_name(cfg->dtype), .gguf = gguf,
 				 .threads = shmrt_pool_threads(), .prompt = a->prompt, .steps = a->steps,
+				 .prefill = a->prefill < cfg->max_context ? a->prefill : cfg->max_context,
 				 .rounds = a->rounds, .quick = a->quick,
 				 .weight_bytes = (double)shmrt_model_step_weight_bytes(m),
 				 .kv_token_bytes = (double)shmrt_kv_block_bytes(cfg, 16) / 16};
@@ -433,6 +510,7 @@ static int run(const struct args *a, const char *dir)
 	rep.matmul_params = cfg->num_layers * (h * (q + 2.0 * cfg->num_kv_heads * cfg->head_dim) + q * h +
 					       3 * h * cfg->intermediate_size) +
 			    (double)cfg->vocab_size * h;
+	rep.prefill_matmul_params = rep.matmul_params - (double)cfg->vocab_size * h; /* logits of the last token only */
 	rep.attn_flops_per_ctx = 4.0 * cfg->head_dim * cfg->num_heads * cfg->num_layers;
 	struct e2e_peer peer = {.model = dir, .tmpdir = a->tmpdir, .threads = rep.threads};
 	if (gguf) /* llama.cpp runs the same file */

@@ -27,6 +27,8 @@ struct e2e_report {
 	double weight_bytes;   /* read by one decode step */
 	double kv_token_bytes; /* K and V of one token, all layers */
 	double mem_gb_s;       /* read bandwidth: median over the rounds */
+	double llc_bytes;      /* the last-level cache (bench_llc_bytes) */
+	bool weights_fit_llc;  /* mem_gb_s was read over a buffer the weights' size, within it */
 	double matmul_params;  /* weight elements a token multiplies (2 flops each) */
 	double attn_flops_per_ctx; /* attention flops of a token per cached position */
 	double fma_gflop_s;    /* fp32 FMA peak: the best burst of all rounds */
@@ -42,6 +44,13 @@ struct e2e_report {
 	char peer_dtype[16];
 	char weights_note[256];
 	int greedy_same, greedy_compared;
+	/* Prefill of one `prefill`-token prompt in one step, summed over the
+	 * rounds: shmrt's, and llama.cpp's in each environment (as its rows). */
+	int prefill;
+	double prefill_tokens, prefill_ns;
+	double peer_prefill_tokens[2], peer_prefill_ns[2];
+	double prefill_compute_tok_s; /* its compute ceiling */
+	double prefill_matmul_params; /* weight elements a prompt token multiplies (no lm_head) */
 };
 
 /* The llama.cpp peer (bench/llama_cpp_peer.py through python3). */
@@ -60,15 +69,17 @@ struct e2e_peer {
 int e2e_peer_probe(struct e2e_peer *p, char *note, size_t cap);
 
 /* Writes the prompts of n_seqs sequences (sequence s's at prompts[s *
- * prompt]) to a temporary file for the driver. 0 or -errno with why in
- * note. */
-int e2e_peer_prompts(struct e2e_peer *p, const int32_t *prompts, int n_seqs, int prompt, char *note, size_t cap);
+ * prompt]), then the prefill prompt when n_prefill > 0, to a temporary
+ * file for the driver. 0 or -errno with why in note. */
+int e2e_peer_prompts(struct e2e_peer *p, const int32_t *prompts, int n_seqs, int prompt, const int32_t *prefill,
+		     int n_prefill, char *note, size_t cap);
 
 /* What the driver says of one run. */
 struct e2e_peer_result {
 	double ns[E2E_MAX_BATCHES]; /* decode time at batches[i] */
 	int32_t tokens[E2E_MAX_STEPS]; /* sequence 0's greedy tokens at batch 1 */
 	bool have_tokens; /* batch 1 was among the batches */
+	double prefill_ns; /* the prefill prompt's, when asked for */
 	char version[64], dtype[16];
 };
 
@@ -78,7 +89,7 @@ struct e2e_peer_result {
  * Converts a checkpoint to GGUF on first use (a GGUF model is used as it
  * is). 0 or -errno with why in note. */
 int e2e_peer_decode(struct e2e_peer *p, const char *env, const int *batches, int n_batches, int steps,
-		    struct e2e_peer_result *out, char *note, size_t note_cap);
+		    int prefill, struct e2e_peer_result *out, char *note, size_t note_cap);
 
 /* Removes the conversion and the prompts' file. */
 void e2e_peer_cleanup(struct e2e_peer *p);
@@ -91,6 +102,10 @@ struct shmrt_model;
  * but the last) into first0 unless NULL. 0 or -errno. */
 int e2e_decode(struct shmrt_model *m, int B, const int32_t *prompts, int prompt, int steps, int32_t *first0,
 	       int64_t *ns);
+
+/* One prompt of n tokens prefilled in one step in this process, twice
+ * (the first warms up): the second's time in *ns. 0 or -errno. */
+int e2e_prefill(struct shmrt_model *m, const int32_t *ids, int n, int64_t *ns);
 
 void e2e_print_table(const struct e2e_report *r);
 int e2e_print_json(const struct e2e_report *r);

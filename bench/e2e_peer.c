@@ -66,7 +66,8 @@ int e2e_peer_probe(struct e2e_peer *p, char *note, size_t cap)
 	return 0;
 }
 
-int e2e_peer_prompts(struct e2e_peer *p, const int32_t *prompts, int n_seqs, int prompt, char *note, size_t cap)
+int e2e_peer_prompts(struct e2e_peer *p, const int32_t *prompts, int n_seqs, int prompt, const int32_t *prefill,
+		     int n_prefill, char *note, size_t cap)
 {
 	snprintf(p->prompts, sizeof(p->prompts), "%s/shmrt-bench-e2e-prompts-XXXXXX", p->tmpdir);
 	int fd = mkstemp(p->prompts);
@@ -82,6 +83,8 @@ int e2e_peer_prompts(struct e2e_peer *p, const int32_t *prompts, int n_seqs, int
 		for (int i = 0; i < prompt; i++)
 			fprintf(f, "%d%s", prompts[(size_t)s * (size_t)prompt + (size_t)i],
 				i + 1 < prompt ? "," : "\n");
+	for (int i = 0; i < n_prefill; i++)
+		fprintf(f, "%d%s", prefill[i], i + 1 < n_prefill ? "," : "\n");
 	if (fclose(f)) {
 		snprintf(note, cap, "llama.cpp: %s: %s", p->prompts, strerror(errno));
 		unlink(p->prompts);
@@ -126,6 +129,8 @@ static int parse_result(const char *out, const int *batches, int n_batches, int 
 			r->tokens[i] = (int32_t)json_integer_value(json_array_get(t, (size_t)i));
 		r->have_tokens |= batches[b] == 1;
 	}
+	json_t *pre = json_object_get(doc, "prefill_seconds");
+	r->prefill_ns = json_is_number(pre) ? json_number_value(pre) * 1e9 : 0;
 	if (rc == 0) {
 		const char *version = json_string_value(json_object_get(doc, "version"));
 		snprintf(r->version, sizeof(r->version), "%s", version ?: "?");
@@ -136,7 +141,7 @@ static int parse_result(const char *out, const int *batches, int n_batches, int 
 }
 
 int e2e_peer_decode(struct e2e_peer *p, const char *env, const int *batches, int n_batches, int steps,
-		    struct e2e_peer_result *out, char *note, size_t note_cap)
+		    int prefill, struct e2e_peer_result *out, char *note, size_t note_cap)
 {
 	if (!p->gguf[0]) { /* an empty file: the driver converts into it */
 		snprintf(p->gguf, sizeof(p->gguf), "%s/shmrt-bench-e2e-XXXXXX.gguf", p->tmpdir);
@@ -154,8 +159,8 @@ int e2e_peer_decode(struct e2e_peer *p, const char *env, const int *batches, int
 	for (int b = 0, at = 0; b < n_batches; b++)
 		at += snprintf(batch_list + at, sizeof(batch_list) - (size_t)at, "%s%d", b ? "," : "", batches[b]);
 	if (asprintf(&cmd,
-		     "%s python3 '%s' --model '%s' --gguf '%s' --threads %d --steps %d --batch %s --prompts '%s'%s%s", env,
-		     p->script, p->model, p->gguf, p->threads, steps, batch_list, p->prompts,
+		     "%s python3 '%s' --model '%s' --gguf '%s' --threads %d --steps %d --batch %s --prompts '%s' --prefill %d%s%s",
+		     env, p->script, p->model, p->gguf, p->threads, steps, batch_list, p->prompts, prefill,
 		     p->quantize ? " --quantize " : "", p->quantize ? p->quantize : "") < 0)
 		return -ENOMEM;
 	int rc = run_cmd(cmd, out_text, sizeof(out_text), note, note_cap);

@@ -46,6 +46,26 @@ static double vs_peer(const struct e2e_report *r, const struct e2e_row *w)
 	return p ? tok_s(w) / tok_s(p) : NAN;
 }
 
+/* Prefill tokens/s: shmrt's, and the faster llama.cpp environment's (NAN
+ * without one; *peer_env names it). */
+static double prefill_tok_s(const struct e2e_report *r)
+{
+	return r->prefill_ns > 0 ? r->prefill_tokens / r->prefill_ns * 1e9 : NAN;
+}
+
+static double peer_prefill_tok_s(const struct e2e_report *r, const char **peer_env)
+{
+	double best = NAN;
+	for (int e = 0; e < 2; e++) {
+		double t = r->peer_prefill_ns[e] > 0 ? r->peer_prefill_tokens[e] / r->peer_prefill_ns[e] * 1e9 : NAN;
+		if (!isnan(t) && (isnan(best) || t > best)) {
+			best = t;
+			*peer_env = e ? "llama.cpp-omp-passive" : "llama.cpp";
+		}
+	}
+	return best;
+}
+
 /* The lower of the bandwidth and compute ceilings: what a row is held to. */
 static double min_ceiling(const struct e2e_row *w)
 {
@@ -69,13 +89,17 @@ void e2e_print_table(const struct e2e_report *r)
 	       "prompt %d tokens, %d decode steps per turn (greedy, sampling included), %d round%s taking turns\n",
 	       r->quick ? " --quick" : "", r->model, what, r->weight_bytes / 1e6, r->threads, r->threads > 1 ? "s" : "",
 	       r->prompt, r->steps, r->rounds, r->rounds > 1 ? "s" : "");
-	printf("weights %s%s; memory read bandwidth %.2f GB/s (bench kernels' mem_read on the kernels' threads,\n"
-	       "median of the rounds); ceiling = batch x bandwidth / (weight bytes + batch x KV bytes of the mean context)\n"
+	printf("weights %s%s; read bandwidth %.2f GB/s (bench kernels' mem_read on the kernels' threads, median of\n"
+	       "the rounds), %s;\n"
+	       "ceiling = batch x bandwidth / (weight bytes + batch x KV bytes of the mean context)\n"
 	       "fp32 FMA peak %.1f GFLOP/s, bf16 dot peak %.1f (the best bursts of the rounds, the kernels' threads);\n"
 	       "compute = 1 / (2 x %.1f M matmul weights / their peak + attention flops of the mean context / fp32 peak)\n"
 	       "per token, the matmul's peak the bf16 dot's where the kernels take it (bf16 weights%s); %% min: of the\n"
 	       "lower ceiling\n\n",
-	       r->dtype, r->gguf ? " (a GGUF file: llama.cpp runs the same file)" : "", r->mem_gb_s, r->fma_gflop_s,
+	       r->dtype, r->gguf ? " (a GGUF file: llama.cpp runs the same file)" : "", r->mem_gb_s,
+	       r->weights_fit_llc ? "the weights fit in the last-level cache:\nread over a buffer their size, from where it stays"
+				  : "from memory:\nover a buffer the weights' size, at least 4x the last-level cache",
+	       r->fma_gflop_s,
 	       r->bf16dot_gflop_s, r->matmul_params / 1e6, r->bf16dot_used ? ": taken here" : ": not here");
 	printf("%-21s %6s %10s %9s %13s %10s %13s %6s %12s\n", "engine", "batch", "tokens/s", "ms/step", "ceiling tok/s",
 	       "% ceiling", "compute tok/s", "% min", "x llama.cpp");
@@ -105,6 +129,19 @@ void e2e_print_table(const struct e2e_report *r)
 	if (any && r->greedy_compared)
 		printf("greedy tokens at batch 1: the first %d of %d the same as llama.cpp's\n", r->greedy_same,
 		       r->greedy_compared);
+	if (r->prefill) {
+		const char *env = "llama.cpp";
+		double ours = prefill_tok_s(r), theirs = peer_prefill_tok_s(r, &env);
+		printf("\nprefill of one %d-token prompt in one step (the second of two each round): shmrt %.1f tok/s = %.0f%%\n"
+		       "of its compute ceiling %.1f tok/s (matmuls without the lm_head, attention over half the prompt)",
+		       r->prefill, ours, 100 * ours / r->prefill_compute_tok_s, r->prefill_compute_tok_s);
+		if (!isnan(theirs))
+			printf(";\n%s %.1f tok/s (one llama_decode of the prompt, n_ubatch %d)\n"
+			       "target: shmrt prefill = %.2f x %s (>= 1): %s\n",
+			       env, theirs, r->prefill, ours / theirs, env, ours >= theirs ? "met" : "NOT met");
+		else
+			printf("\n");
+	}
 	if (r->weights_note[0])
 		printf("\n%s\n", r->weights_note);
 	if (r->peer_note[0])
@@ -142,8 +179,20 @@ int e2e_print_json(const struct e2e_report *r)
 				"quick", r->quick, "weight_bytes_per_step", r->weight_bytes, "kv_bytes_per_token",
 				r->kv_token_bytes, "mem_read_gb_per_s", r->mem_gb_s, "results", rows, "notes", notes);
 	json_object_set_new(doc, "fma_peak_gflop_per_s", json_real(r->fma_gflop_s));
+	json_object_set_new(doc, "weights_fit_last_level_cache", json_boolean(r->weights_fit_llc));
+	json_object_set_new(doc, "last_level_cache_bytes", json_real(r->llc_bytes));
 	json_object_set_new(doc, "bf16dot_peak_gflop_per_s", json_real(r->bf16dot_gflop_s));
 	json_object_set_new(doc, "matmul_weights_per_token", json_real(r->matmul_params));
+	if (r->prefill) {
+		const char *env = "llama.cpp";
+		double theirs = peer_prefill_tok_s(r, &env);
+		json_object_set_new(doc, "prefill",
+				    json_pack("{s:i, s:o, s:o, s:o, s:o, s:s}", "prompt_tokens", r->prefill,
+					      "tokens_per_s", num_or_null(prefill_tok_s(r)), "compute_ceiling_tokens_per_s",
+					      num_or_null(r->prefill_compute_tok_s), "llama_cpp_tokens_per_s",
+					      num_or_null(theirs), "ratio_to_llama_cpp",
+					      num_or_null(prefill_tok_s(r) / theirs), "llama_cpp_engine", env));
+	}
 	const struct e2e_row *ours = find(r, "shmrt", 1), *peer = best_peer(r, 1);
 	if (ours && peer) {
 		double x = tok_s(ours) / tok_s(peer);

@@ -21,6 +21,10 @@ shmrt's decode.
       "decode_seconds", "tokens"}]}: the time of the S decode steps
       (greedy choices included, as shmrt's sampling) and sequence 0's S
       greedy tokens (the first from its prompt's logits).
+      With --prefill N the file's last line is an N-token prompt instead:
+      after the batches it is prefilled in one llama_decode (n_batch =
+      n_ubatch = N) in a fresh context, twice (the first warms up), and
+      the second's time is "prefill_seconds".
 
 llama.cpp runs with n_threads = n_threads_batch = N. The weights are the
 file's (a GGUF), else the checkpoint's dtype or --quantize's type.
@@ -96,6 +100,36 @@ def decode_batch(llama_cpp, np, model, n_vocab, threads, prompts, steps):
     return seconds, tokens
 
 
+def prefill(llama_cpp, model, threads, tokens):
+    """Seconds of one llama_decode of tokens in a fresh context (the second of two)."""
+    n = len(tokens)
+    seconds = None
+    for _ in range(2):
+        cp = llama_cpp.llama_context_default_params()
+        cp.n_ctx = (n + 16 + 255) // 256 * 256
+        cp.n_batch = cp.n_ubatch = n
+        cp.n_seq_max = 1
+        cp.n_threads = cp.n_threads_batch = threads
+        ctx = llama_cpp.llama_init_from_model(model, cp)
+        if not ctx:
+            raise SystemExit("llama_init_from_model failed for the prefill")
+        batch = llama_cpp.llama_batch_init(n, 0, 1)
+        try:
+            for i, t in enumerate(tokens):
+                batch.token[i], batch.pos[i], batch.n_seq_id[i] = t, i, 1
+                batch.seq_id[i][0], batch.logits[i] = 0, i == n - 1
+            batch.n_tokens = n
+            t0 = time.perf_counter()
+            rc = llama_cpp.llama_decode(ctx, batch)
+            seconds = time.perf_counter() - t0
+            if rc != 0:
+                raise SystemExit(f"llama_decode returned {rc} for the prefill of {n} tokens")
+        finally:
+            llama_cpp.llama_batch_free(batch)
+            llama_cpp.llama_free(ctx)
+    return seconds
+
+
 def decode(a):
     import numpy as np
     import llama_cpp
@@ -106,6 +140,9 @@ def decode(a):
         convert(a.model, a.gguf, a.quantize)
     with open(a.prompts) as f:
         prompts = [[int(t) for t in line.split(",")] for line in f if line.strip()]
+    prefill_prompt = prompts.pop() if a.prefill else None
+    if prefill_prompt is not None and len(prefill_prompt) != a.prefill:
+        raise SystemExit(f"{a.prompts}: the last line has {len(prefill_prompt)} tokens, not --prefill {a.prefill}")
     batches = [int(b) for b in a.batch.split(",")]
     if max(batches) > len(prompts):
         raise SystemExit(f"{a.prompts}: {len(prompts)} prompts for batch {max(batches)}")
@@ -115,14 +152,16 @@ def decode(a):
     if not model:
         raise SystemExit(f"{a.gguf}: llama.cpp cannot load it")
     n_vocab = llama_cpp.llama_vocab_n_tokens(llama_cpp.llama_model_get_vocab(model))
-    results = []
+    doc = {"version": llama_cpp.__version__, "dtype": weight_type(a.gguf), "results": []}
     try:
         for B in batches:
             seconds, tokens = decode_batch(llama_cpp, np, model, n_vocab, a.threads, prompts[:B], a.steps)
-            results.append({"batch": B, "decode_seconds": seconds, "tokens": tokens})
+            doc["results"].append({"batch": B, "decode_seconds": seconds, "tokens": tokens})
+        if prefill_prompt:
+            doc["prefill_seconds"] = prefill(llama_cpp, model, a.threads, prefill_prompt)
     finally:
         llama_cpp.llama_model_free(model)
-    print(json.dumps({"version": llama_cpp.__version__, "dtype": weight_type(a.gguf), "results": results}))
+    print(json.dumps(doc))
 
 
 def main():
@@ -135,6 +174,7 @@ def main():
     p.add_argument("--batch", default="1")
     p.add_argument("--steps", type=int)
     p.add_argument("--quantize")
+    p.add_argument("--prefill", type=int, default=0)
     a = p.parse_args()
     if a.probe:
         probe()
