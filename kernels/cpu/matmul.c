@@ -36,6 +36,16 @@
 #define WBUF_FLOATS 4096 /* prefill: a strip of W in fp32, per thread (matmul_impl.h's PNR x PKC) */
 #define XP 32 /* prefill: rows of X a panel, a multiple of every level's tile (matmul_impl.h's PM) */
 
+/* The next strip of W for a tile to ask for (into L2) while it computes:
+ * PNR rows of `lines` lines from base, ld bytes apart, one every `every`
+ * steps. With few tiles per strip (batched decode: m = 32 to 64) the
+ * strips came from DRAM while the FMAs waited. */
+struct pnext {
+	const char *base;
+	int64_t ld;
+	int lines, every;
+};
+
 struct matmul_impl {
 	void (*decode)(const struct shmrt_matmul_args *a, int64_t n_begin, int64_t n_end, const float *xperm);
 	void (*prefill)(const struct shmrt_matmul_args *a, int64_t n_begin, int64_t n_end, float *wbuf, const float *xt);

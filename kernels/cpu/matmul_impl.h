@@ -248,8 +248,9 @@ static IMPL_TARGET void IMPL(decode)(const struct shmrt_matmul_args *a, int64_t 
 
 /* out[r][i] = sum over k < kc of wb[r][k] * xk[k * XP + i], for r < PNR
  * and i < PM; xk is the tile's first row of X in its panel's K slice. */
-static INLINE_T void IMPL(ptile)(const float *xk, const float *wb, int kc, float out[PNR][PM])
+static INLINE_T void IMPL(ptile)(const float *xk, const float *wb, int kc, float out[PNR][PM], const struct pnext *pf)
 {
+	int pf_left = pf ? PNR * pf->lines : 0, pf_count = 0, pf_row = 0, pf_line = 0;
 	VF acc[PNR][PMV];
 #pragma GCC unroll 16
 	for (int r = 0; r < PNR; r++)
@@ -257,6 +258,12 @@ static INLINE_T void IMPL(ptile)(const float *xk, const float *wb, int kc, float
 		for (int v = 0; v < PMV; v++)
 			acc[r][v] = (VF){0};
 	for (int k = 0; k < kc; k++, xk += XP) {
+		if (pf_left && ++pf_count == pf->every) {
+			__builtin_prefetch(pf->base + pf_row * pf->ld + (int64_t)pf_line * 64, 0, 2);
+			pf_count = 0, pf_left--;
+			if (++pf_row == PNR)
+				pf_row = 0, pf_line++;
+		}
 		VF x[PMV];
 #pragma GCC unroll 4
 		for (int v = 0; v < PMV; v++)
@@ -317,10 +324,14 @@ static INLINE_T void IMPL(prefill_dt)(const struct shmrt_matmul_args *a, int64_t
 					for (; k < kc; k++)
 						to[k] = shmrt_load(a->w, dt, from + k);
 				}
+				int64_t esize = shmrt_dtype_size(dt), lines = ((int64_t)kc * esize + 63) / 64;
+				struct pnext next = {(const char *)a->w + ((n0 + PNR) * a->k + k0) * esize, a->k * esize,
+						     (int)lines, (int)(kc / (PNR * lines) > 0 ? kc / (PNR * lines) : 1)};
+				bool has_next = n0 + 2 * PNR <= a->n;
 				for (int m0 = mb; m0 < mb_end; m0 += PM) {
 					float out[PNR][PM];
 					const float *xk = xt + (int64_t)(m0 / XP) * XP * a->k + (int64_t)k0 * XP + m0 % XP;
-					IMPL(ptile)(xk, wbuf, kc, out);
+					IMPL(ptile)(xk, wbuf, kc, out, m0 == mb && has_next ? &next : NULL);
 					IMPL(pstore)(a, m0, n0, out, k0 == 0);
 				}
 			}
