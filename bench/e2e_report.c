@@ -89,10 +89,10 @@ void e2e_print_table(const struct e2e_report *r)
 	       "prompt %d tokens, %d decode steps per turn (greedy, sampling included), %d round%s taking turns\n",
 	       r->quick ? " --quick" : "", r->model, what, r->weight_bytes / 1e6, r->threads, r->threads > 1 ? "s" : "",
 	       r->prompt, r->steps, r->rounds, r->rounds > 1 ? "s" : "");
-	printf("weights %s%s; read bandwidth %.2f GB/s (bench kernels' mem_read on the kernels' threads, median of\n"
-	       "the rounds), %s;\n"
+	printf("weights %s%s; read bandwidth %.2f GB/s (bench kernels' mem_read on the kernels' threads, the best of\n"
+	       "samples before every turn), %s;\n"
 	       "ceiling = batch x bandwidth / (weight bytes + batch x KV bytes of the mean context)\n"
-	       "fp32 FMA peak %.1f GFLOP/s, bf16 dot peak %.1f (the best bursts of the rounds, the kernels' threads);\n"
+	       "fp32 FMA peak %.1f GFLOP/s, bf16 dot peak %.1f (the best bursts before every turn, the kernels' threads);\n"
 	       "compute = 1 / (2 x %.1f M matmul weights / their peak + attention flops of the mean context / fp32 peak)\n"
 	       "per token, the matmul's peak the bf16 dot's where the kernels take it (bf16 weights%s); %% min: of the\n"
 	       "lower ceiling\n\n",

@@ -57,10 +57,9 @@ struct kb_row *kb_add(struct kb_report *r, const char *kernel, const char *backe
 double kb_median(double *v, int n);
 
 /* Read bandwidth on the CPU kernels' thread pool (the threads a decode
- * uses) over a buffer of `bytes` (rounded down to 256) that the call
- * allocates and faults in: the median GB/s of passes over it for about
- * budget_ns (at least 3). 0 or -ENOMEM. */
-int kb_cpu_mem_read(size_t bytes, int64_t budget_ns, double *gb_per_s);
+ * uses) over bytes (rounded down to 256) at buf, faulted in: the median
+ * GB/s of passes over it for about budget_ns (at least 3). */
+double kb_cpu_mem_read_buf(const float *buf, size_t bytes, int64_t budget_ns);
 
 /* The compute peaks (bench/cpu_peak.c), on the same threads at the CPU's
  * vector level: fp32 FMA, and AVX512-BF16's dot product (the bf16 matmul

@@ -420,27 +420,20 @@ static int attn_run(struct cpu_run *cr, const struct kb_attn_shape *s)
 }
 
 /* For other benchmarks (bench e2e's decode ceiling): read bandwidth on the
- * kernels' pool, the same loop as the mem_read limit, over a buffer of its
- * own. */
-int kb_cpu_mem_read(size_t bytes, int64_t budget_ns, double *gb_per_s)
+ * kernels' pool, the same loop as the mem_read limit. */
+double kb_cpu_mem_read_buf(const float *buf, size_t bytes, int64_t budget_ns)
 {
-	bytes &= ~(size_t)255;
-	float *buf = bytes ? aligned_alloc(64, bytes) : NULL;
-	if (!buf)
-		return -ENOMEM;
-	memset(buf, 0, bytes); /* fault the pages in */
-	struct mem_job j = {.op = MEM_READ, .a = buf, .n = bytes / sizeof(float), .isa = shmrt_cpu_isa()};
+	struct mem_job j = {.op = MEM_READ, .a = (float *)buf, .n = (bytes & ~(size_t)255) / sizeof(float),
+			    .isa = shmrt_cpu_isa()};
 	double v[MAX_CALLS];
 	int n = 0;
 	for (int64_t t0 = shmrt_now_ns(), t1 = t0; n < MAX_CALLS && (n < 3 || t1 - t0 < budget_ns);) {
 		int64_t s0 = shmrt_now_ns();
 		shmrt_pool_run(mem_run, &j);
 		t1 = shmrt_now_ns();
-		v[n++] = (double)bytes / (double)(t1 - s0);
+		v[n++] = (double)(j.n * sizeof(float)) / (double)(t1 - s0);
 	}
-	*gb_per_s = kb_median(v, n);
-	free(buf);
-	return 0;
+	return kb_median(v, n);
 }
 
 /* ---- the part ---- */

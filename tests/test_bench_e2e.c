@@ -97,6 +97,11 @@ static size_t check_doc(const json_t *doc, bool gguf, const char *dtype, const c
 	positive(doc, "mem_read_gb_per_s");
 	positive(doc, "fma_peak_gflop_per_s");
 	positive(doc, "matmul_weights_per_token");
+	/* --quick's prefill: one 32-token prompt in one step */
+	json_t *pre = json_object_get(doc, "prefill");
+	CHECK(json_integer_value(json_object_get(pre, "prompt_tokens")) == 32, "no prefill of 32 tokens");
+	positive(pre, "tokens_per_s");
+	positive(pre, "compute_ceiling_tokens_per_s");
 
 	int seen[2] = {0}, peer_seen[2] = {0}, n_peer = 0;
 	json_t *row;

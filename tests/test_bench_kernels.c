@@ -93,12 +93,15 @@ int main(int argc, char **argv)
 	CHECK(positive(mem), "cpu_mem_gb_per_s is not a positive number");
 	CHECK(copy && (json_is_null(copy) || positive(copy)), "gpu_copy_gb_per_s is neither null nor positive");
 	bool gpu = !json_is_null(copy);
+	json_t *ghz = json_object_get(doc, "cpu_ghz"); /* the clock the peaks are checked against */
+	CHECK(json_is_null(ghz) || positive(ghz), "cpu_ghz is neither null nor positive");
 	CHECK(json_is_array(results), "no \"results\" array");
 
 	struct kind kinds[] = {
 		{"mem_read", "cpu", true, false, "cpu_mem", 1, 0},
 		{"mem_triad", "cpu", true, false, "cpu_mem", 1, 0},
 		{"fma_peak", "cpu", false, true, "cpu_fma", 1, 0},
+		{"bf16dot_peak", "cpu", false, true, "cpu_bf16dot", 0, 0}, /* where the CPU has AVX512-BF16 */
 		{"matmul", "cpu", true, true, "cpu_mem", 4, 0},  /* decode: m 1 and 16, bf16 and f32 */
 		{"matmul", "cpu", true, true, "cpu_fma", 2, 0},  /* prefill */
 		{"attention_decode", "cpu", true, true, "cpu_mem", 1, 0},
