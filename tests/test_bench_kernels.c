@@ -103,7 +103,8 @@ int main(int argc, char **argv)
 		{"fma_peak", "cpu", false, true, "cpu_fma", 1, 0},
 		{"bf16dot_peak", "cpu", false, true, "cpu_bf16dot", 0, 0}, /* where the CPU has AVX512-BF16 */
 		{"matmul", "cpu", true, true, "cpu_mem", 4, 0},  /* decode: m 1 and 16, bf16 and f32 */
-		{"matmul", "cpu", true, true, "cpu_fma", 2, 0},  /* prefill */
+		{"matmul", "cpu", true, true, "cpu_fma", 1, 0},  /* prefill: f32 w, and bf16 but with the bf16 dot */
+		{"matmul", "cpu", true, true, "cpu_bf16dot", 0, 0}, /* prefill, bf16 w, SHMRT_CPU_BF16DOT=on */
 		{"attention_decode", "cpu", true, true, "cpu_mem", 1, 0},
 		{"attention_prefill", "cpu", false, true, "cpu_fma", 1, 0},
 		/* The GPU part (min_rows 0 without a GPU). */

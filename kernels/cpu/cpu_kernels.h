@@ -27,18 +27,16 @@ SHMRT_CPU_KERNEL(sample, shmrt_sample_args)
  * shmrt_cpu_matmul's checks: x and y f32, m > 0. */
 int shmrt_cpu_matmul_quant(const struct shmrt_matmul_args *a);
 
-/* Whether the cpu matmul of a (bf16 W at the avx512bf16 level, where
- * this CPU's dot product outpaces its FMA) takes AVX512-BF16's dot
- * product, rounding X to bf16 (matmul_bf16dot.c); else fp32 (matmul.c).
- * The same answer for every m. The first call may race the two
- * instructions (about 0.3 ms, once per process). */
+/* Whether the cpu matmul of a (bf16 W at the avx512bf16 level, with the
+ * dot product asked for) takes AVX512-BF16's dot product, rounding X to
+ * bf16 (matmul_bf16dot.c); else fp32 (matmul.c). The same answer for
+ * every m. */
 bool shmrt_cpu_bf16dot_used(const struct shmrt_matmul_args *a);
 
-/* Where the dot product is taken at the avx512bf16 level: AUTO as above,
- * ON whatever the race says, OFF never. $SHMRT_CPU_BF16DOT
- * (auto|on|off) sets it at the first call; this (for tests and
- * benchmarks) at any time, not thread-safe against running kernels. */
-enum shmrt_bf16dot_mode { SHMRT_BF16DOT_OFF, SHMRT_BF16DOT_ON, SHMRT_BF16DOT_AUTO };
+/* Whether the dot product is asked for: $SHMRT_CPU_BF16DOT=on at the first
+ * call (else off); this (for tests and benchmarks) at any time, not
+ * thread-safe against running kernels. */
+enum shmrt_bf16dot_mode { SHMRT_BF16DOT_OFF, SHMRT_BF16DOT_ON };
 void shmrt_cpu_set_bf16dot(enum shmrt_bf16dot_mode mode);
 
 /* The cpu matmul for bf16 W at the avx512bf16 level, after

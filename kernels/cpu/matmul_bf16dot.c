@@ -2,8 +2,8 @@
  *
  * VDPBF16PS multiplies 32 pairs of bf16 and adds each two neighbouring
  * products into one of 16 fp32 lanes: 64 FLOPs an instruction, where the
- * fp32 path (matmul_impl.h) spends a shift or a mask, a multiply, an FMA
- * and an add on the same 32 elements of W once they are widened. X is
+ * fp32 path (matmul_impl.h) spends a shift or a mask and two FMAs on the
+ * same 32 elements of W once they are widened. X is
  * rounded to bf16 once per call (round to nearest even, VCVTNE2PS2BF16),
  * as llama.cpp does for its BF16 type (ggml's vec_dot_type of
  * GGML_TYPE_BF16 is BF16); the products of two bf16 are exact in fp32 and
@@ -11,20 +11,22 @@
  * of each |x|, 2^-9 of sum |x w| on an output (tests/test_kernels_matmul.c).
  * Denormal inputs and results are flushed to zero by the instruction.
  *
- * Whether it pays depends on the CPU (shmrt_cpu_bf16dot_used). Per 32
- * elements of W and row of X it is one instruction where the fp32 path
- * needs three (multiply, FMA, add, after widening W), but CPUs issue it
- * at different rates: on the 2-vCPU Xeon (family 6 model 207, KVM) one
- * every 2 cycles, 32 FLOPs a cycle against FMA's 64 (bench kernels'
+ * Whether it pays depends on the CPU. Per 32 elements of W and row of X
+ * it is one instruction where the fp32 path needs two or three, but CPUs
+ * issue it at different rates: the 2-vCPU Xeon (family 6 model 207, KVM)
+ * one every 2 cycles, 32 FLOPs a cycle against FMA's 64 (bench kernels'
  * bf16dot_peak and fma_peak: 85 and 172 GFLOP/s a thread), and there the
- * fp32 tiles were 10-15% faster from m = 24 on (2048 x 768 bf16, W from
- * DRAM) while the dot product was 20-30% faster at m = 4 to 16; AMD's
- * Zen 4 issues it every cycle, twice its 512-bit FMA rate. So the two
- * instructions are raced once per process (dot_outpaces_fma) and the
- * winner takes every m: a row of Y never depends on how many rows were
- * batched with it (a request's tokens are the same alone or in a batch of
- * 16, tests/serve), which choosing by m would break. $SHMRT_CPU_BF16DOT
- * overrides the race.
+ * fp32 path won in `bench e2e` at every batch (bench/RESULTS.md); AMD's
+ * Zen 4 issues it every cycle, twice its 512-bit FMA rate (not measured
+ * here). It is therefore asked for, $SHMRT_CPU_BF16DOT=on
+ * (shmrt_cpu_bf16dot_used), not raced: a race of the two instructions
+ * at start-up, tried first, came out differently in the processes of one
+ * runtime on a loaded machine (ranks on different paths: the W=2 tokens
+ * of tests/test_runtime.c left W=1's under ASan), and the environment is
+ * what every process of a runtime shares. Either way the path is the same
+ * for every m: a row of Y never depends on how many rows were batched with
+ * it (a request's tokens are the same alone or in a batch of 16,
+ * tests/serve), which choosing by m would break.
  *
  * Blocking: K in slices of KC (a register tile's W rows stay in L1), X in
  * chunks of MC rows (in L2); each NR-row strip of W is read from memory
@@ -42,7 +44,6 @@
 #include "cpu_kernels.h"
 #include "cpu_isa.h"
 #include "cpu_pool.h"
-#include "clock.h"
 #include "dtype_conv.h"
 #include "fail.h"
 
@@ -104,68 +105,6 @@ INLINE_T void prefetch_step(const struct pf_region *p, int64_t per_step, int64_t
  * holds the next row's values, or nothing). */
 /* ---- which path ---- */
 
-#define RACE_CHAINS 12 /* independent chains: latency x ports of both */
-#define RACE_ITERS 2000
-
-TARGET static float race_fma(void)
-{
-	__m512 acc[RACE_CHAINS], m = _mm512_set1_ps(0.999999f), c = _mm512_set1_ps(1e-3f);
-	for (int i = 0; i < RACE_CHAINS; i++)
-		acc[i] = _mm512_set1_ps((float)i);
-	for (int it = 0; it < RACE_ITERS; it++)
-#pragma GCC unroll 12
-		for (int i = 0; i < RACE_CHAINS; i++)
-			acc[i] = _mm512_fmadd_ps(acc[i], m, c);
-	float s = 0;
-	for (int i = 0; i < RACE_CHAINS; i++)
-		s += _mm512_cvtss_f32(acc[i]);
-	return s;
-}
-
-TARGET static float race_dot(void)
-{
-	__m512 acc[RACE_CHAINS];
-	__m512bh x = (__m512bh)_mm512_set1_epi16(0x3f80), y = (__m512bh)_mm512_set1_epi16(0x3a83);
-	for (int i = 0; i < RACE_CHAINS; i++)
-		acc[i] = _mm512_set1_ps((float)i);
-	for (int it = 0; it < RACE_ITERS; it++)
-#pragma GCC unroll 12
-		for (int i = 0; i < RACE_CHAINS; i++)
-			acc[i] = _mm512_dpbf16_ps(acc[i], x, y);
-	float s = 0;
-	for (int i = 0; i < RACE_CHAINS; i++)
-		s += _mm512_cvtss_f32(acc[i]);
-	return s;
-}
-
-static volatile float race_sink;
-
-/* Whether VDPBF16PS does more FLOPs a second than VFMADD (64 against 32 an
- * instruction) on this core: the best of 5 alternated bursts of each
- * (about 30 us apiece), once per process. A preempted burst only loses;
- * the two differ by 2x either way on the CPUs measured (see the top). */
-TARGET static int dot_outpaces_fma(void)
-{
-	static _Atomic int known = -1;
-	int v = atomic_load_explicit(&known, memory_order_relaxed);
-	if (v >= 0)
-		return v;
-	int64_t best_fma = INT64_MAX, best_dot = INT64_MAX;
-	for (int i = 0; i < 5; i++) {
-		int64_t t0 = shmrt_now_ns();
-		race_sink += race_fma();
-		int64_t t1 = shmrt_now_ns();
-		race_sink += race_dot();
-		int64_t t2 = shmrt_now_ns();
-		best_fma = t1 - t0 < best_fma ? t1 - t0 : best_fma;
-		best_dot = t2 - t1 < best_dot ? t2 - t1 : best_dot;
-	}
-	/* same instruction count: the dot product does twice the FLOPs */
-	v = 2 * best_fma > best_dot;
-	atomic_store_explicit(&known, v, memory_order_relaxed);
-	return v;
-}
-
 static _Atomic int mode = -1; /* enum shmrt_bf16dot_mode, -1 until read */
 
 void shmrt_cpu_set_bf16dot(enum shmrt_bf16dot_mode m)
@@ -180,13 +119,10 @@ bool shmrt_cpu_bf16dot_used(const struct shmrt_matmul_args *a)
 	int m = atomic_load_explicit(&mode, memory_order_relaxed);
 	if (m < 0) {
 		const char *env = getenv("SHMRT_CPU_BF16DOT");
-		m = env && !strcmp(env, "on") ? SHMRT_BF16DOT_ON : env && !strcmp(env, "off") ? SHMRT_BF16DOT_OFF
-											     : SHMRT_BF16DOT_AUTO;
+		m = env && !strcmp(env, "on") ? SHMRT_BF16DOT_ON : SHMRT_BF16DOT_OFF;
 		atomic_store_explicit(&mode, m, memory_order_relaxed);
 	}
-	if (m != SHMRT_BF16DOT_AUTO)
-		return m == SHMRT_BF16DOT_ON;
-	return dot_outpaces_fma();
+	return m == SHMRT_BF16DOT_ON;
 }
 
 /* ---- the kernel ---- */
