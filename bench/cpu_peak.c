@@ -155,11 +155,6 @@ double kb_cpu_peak(enum kb_peak kind, int bursts)
 	return best;
 }
 
-const char *kb_peak_name(enum kb_peak kind)
-{
-	return kind == KB_PEAK_BF16DOT ? "bf16dot_peak" : "fma_peak";
-}
-
 /* One dependent add a cycle. */
 static void clock_run(void *ctx, int tid, int n_threads)
 {

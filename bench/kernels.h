@@ -71,8 +71,6 @@ double kb_cpu_peak_burst(enum kb_peak kind);
 /* The best of `bursts` bursts (a peak is a maximum: a burst slowed by
  * another job says nothing about the hardware). */
 double kb_cpu_peak(enum kb_peak kind, int bursts);
-/* "fma_peak", "bf16dot_peak" (the rows of bench kernels). */
-const char *kb_peak_name(enum kb_peak kind);
 /* The most FLOPs a cycle one thread can do with the burst's instruction at
  * vector level isa (two ports); 0 where it cannot run. */
 double kb_peak_flops_per_cycle_max(enum kb_peak kind, enum shmrt_cpu_isa isa);

@@ -3,8 +3,8 @@
  * The kernels that pay for it (measured in `shmrt bench kernels`) are
  * compiled several times with target attributes and picked at run time
  * with __builtin_cpu_supports: "avx512bf16" (avx512vnni and AVX512_BF16:
- * the bf16 dot products of the batched and prefill bf16 matmul,
- * matmul_bf16dot.c), "avx512vnni" (AVX-512F, BW, VL and VNNI:
+ * the bf16 dot products of matmul_bf16dot.c, when asked for),
+ * "avx512vnni" (AVX-512F, BW, VL and VNNI:
  * the int8 dot products of the quantized matmul, matmul_quant.c), "avx512"
  * (AVX-512F), "avx2" (AVX2, FMA, F16C) and "generic" (the compiler's
  * baseline: SSE2 on x86-64, or any other architecture). Each level

@@ -1,7 +1,8 @@
 /* Fast matmul Y = X W^T (+ bias): x f32, w f32|bf16|f16, y f32.
  *
- * Block-format W (Q8_0 ... Q6_K) goes to matmul_quant.c, bf16 W with
- * several rows of X to matmul_bf16dot.c where the CPU has AVX512-BF16.
+ * Block-format W (Q8_0 ... Q6_K) goes to matmul_quant.c, bf16 W to
+ * matmul_bf16dot.c when its AVX512-BF16 dot product is asked for
+ * (shmrt_cpu_bf16dot_used).
  *
  * Threads split the rows of W (output columns); each runs register tiles
  * compiled for the CPU's vector level (matmul_impl.h, cpu_isa.h). Small M

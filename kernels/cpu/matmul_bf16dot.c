@@ -96,13 +96,6 @@ INLINE_T void prefetch_step(const struct pf_region *p, int64_t per_step, int64_t
 		__builtin_prefetch(p->pf + b / p->slice * p->ld + b % p->slice, 0, 2);
 }
 
-/* Y[m0 .. m0+mr) x [n0 .. n0+nr) over K slice [k0, k0+kc): y = sum
- * (+ bias) on the first slice, y += sum on the others; meanwhile the
- * tile's part of the next strip of W is asked for, spread over its steps. mr and nr are
- * constants at each call site (the switch in strip), so the accumulators
- * stay in registers. Rows of W past n repeat the last row; their sums are
- * dropped. The slice's last step masks W past k (X is zero there, but W
- * holds the next row's values, or nothing). */
 /* ---- which path ---- */
 
 static _Atomic int mode = -1; /* enum shmrt_bf16dot_mode, -1 until read */
@@ -127,6 +120,13 @@ bool shmrt_cpu_bf16dot_used(const struct shmrt_matmul_args *a)
 
 /* ---- the kernel ---- */
 
+/* Y[m0 .. m0+mr) x [n0 .. n0+nr) over K slice [k0, k0+kc): y = sum
+ * (+ bias) on the first slice, y += sum on the others; meanwhile the
+ * tile's part of the next strip of W is asked for, spread over its steps.
+ * mr and nr are constants at each call site (the switch in strip), so the
+ * accumulators stay in registers. Rows of W past n repeat the last row;
+ * their sums are dropped. The slice's last step masks W past k (X is zero
+ * there, but W holds the next row's values, or nothing). */
 INLINE_T void tile(const struct job *j, int m0, int mr, int64_t n0, int nr, int64_t k0, int64_t kc,
 		   const struct pf_region *pf)
 {
