@@ -155,32 +155,27 @@ double kb_cpu_peak(enum kb_peak kind, int bursts)
 	return best;
 }
 
+#if defined(__x86_64__) || defined(__i386__)
 /* One dependent add a cycle. */
 static void clock_run(void *ctx, int tid, int n_threads)
 {
 	(void)n_threads;
 	struct peak_job *j = ctx;
 	uint64_t x = (uint64_t)tid;
-#if defined(__x86_64__) || defined(__i386__)
 	for (int i = 0; i < CLOCK_ADDS; i++)
 		__asm__ volatile("add $1, %0" : "+r"(x));
-#endif
 	j->sink[tid & 255] += (float)x;
 }
+#endif
 
-double kb_cpu_clock_ghz(int bursts)
+double kb_cpu_clock_ghz(void)
 {
-#if !defined(__x86_64__) && !defined(__i386__)
-	(void)bursts;
+#if defined(__x86_64__) || defined(__i386__)
+	struct peak_job j = {0};
+	int64_t t0 = shmrt_now_ns();
+	shmrt_pool_run(clock_run, &j);
+	return CLOCK_ADDS / (double)(shmrt_now_ns() - t0);
+#else
 	return NAN; /* no chain of known latency written for this architecture */
 #endif
-	double best = 0;
-	for (int i = 0; i < bursts; i++) {
-		struct peak_job j = {0};
-		int64_t t0 = shmrt_now_ns();
-		shmrt_pool_run(clock_run, &j);
-		double ghz = CLOCK_ADDS / (double)(shmrt_now_ns() - t0);
-		best = ghz > best ? ghz : best;
-	}
-	return best;
 }

@@ -130,7 +130,7 @@ int bench_kernels(int argc, char **argv)
 		return 2;
 	}
 
-	struct kb_report r = {.cpu_mem_gb_per_s = NAN, .gpu_copy_gb_per_s = NAN, .quick = o.quick};
+	struct kb_report r = {.cpu_mem_gb_per_s = NAN, .gpu_copy_gb_per_s = NAN, .cpu_ghz = NAN, .quick = o.quick};
 	int rc = 0;
 	if (cpu_part)
 		rc = kb_run_cpu(&o, backend ? backend : "cpu", &r);

@@ -37,7 +37,7 @@ struct kb_report {
 	bool quick;
 	int cpu_threads;
 	const char *cpu_isa;
-	double cpu_ghz; /* kb_cpu_clock_ghz, NAN when unknown */
+	double cpu_ghz; /* the best kb_cpu_clock_ghz of the run, NAN when unknown */
 	double cpu_flops_per_cycle_max[2]; /* per thread, by enum kb_peak */
 	char gpu_name[256]; /* "" without a GPU part (cudaDeviceProp.name) */
 	char gpu_note[256]; /* why there is no GPU part, or "" */
@@ -74,9 +74,10 @@ double kb_cpu_peak(enum kb_peak kind, int bursts);
 /* The most FLOPs a cycle one thread can do with the burst's instruction at
  * vector level isa (two ports); 0 where it cannot run. */
 double kb_peak_flops_per_cycle_max(enum kb_peak kind, enum shmrt_cpu_isa isa);
-/* The core clock of the pool's threads from chains of dependent adds: the
- * best of `bursts`, in GHz; NAN off x86. */
-double kb_cpu_clock_ghz(int bursts);
+/* The core clock of the pool's threads from one chain of dependent adds
+ * each, in GHz (a disturbed chain reads low: callers keep the best); NAN
+ * off x86. */
+double kb_cpu_clock_ghz(void);
 
 /* n random values in [-1, 1) of dtype dt into device memory of b (for a
  * block format, n elements of random blocks with small scales). 0 or

@@ -167,7 +167,7 @@ static double peak_burst(struct cpu_run *cr, enum kb_peak kind)
 	/* the clock the peaks are checked against, sampled beside them: a
 	 * clock read only at the start, in a busy second, made a quiet
 	 * run's FMA peak 99 FLOP/cycle a thread (the most is 64) */
-	double ghz = kb_cpu_clock_ghz(1);
+	double ghz = kb_cpu_clock_ghz();
 	cr->r->cpu_ghz = ghz > cr->r->cpu_ghz || isnan(cr->r->cpu_ghz) ? ghz : cr->r->cpu_ghz;
 	return gflops;
 }
@@ -521,7 +521,6 @@ int kb_run_cpu(const struct kb_opts *o, const char *name, struct kb_report *r)
 	    !kb_add(r, "fma_peak", "cpu", "isa=%s threads=%d", r->cpu_isa, r->cpu_threads) ||
 	    (bf16dot && !kb_add(r, "bf16dot_peak", "cpu", "isa=%s threads=%d", r->cpu_isa, r->cpu_threads)))
 		rc = -ENOMEM;
-	r->cpu_ghz = kb_cpu_clock_ghz(o->quick ? 2 : 5); /* and beside every burst: peak_burst */
 	for (int k = 0; k < 2; k++)
 		r->cpu_flops_per_cycle_max[k] = kb_peak_flops_per_cycle_max((enum kb_peak)k, cr->isa);
 	double triad = NAN;
