@@ -34,9 +34,9 @@
  *
  * The compute ceiling (issue 16): a token costs 2 flops per matmul weight
  * and 4 x head_dim per query head and cached position. Attention and the
- * the matmul keep fp32 activations, and the fp32 FMA peak is theirs, but
- * for a bf16 matmul where the kernels take AVX512-BF16's dot product
- * (kernels/cpu/matmul_bf16dot.c), whose peak is its own. Batched decode is
+ * matmuls keep fp32 activations, so the fp32 FMA peak is theirs; a bf16
+ * matmul on AVX512-BF16's dot product (kernels/cpu/matmul_bf16dot.c, when
+ * SHMRT_CPU_BF16DOT=on) is held to that instruction's peak. Batched decode is
  * bound by the lower of the two ceilings; the table gives both and the
  * fraction of the lower.
  *
