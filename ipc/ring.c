@@ -180,6 +180,33 @@ static int validate(struct shmrt_ring *r, void *mem, size_t mem_size)
 	return 0;
 }
 
+int ring_repair(struct shmrt_ring *r)
+{
+	struct ring_shared *sh = r->sh;
+	struct ring_reader *rd = &sh->readers[r->reader];
+	const char *what = sh->magic != RING_MAGIC		 ? "magic"
+			   : sh->version != RING_VERSION	 ? "version"
+			   : sh->kind != (uint32_t)r->kind	 ? "kind"
+			   : sh->capacity != r->cap		 ? "capacity"
+			   : sh->n_readers != r->n_readers	 ? "reader count"
+			   : sh->n_producers != r->n_producers	 ? "producer count"
+			   : atomic_load(&rd->id) != r->id	 ? "reader's id"
+			   : atomic_load(&rd->pos) != r->tail	 ? "reader's position"
+								 : NULL;
+	if (r->role != SHMRT_RING_CONSUMER || !what)
+		return 0;
+	sh->magic = RING_MAGIC;
+	sh->version = RING_VERSION;
+	sh->kind = (uint32_t)r->kind;
+	sh->capacity = r->cap;
+	sh->n_readers = r->n_readers;
+	sh->n_producers = r->n_producers;
+	atomic_store(&rd->id, r->id);
+	atomic_store(&rd->pos, r->tail);
+	shmrt_fail(EBADMSG, "ring %p: its %s had been rewritten", (void *)sh, what);
+	return 1;
+}
+
 int shmrt_ring_open(struct shmrt_ring **out, void *mem, size_t mem_size, enum shmrt_ring_role role,
 		    unsigned reader)
 {

@@ -3,6 +3,7 @@
  * records below the head it saw last. Everything read from the shared
  * memory is checked before use: a bad value is -EBADMSG. */
 #include <errno.h>
+#include <limits.h>
 #include <string.h>
 
 #include "fail.h"
@@ -120,6 +121,21 @@ int ring_check_head(struct shmrt_ring *r)
 	if (head % RING_ALIGN || (head - r->tail > r->cap && r->tail - head > r->cap))
 		return ring_corrupt(r, "head", head);
 	return 0;
+}
+
+int ring_resync(struct shmrt_ring *r)
+{
+	int rc = ring_check_head(r);
+	if (rc)
+		return rc;
+	uint64_t head = atomic_load_explicit(&r->sh->head, memory_order_acquire);
+	/* head may lag us by one record (SPSC, broadcast): then none is skipped */
+	uint64_t skip = head - r->tail <= r->cap ? head - r->tail : 0;
+	r->cur_size = 0;
+	r->dead_size = 0;
+	r->head_seen = r->tail + skip;
+	advance(r, (uint32_t)skip); /* publishes our position again too */
+	return (int)(skip < INT_MAX ? skip : INT_MAX);
 }
 
 int shmrt_ring_peek(struct shmrt_ring *r, const void **buf, size_t *len, int64_t timeout_ns)

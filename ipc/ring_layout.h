@@ -244,6 +244,17 @@ uint64_t ring_peer_pack(int32_t pid, uint64_t start_time);
 bool ring_peer_alive(uint64_t id);
 int ring_producers_gone(struct shmrt_ring *r); /* consumer side */
 int ring_check_head(struct shmrt_ring *r);     /* consumer side: -EBADMSG if corrupt */
+/* Consumer side, after -EBADMSG at its position: goes on from head (the
+ * producer writes every record after it afresh), dropping what lies
+ * between. Returns the bytes dropped (0: head is at our position, or lags
+ * it), or -EBADMSG if head is corrupt too. */
+int ring_resync(struct shmrt_ring *r);
+
+/* Consumer side: writes back what the consumer alone knows, the header
+ * (immutable since format) as it was at open and its reader's id and
+ * position. Returns 1 if any had been rewritten (a message names the
+ * first), else 0. */
+int ring_repair(struct shmrt_ring *r);
 int ring_consumers_gone(struct shmrt_ring *r); /* producer side */
 
 /* -EBADMSG with a message naming what was found corrupt. */

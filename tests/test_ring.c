@@ -552,6 +552,68 @@ static void test_corrupt(enum shmrt_ring_kind kind)
 	teardown(&f);
 }
 
+/* A consumer whose position holds a lie (a record's size rewritten for
+ * good) goes on from head after ring_resync: it gets what the producer
+ * writes next, in order, and the producer is not held up by the record
+ * skipped (the client's response ring, test_trust fuzz). */
+static void test_resync(enum shmrt_ring_kind kind)
+{
+	struct fixture f;
+	setup(&f, kind, CAP);
+	struct ring_rec *rec = (struct ring_rec *)((unsigned char *)f.mem + f.size - CAP);
+	static unsigned char buf[CAP];
+	for (unsigned i = 0; i < 3; i++) {
+		fill(buf, i, ref_len(i));
+		CHECK_OK(shmrt_ring_send(f.prod, buf, ref_len(i), 0));
+	}
+	atomic_store(&rec->size, 8); /* record 0 */
+	const void *p;
+	size_t len;
+	for (unsigned r = 0; r < f.n; r++) {
+		CHECK(shmrt_ring_peek(f.cons[r], &p, &len, 0) == -EBADMSG, "%s: the lie not seen", kind_name(kind));
+		int skipped = ring_resync(f.cons[r]);
+		CHECK(skipped > 0 && skipped <= (int)(slot(ref_len(0)) + slot(ref_len(1)) + slot(ref_len(2))),
+		      "%s: resync skipped %d bytes", kind_name(kind), skipped);
+	}
+	/* then more than a ring's worth: the skipped bytes were given back */
+	for (unsigned i = 3; i < 40; i++) {
+		fill(buf, i, ref_len(i));
+		CHECK_OK(shmrt_ring_send(f.prod, buf, ref_len(i), 0));
+		for (unsigned r = 0; r < f.n; r++) {
+			/* head may lag a record (ring_layout.h): record 2 first */
+			if (i == 3 && shmrt_ring_peek(f.cons[r], &p, &len, 0) == 0 && len == ref_len(2))
+				expect_record(f.cons[r], 2, "the record head lagged");
+			expect_record(f.cons[r], i, "after the resync");
+		}
+	}
+	teardown(&f);
+}
+
+/* ring_repair: a consumer writes back the header it opened and its
+ * reader's word; a producer can open the ring again and reach it. */
+static void test_repair(void)
+{
+	struct fixture f;
+	setup(&f, SHMRT_RING_SPSC, CAP);
+	struct ring_shared *sh = f.mem;
+	CHECK(ring_repair(f.cons[0]) == 0, "repair of a sound ring");
+	shmrt_ring_close(f.prod);
+	sh->magic ^= 0x100;
+	sh->capacity = 1;
+	atomic_store(&sh->readers[0].pos, 48);
+	CHECK(shmrt_ring_open(&f.prod, f.mem, f.size, SHMRT_RING_PRODUCER, 0) == -EBADMSG, "open of a bad header");
+	CHECK(ring_repair(f.cons[0]) == 1 && strstr(shmrt_last_error(), "magic"), "repair: %s", shmrt_last_error());
+	CHECK(ring_repair(f.cons[0]) == 0, "a second repair");
+	CHECK_OK(shmrt_ring_open(&f.prod, f.mem, f.size, SHMRT_RING_PRODUCER, 0));
+	static unsigned char buf[CAP];
+	for (unsigned i = 0; i < 40; i++) { /* more than a ring: the position was right */
+		fill(buf, i, ref_len(i));
+		CHECK_OK(shmrt_ring_send(f.prod, buf, ref_len(i), 0));
+		expect_record(f.cons[0], i, "after the repair");
+	}
+	teardown(&f);
+}
+
 /* open validates the header against the region. */
 static void test_bad_header(void)
 {
@@ -605,9 +667,11 @@ int main(void)
 		test_limits(kinds[k]);
 		test_peers_leave(kinds[k]);
 		test_corrupt(kinds[k]);
+		test_resync(kinds[k]);
 		test_wake_only_sleepers(kinds[k]);
 	}
 	test_slowest_reader();
+	test_repair();
 	test_bad_header();
 	return 0;
 }

@@ -28,8 +28,9 @@
  *                  trusted, start and clean say whose it is
  *     truncated    the arena file of a `shmrt start` truncated: its
  *                  processes exit, none by a signal
- *     bad_limits   the state's limits out of range, then a restart: the
- *                  new processes refuse them, none dies by a signal
+ *     bad_limits   the state's limits out of range, then a restart: it
+ *                  writes them back; a peer that keeps rewriting them:
+ *                  the new processes refuse them, none dies by a signal
  *     fuzz         random values into the shared state and the ring
  *                  headers for 5 s: no death by a signal or sanitizer
  *                  report, then a request gets an answer or a clear error
@@ -689,26 +690,59 @@ static unsigned case_truncated(struct shmrt_runtime *rt, struct shmrt_client *c,
 }
 
 /* Limits in the state rewritten out of range (a zero block size, a
- * negative max_seqs), then a corrupted ring: the new family's processes refuse
- * them, cleanly, until the runtime gives up. The worker divided by the
- * block size (SIGFPE), the scheduler allocated a negative count. */
-static unsigned case_bad_limits(struct shmrt_runtime *rt, struct shmrt_client *c, struct peer *p)
+ * negative max_seqs), then a corrupted ring. Once: the restart writes the
+ * supervisor's own copy back and the new family serves. A peer that keeps
+ * rewriting them: each new family's processes refuse them, cleanly, until
+ * the runtime gives up. The worker divided by the block size (SIGFPE), the
+ * scheduler allocated a negative count, and a restart used to keep them. */
+static void corrupt_tokens_ring(struct peer *p)
 {
-	(void)c;
-	*(volatile int32_t *)&p->st->block_size = 0;
-	*(volatile int32_t *)&p->st->max_seqs = -1;
 	void *mem;
 	size_t size;
 	CHECK_OK(shmrt_arena_region(p->a, "tokens", &mem, &size));
 	atomic_fetch_add(&((struct ring_shared *)mem)->head, 3); /* the scheduler exits: a restart */
-	int64_t end = now_ns() + (int64_t)120 * 1000000000;
+}
+
+static void write_bad_limits(struct peer *p)
+{
+	*(volatile int32_t *)&p->st->block_size = 0;
+	*(volatile int32_t *)&p->st->max_seqs = -1;
+}
+
+static unsigned case_bad_limits(struct shmrt_runtime *rt, struct shmrt_client *c, struct peer *p)
+{
+	int32_t block_size = p->st->block_size, max_seqs = p->st->max_seqs;
+	write_bad_limits(p);
+	corrupt_tokens_ring(p);
+	int64_t end = now_ns() + (int64_t)60 * 1000000000;
+	while (atomic_load(&p->st->restarts) < 1 || shmrt_runtime_health(rt, NULL) != SHMRT_HEALTH_READY) {
+		CHECK(now_ns() < end, "not READY 60 s after one rewrite: %s", p->st->reason);
+		usleep(10000);
+	}
+	CHECK(p->st->block_size == block_size && p->st->max_seqs == max_seqs,
+	      "the restart kept the rewritten limits (block size %d, max_seqs %d)", p->st->block_size,
+	      p->st->max_seqs);
+	check_served(rt, c, p, 0, 1);
+
+	end = now_ns() + (int64_t)120 * 1000000000;
 	while (shmrt_runtime_health(rt, NULL) != SHMRT_HEALTH_FAILED) {
 		CHECK(now_ns() < end, "still restarting after 120 s: %s", p->st->reason);
-		usleep(20000);
+		write_bad_limits(p); /* again, after each restart wrote them back */
+		if (shmrt_runtime_health(rt, NULL) == SHMRT_HEALTH_READY) /* a family started before us */
+			corrupt_tokens_ring(p);
+		usleep(20);
 	}
 	fprintf(stderr, "bad limits: %s\n%s", p->st->reason, read_log());
 	CHECK(!runtime_logged("signal"), "a process died by a signal");
 	CHECK(strstr(read_log(), "limits are out of range"), "no process named the limits");
+	/* the state says it accepts (a lie): the client goes by the health */
+	atomic_store(&p->st->accepting, 1);
+	int32_t prompt[3] = {1, 2, 3};
+	struct shmrt_request r = {.tokens = prompt, .n_tokens = 3, .max_tokens = 2};
+	uint64_t id;
+	int rc = shmrt_client_submit(c, &r, &id);
+	CHECK(rc == -EAGAIN && strstr(shmrt_last_error(), "failed"), "submit to a FAILED runtime: %d %s", rc,
+	      shmrt_last_error());
 	return UINT_MAX;
 }
 

@@ -15,6 +15,7 @@
 #include "proc.h"
 #include "id_map.h"
 #include "proto.h"
+#include "ring_layout.h"
 
 struct chunk {
 	struct chunk *next;
@@ -46,6 +47,7 @@ struct shmrt_client {
 	 * missed (it may not run before this process is stopped) */
 	uint32_t seen_epoch;
 	uint64_t seen_dropped;
+	char ring_error[256]; /* under mu: why the response ring was read again */
 };
 
 /* The text handed out by next, per thread, freed at the next call or when
@@ -141,24 +143,63 @@ static void deliver(struct shmrt_client *c, const char *rec, size_t len)
 	free(ch); /* a request this client no longer waits for */
 }
 
+/* Ends every request of ours with the ring's message (takes mu). */
+static void end_all_corrupt(struct shmrt_client *c)
+{
+	pthread_mutex_lock(&c->mu);
+	snprintf(c->ring_error, sizeof(c->ring_error), "%s", shmrt_last_error());
+	fail_stale(c, 1, -EBADMSG);
+	pthread_cond_broadcast(&c->cv);
+	pthread_mutex_unlock(&c->mu);
+}
+
+/* Our response ring holds a lie at our position (another process wrote
+ * into the arena): what lay between it and the tokenizer's is skipped (it
+ * writes every record after that afresh). The requests end when records
+ * were skipped (they may have held chunks of theirs), or when the lie
+ * stays a second (a record at our position, head not yet past it; a lie
+ * where nothing was written yet goes when the tokenizer writes there). */
+static void ring_corrupted(struct shmrt_client *c, int64_t *bad_since)
+{
+	int skipped = ring_resync(c->resp); /* < 0: head corrupt too; we stay */
+	int64_t now = shmrt_now_ns();
+	if (!*bad_since)
+		*bad_since = now;
+	if (skipped <= 0 && now - *bad_since < 1000000000)
+		return;
+	*bad_since = now;
+	end_all_corrupt(c);
+}
+
 static void *read_responses(void *arg)
 {
 	struct shmrt_client *c = arg;
 	uint32_t seen = c->seen_epoch;
 	_Atomic uint64_t *dropped = &c->st->clients[c->slot].dropped;
 	uint64_t seen_dropped = c->seen_dropped;
+	int64_t bad_since = 0; /* when the response ring was first seen corrupt */
 	while (!atomic_load(&c->closing)) {
 		const void *rec;
 		size_t len;
 		int rc = shmrt_ring_peek(c->resp, &rec, &len, 20 * 1000000);
+		if (rc != -EBADMSG)
+			bad_since = 0;
 		if (rc == 0) {
 			deliver(c, rec, len);
 			shmrt_ring_release(c->resp);
 		} else if (rc == -EOWNERDEAD) {
 			shmrt_ring_release(c->resp);
+		} else if (rc == -EBADMSG) {
+			ring_corrupted(c, &bad_since);
+			usleep(10000);
 		} else if (rc != -ETIMEDOUT) {
 			usleep(10000); /* no tokenizer now (-EPIPE): one may come back */
 		}
+		/* A header rewritten: a new tokenizer could not open the ring
+		 * and dropped our chunks meanwhile. Not while records flow:
+		 * the tokenizer's handle read the header once. */
+		if (rc && ring_repair(c->resp))
+			end_all_corrupt(c);
 		uint64_t d = atomic_load_explicit(dropped, memory_order_acquire);
 		if (d != seen_dropped) {
 			/* the tokenizer dropped chunks of ours (proto.h):
@@ -172,10 +213,13 @@ static void *read_responses(void *arg)
 		struct shmrt_arena_info info;
 		uint32_t epoch = atomic_load_explicit(&c->st->epoch, memory_order_acquire);
 		int gone = shmrt_arena_info(c->arena, &info) == 0 && !info.owner_alive;
-		if (epoch != seen || gone) {
+		/* a FAILED runtime answers nobody again, whatever the state's
+		 * epoch (a peer may have rewritten it) says */
+		int failed = shmrt_arena_health(c->arena, NULL) == SHMRT_HEALTH_FAILED;
+		if (epoch != seen || gone || failed) {
 			pthread_mutex_lock(&c->mu);
 			c->dead |= gone;
-			fail_stale(c, gone, gone ? -EPIPE : -ECONNRESET);
+			fail_stale(c, gone || failed, gone ? -EPIPE : -ECONNRESET);
 			pthread_cond_broadcast(&c->cv);
 			pthread_mutex_unlock(&c->mu);
 			seen = epoch;
@@ -408,8 +452,9 @@ int shmrt_client_submit(struct shmrt_client *c, const struct shmrt_request *r, u
 	if (rc)
 		return rc;
 	uint32_t epoch = atomic_load_explicit(&c->st->epoch, memory_order_acquire);
-	if (!atomic_load(&c->st->accepting) || c->dead) {
-		int h = shmrt_arena_health(c->arena, NULL);
+	/* the health too: accepting lies in the state, which a peer may rewrite */
+	int h = shmrt_arena_health(c->arena, NULL);
+	if (!atomic_load(&c->st->accepting) || h != SHMRT_HEALTH_READY || c->dead) {
 		char why[sizeof(c->st->reason)]; /* shared: bounded, control bytes shown as '?' */
 		snprintf(why, sizeof(why), "%.*s", (int)strnlen(c->st->reason, sizeof(why) - 1), c->st->reason);
 		printable(why, strlen(why));
@@ -465,6 +510,13 @@ static int reason_of(struct shmrt_client *c, int status, const char *reason)
 		return shmrt_fail(-status, "%s", why);
 	if (status == -ECONNRESET || status == -EPIPE)
 		return shmrt_fail(-status, "the runtime is gone");
+	if (status == -EBADMSG) {
+		pthread_mutex_lock(&c->mu);
+		shmrt_fail(EBADMSG, "this client's response ring was found corrupt (%s; another process wrote "
+			   "into the runtime's shared memory): its requests were ended", c->ring_error);
+		pthread_mutex_unlock(&c->mu);
+		return -EBADMSG;
+	}
 	if (status == -ENOBUFS)
 		return shmrt_fail(ENOBUFS, "this client did not take its responses for a second (its process "
 				  "stopped or starved) and the runtime dropped some: its requests were ended");

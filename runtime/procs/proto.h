@@ -23,6 +23,7 @@
 #define SHMRT_RT_PROTO_H
 
 #include <stdalign.h>
+#include <stddef.h>
 #include <stdatomic.h>
 #include <stdint.h>
 
@@ -112,6 +113,10 @@ struct rt_state {
 	struct rt_proc procs[RT_MAX_PROCS];
 	struct rt_client_slot clients[RT_MAX_CLIENTS];
 };
+
+/* The state's configuration: what the supervisor wrote before the first
+ * family and nobody changes after (the fields before epoch). */
+#define RT_STATE_CONFIG_BYTES offsetof(struct rt_state, epoch)
 
 /* ---- records ----------------------------------------------------------- */
 

@@ -48,6 +48,9 @@ struct shmrt_runtime {
 	int ever_ready;
 	/* This process's own copies: the state's may be rewritten by a peer. */
 	int restart, max_restarts;
+	/* the state's configuration as created: each restart writes it back,
+	 * so a peer's rewrite of the limits lasts one family at most */
+	unsigned char config[RT_STATE_CONFIG_BYTES];
 	int64_t hang_timeout_ns;
 	unsigned crash_loop; /* restarts in a row that did not get READY */
 	/* The arena file was truncated: its lost pages fault (SIGBUS), so
@@ -229,13 +232,15 @@ static void on_death(struct shmrt_runtime *rt, int i, int status)
 	atomic_store(&st->crash_loop, ++rt->crash_loop);
 }
 
-/* A new family, once its back-off has passed: the rings formatted again
- * (the submit ring too: a corrupt one failed every family). */
+/* A new family, once its back-off has passed: the configuration written
+ * back and the rings formatted again (the submit ring too: a corrupt one
+ * failed every family). */
 static void restart_family(struct shmrt_runtime *rt, const char *name)
 {
 	struct rt_state *st = rt->st;
 	rt->restart_at = 0;
 	atomic_fetch_add(&st->restarts, 1);
+	memcpy(st, rt->config, sizeof(rt->config)); /* no child runs now */
 	int rc = rt_rings_format(rt->arena, st, 0);
 	if (!rc) {
 		shmrt_arena_set_health(rt->arena, SHMRT_HEALTH_LOADING, 0);
@@ -436,6 +441,9 @@ static int create_arena(struct shmrt_runtime *rt, const struct shmrt_runtime_opt
 	rt->st = p;
 	if ((rc = fill_state(rt->st, o, &sz)) || (rc = rt_rings_format(rt->arena, rt->st, 1)))
 		return rc;
+	memcpy(rt->config, rt->st, sizeof(rt->config));
+	const uint32_t magic = RT_STATE_MAGIC; /* the copy's; the shared one is set last */
+	memcpy(rt->config + offsetof(struct rt_state, magic), &magic, sizeof(magic));
 	/* Last: a client that attaches meanwhile finds no runtime yet (rather
 	 * than rings not yet formatted). */
 	__atomic_store_n(&rt->st->magic, RT_STATE_MAGIC, __ATOMIC_RELEASE);
