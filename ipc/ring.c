@@ -184,6 +184,11 @@ int ring_repair(struct shmrt_ring *r)
 {
 	struct ring_shared *sh = r->sh;
 	struct ring_reader *rd = &sh->readers[r->reader];
+	/* SPSC: head too, which a new producer starts from (ring_resync) */
+	if (r->role == SHMRT_RING_CONSUMER && r->kind == SHMRT_RING_SPSC && ring_check_head(r)) {
+		atomic_store_explicit(&sh->head, r->tail, memory_order_release);
+		return 1;
+	}
 	const char *what = sh->magic != RING_MAGIC		 ? "magic"
 			   : sh->version != RING_VERSION	 ? "version"
 			   : sh->kind != (uint32_t)r->kind	 ? "kind"
@@ -240,10 +245,20 @@ int shmrt_ring_open(struct shmrt_ring **out, void *mem, size_t mem_size, enum sh
 	rc = role == SHMRT_RING_PRODUCER ? register_producer(r) : register_consumer(r);
 	if (rc < 0)
 		goto fail;
+	if (role == SHMRT_RING_CONSUMER && r->tail % RING_ALIGN) { /* our records are not read from it */
+		rc = ring_corrupt(r, "reader position", r->tail);
+		shmrt_ring_close(r); /* gives the reader back */
+		return rc;
+	}
 	if (role == SHMRT_RING_PRODUCER && r->kind != SHMRT_RING_MPSC) {
 		/* Owner of head from now on; limit == head makes the first
 		 * reserve look at the readers. */
 		r->head = atomic_load_explicit(&r->sh->head, memory_order_acquire);
+		if (r->head % RING_ALIGN) { /* its record is not read */
+			rc = ring_corrupt(r, "head", r->head);
+			shmrt_ring_close(r); /* gives the slot back */
+			return rc;
+		}
 		/* head is stored after the record's header: a producer that
 		 * died between the two left a published record at head (the
 		 * header there is otherwise the terminator). Step over it,
@@ -252,8 +267,7 @@ int shmrt_ring_open(struct shmrt_ring **out, void *mem, size_t mem_size, enum sh
 		uint32_t state = atomic_load_explicit(&rec->state, memory_order_acquire);
 		uint32_t size = atomic_load_explicit(&rec->size, memory_order_relaxed);
 		uint64_t off = r->head & (r->cap - 1);
-		if ((state == REC_COMMITTED || state == REC_SKIP) && r->head % RING_ALIGN == 0 &&
-		    size >= sizeof(*rec) && size % RING_ALIGN == 0 && size <= r->cap - off)
+		if ((state == REC_COMMITTED || state == REC_SKIP) && size >= sizeof(*rec) && size % RING_ALIGN == 0 && size <= r->cap - off)
 			r->head += size;
 		r->limit = r->head;
 	}

@@ -247,13 +247,14 @@ int ring_check_head(struct shmrt_ring *r);     /* consumer side: -EBADMSG if cor
 /* Consumer side, after -EBADMSG at its position: goes on from head (the
  * producer writes every record after it afresh), dropping what lies
  * between. Returns the bytes dropped (0: head is at our position, or lags
- * it), or -EBADMSG if head is corrupt too. */
+ * it), or -EBADMSG if head is corrupt too (SPSC: then written back as our
+ * position). */
 int ring_resync(struct shmrt_ring *r);
 
 /* Consumer side: writes back what the consumer alone knows, the header
  * (immutable since format) as it was at open and its reader's id and
- * position. Returns 1 if any had been rewritten (a message names the
- * first), else 0. */
+ * position, and an SPSC ring's head when corrupt (as ring_resync). Returns
+ * 1 if any had been rewritten (a message names the first), else 0. */
 int ring_repair(struct shmrt_ring *r);
 int ring_consumers_gone(struct shmrt_ring *r); /* producer side */
 

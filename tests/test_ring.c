@@ -590,7 +590,8 @@ static void test_resync(enum shmrt_ring_kind kind)
 }
 
 /* ring_repair: a consumer writes back the header it opened and its
- * reader's word; a producer can open the ring again and reach it. */
+ * reader's word, ring_resync an SPSC ring's head; a producer can open the
+ * ring again and reach it. */
 static void test_repair(void)
 {
 	struct fixture f;
@@ -604,7 +605,26 @@ static void test_repair(void)
 	CHECK(shmrt_ring_open(&f.prod, f.mem, f.size, SHMRT_RING_PRODUCER, 0) == -EBADMSG, "open of a bad header");
 	CHECK(ring_repair(f.cons[0]) == 1 && strstr(shmrt_last_error(), "magic"), "repair: %s", shmrt_last_error());
 	CHECK(ring_repair(f.cons[0]) == 0, "a second repair");
+	/* head misaligned: refused (its record is not read), written back by
+	 * the consumer's resync */
+	shmrt_ring_close(f.prod);
+	atomic_store(&sh->head, 1001);
+	CHECK(shmrt_ring_open(&f.prod, f.mem, f.size, SHMRT_RING_PRODUCER, 0) == -EBADMSG, "open at head 1001");
+	CHECK(ring_resync(f.cons[0]) == -EBADMSG && atomic_load(&sh->head) == 0, "resync of head 1001: %llu",
+	      (unsigned long long)atomic_load(&sh->head));
+	shmrt_ring_close(f.prod);
+	atomic_store(&sh->head, 1001);
+	CHECK(ring_repair(f.cons[0]) == 1 && atomic_load(&sh->head) == 0, "repair of head 1001");
 	CHECK_OK(shmrt_ring_open(&f.prod, f.mem, f.size, SHMRT_RING_PRODUCER, 0));
+	/* a reader's position misaligned: a consumer cannot open there */
+	struct shmrt_ring *other;
+	uint64_t pos = atomic_load(&sh->readers[0].pos);
+	shmrt_ring_close(f.cons[0]);
+	atomic_store(&sh->readers[0].pos, pos + 8);
+	CHECK(shmrt_ring_open(&other, f.mem, f.size, SHMRT_RING_CONSUMER, 0) == -EBADMSG,
+	      "a consumer opened at a misaligned position");
+	atomic_store(&sh->readers[0].pos, pos);
+	CHECK_OK(shmrt_ring_open(&f.cons[0], f.mem, f.size, SHMRT_RING_CONSUMER, 0));
 	static unsigned char buf[CAP];
 	for (unsigned i = 0; i < 40; i++) { /* more than a ring: the position was right */
 		fill(buf, i, ref_len(i));

@@ -518,8 +518,8 @@ static int reason_of(struct shmrt_client *c, int status, const char *reason)
 		return -EBADMSG;
 	}
 	if (status == -ENOBUFS)
-		return shmrt_fail(ENOBUFS, "this client did not take its responses for a second (its process "
-				  "stopped or starved) and the runtime dropped some: its requests were ended");
+		return shmrt_fail(ENOBUFS, "the runtime dropped responses to this client (its process did not "
+				  "take them for a second, or its response ring was corrupt): its requests were ended");
 	return status ? shmrt_fail(-status, "the request failed: %s", strerror(-status)) : 0;
 }
 

@@ -59,8 +59,9 @@ struct rt_client_slot {
 	uint64_t owner_start;               /* its start time (proc.h) */
 	_Atomic uint64_t next_seq;          /* request counter, kept across owners */
 	/* Chunks the tokenizer dropped because the slot's ring stayed full
-	 * (its client did not read for a second): the client then ends every
-	 * request it has pending with -ENOBUFS (client.c). */
+	 * (its client did not read for a second) or could not be opened (its
+	 * header corrupt): the client then ends every request it has pending
+	 * with -ENOBUFS (client.c). */
 	_Atomic uint64_t dropped;
 };
 

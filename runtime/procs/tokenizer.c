@@ -222,8 +222,12 @@ static int respond(struct output *o, const struct rt_event *ev, const char *reas
 	if (reason_len && o->t->log_refusals)
 		fprintf(stderr, "shmrt tokenizer: request %llu of client %u failed: %.*s\n",
 			(unsigned long long)(ev->id & ((UINT64_C(1) << 48) - 1)), slot, (int)reason_len, reason);
-	if (!o->resp[slot] && rt_ring_open(o->t->a, "responses", slot, SHMRT_RING_PRODUCER, 0, &o->resp[slot]))
-		return 0; /* the slot's ring is broken: nothing to tell that client */
+	if (!o->resp[slot] && rt_ring_open(o->t->a, "responses", slot, SHMRT_RING_PRODUCER, 0, &o->resp[slot])) {
+		/* the slot's ring is broken: its client learns of the drop
+		 * (and repairs the ring, client.c) */
+		atomic_fetch_add_explicit(&o->t->st->clients[slot].dropped, 1, memory_order_release);
+		return 0;
+	}
 	struct rt_resp r = {.id = ev->id, .token = ev->token, .finish = ev->finish, .status = ev->status,
 			    .n_prompt = ev->n_prompt, .n_generated = ev->n_generated, .text_len = (uint32_t)len,
 			    .reason_len = reason_len};
