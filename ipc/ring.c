@@ -182,13 +182,12 @@ static int validate(struct shmrt_ring *r, void *mem, size_t mem_size)
 
 int ring_repair(struct shmrt_ring *r)
 {
+	if (r->role != SHMRT_RING_CONSUMER)
+		return 0;
+	if (r->kind == SHMRT_RING_SPSC && ring_check_head_spsc(r)) /* head, which a new producer starts from */
+		return 1;
 	struct ring_shared *sh = r->sh;
 	struct ring_reader *rd = &sh->readers[r->reader];
-	/* SPSC: head too, which a new producer starts from (ring_resync) */
-	if (r->role == SHMRT_RING_CONSUMER && r->kind == SHMRT_RING_SPSC && ring_check_head(r)) {
-		atomic_store_explicit(&sh->head, r->tail, memory_order_release);
-		return 1;
-	}
 	const char *what = sh->magic != RING_MAGIC		 ? "magic"
 			   : sh->version != RING_VERSION	 ? "version"
 			   : sh->kind != (uint32_t)r->kind	 ? "kind"
@@ -198,7 +197,7 @@ int ring_repair(struct shmrt_ring *r)
 			   : atomic_load(&rd->id) != r->id	 ? "reader's id"
 			   : atomic_load(&rd->pos) != r->tail	 ? "reader's position"
 								 : NULL;
-	if (r->role != SHMRT_RING_CONSUMER || !what)
+	if (!what)
 		return 0;
 	sh->magic = RING_MAGIC;
 	sh->version = RING_VERSION;
@@ -267,7 +266,8 @@ int shmrt_ring_open(struct shmrt_ring **out, void *mem, size_t mem_size, enum sh
 		uint32_t state = atomic_load_explicit(&rec->state, memory_order_acquire);
 		uint32_t size = atomic_load_explicit(&rec->size, memory_order_relaxed);
 		uint64_t off = r->head & (r->cap - 1);
-		if ((state == REC_COMMITTED || state == REC_SKIP) && size >= sizeof(*rec) && size % RING_ALIGN == 0 && size <= r->cap - off)
+		if ((state == REC_COMMITTED || state == REC_SKIP) && size >= sizeof(*rec) && size % RING_ALIGN == 0 &&
+		    size <= r->cap - off)
 			r->head += size;
 		r->limit = r->head;
 	}

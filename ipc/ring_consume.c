@@ -123,14 +123,20 @@ int ring_check_head(struct shmrt_ring *r)
 	return 0;
 }
 
-int ring_resync(struct shmrt_ring *r)
+int ring_check_head_spsc(struct shmrt_ring *r)
 {
 	int rc = ring_check_head(r);
 	if (rc && r->kind == SHMRT_RING_SPSC)
-		/* SPSC: ours to write back, at our position: a live producer
-		 * stores its own at its next record (and no consumer reads
-		 * head on its way), a new one opens there */
+		/* ours to write back, at our position: a live producer stores
+		 * its own at its next record (and no consumer reads head on its
+		 * way), a new one opens there */
 		atomic_store_explicit(&r->sh->head, r->tail, memory_order_release);
+	return rc;
+}
+
+int ring_resync(struct shmrt_ring *r)
+{
+	int rc = ring_check_head_spsc(r);
 	if (rc)
 		return rc;
 	uint64_t head = atomic_load_explicit(&r->sh->head, memory_order_acquire);

@@ -244,16 +244,18 @@ uint64_t ring_peer_pack(int32_t pid, uint64_t start_time);
 bool ring_peer_alive(uint64_t id);
 int ring_producers_gone(struct shmrt_ring *r); /* consumer side */
 int ring_check_head(struct shmrt_ring *r);     /* consumer side: -EBADMSG if corrupt */
+/* ring_check_head, and an SPSC ring's corrupt head written back as our
+ * position (ring_resync, ring_repair). */
+int ring_check_head_spsc(struct shmrt_ring *r);
 /* Consumer side, after -EBADMSG at its position: goes on from head (the
  * producer writes every record after it afresh), dropping what lies
  * between. Returns the bytes dropped (0: head is at our position, or lags
- * it), or -EBADMSG if head is corrupt too (SPSC: then written back as our
- * position). */
+ * it), or -EBADMSG if head is corrupt too (ring_check_head_spsc). */
 int ring_resync(struct shmrt_ring *r);
 
 /* Consumer side: writes back what the consumer alone knows, the header
  * (immutable since format) as it was at open and its reader's id and
- * position, and an SPSC ring's head when corrupt (as ring_resync). Returns
+ * position, and an SPSC ring's head when corrupt (ring_check_head_spsc). Returns
  * 1 if any had been rewritten (a message names the first), else 0. */
 int ring_repair(struct shmrt_ring *r);
 int ring_consumers_gone(struct shmrt_ring *r); /* producer side */

@@ -689,12 +689,6 @@ static unsigned case_truncated(struct shmrt_runtime *rt, struct shmrt_client *c,
 	return 0;
 }
 
-/* Limits in the state rewritten out of range (a zero block size, a
- * negative max_seqs), then a corrupted ring. Once: the restart writes the
- * supervisor's own copy back and the new family serves. A peer that keeps
- * rewriting them: each new family's processes refuse them, cleanly, until
- * the runtime gives up. The worker divided by the block size (SIGFPE), the
- * scheduler allocated a negative count, and a restart used to keep them. */
 static void corrupt_tokens_ring(struct peer *p)
 {
 	void *mem;
@@ -709,6 +703,12 @@ static void write_bad_limits(struct peer *p)
 	*(volatile int32_t *)&p->st->max_seqs = -1;
 }
 
+/* Limits in the state rewritten out of range (a zero block size, a
+ * negative max_seqs), then a corrupted ring. Once: the restart writes the
+ * supervisor's own copy back and the new family serves. A peer that keeps
+ * rewriting them: each new family's processes refuse them, cleanly, until
+ * the runtime gives up. The worker divided by the block size (SIGFPE), the
+ * scheduler allocated a negative count, and a restart used to keep them. */
 static unsigned case_bad_limits(struct shmrt_runtime *rt, struct shmrt_client *c, struct peer *p)
 {
 	int32_t block_size = p->st->block_size, max_seqs = p->st->max_seqs;

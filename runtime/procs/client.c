@@ -189,10 +189,9 @@ static void *read_responses(void *arg)
 			shmrt_ring_release(c->resp);
 		} else if (rc == -EOWNERDEAD) {
 			shmrt_ring_release(c->resp);
-		} else if (rc == -EBADMSG) {
-			ring_corrupted(c, &bad_since);
-			usleep(10000);
 		} else if (rc != -ETIMEDOUT) {
+			if (rc == -EBADMSG)
+				ring_corrupted(c, &bad_since);
 			usleep(10000); /* no tokenizer now (-EPIPE): one may come back */
 		}
 		/* A header rewritten: a new tokenizer could not open the ring
