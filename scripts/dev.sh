@@ -171,12 +171,14 @@ run_main() {
 # Tally of meson test results across the runs, printed as closing lines (the
 # names of failed tests last, so that the tail of a CI log says what failed).
 PASSED=0 FAILED=0 SKIPPED=0 FAILED_NAMES=""
+FAILED_TAILS="" # a file: the last lines of each failed test
 meson_test() {
 	local dir=$1 rc=0
 	shift
+	[ -n "$FAILED_TAILS" ] || FAILED_TAILS=$(mktemp)
 	meson test -C "$dir" --print-errorlogs "$@" || rc=$?
 	local counts
-	counts=$(python3 - "$dir/meson-logs/testlog.json" <<'PY'
+	counts=$(python3 - "$dir/meson-logs/testlog.json" "$FAILED_TAILS" <<'PY'
 import json, sys
 ok = fail = skip = 0
 names = []
@@ -188,6 +190,10 @@ for line in open(sys.argv[1]):
     else:
         fail += 1
         names.append(t["name"].replace(" ", "") + "(" + r + ")")
+        # its last lines, repeated at the end of the run (a CI log shows its tail)
+        tail = (t.get("stdout") or "").splitlines()[-20:]
+        with open(sys.argv[2], "a") as f:
+            f.write("--- the end of %s's output:\n" % t["name"] + "".join(l[:300] + "\n" for l in tail))
 print(ok, fail, skip, *names)
 PY
 )
@@ -311,6 +317,10 @@ run_tests() {
 	fi
 
 	echo
+	if [ -n "$FAILED_TAILS" ]; then
+		cat "$FAILED_TAILS"
+		rm -f "$FAILED_TAILS"
+	fi
 	echo "shmrt: $PASSED passed, $FAILED failed, $SKIPPED skipped"
 	[ -z "$FAILED_NAMES" ] || echo "shmrt: failed:$FAILED_NAMES"
 	return $status

@@ -346,6 +346,11 @@ int rt_tokenizer_run(struct shmrt_arena *a, struct rt_state *st)
 	for (unsigned i = 0; i < RT_MAX_CLIENTS; i++)
 		if (o.resp[i])
 			shmrt_ring_close(o.resp[i]);
+	for (size_t i = 0; i < o.streams.cap; i++) /* requests cut short by the exit */
+		if (o.streams.keys[i])
+			shmrt_detok_stream_free(o.streams.vals[i]);
+	rt_map_free(&o.streams);
+	free(o.text);
 	if (events)
 		shmrt_ring_close(events);
 	shmrt_tokenizer_free(t.enc);
