@@ -207,7 +207,9 @@ int shmrt_cpu_matmul(void *stream, const struct shmrt_matmul_args *a)
 		}
 		shmrt_pool_run(pack_x, &j);
 	} else if (a->w_dtype == SHMRT_BF16) {
-		j.xperm = malloc(sizeof(float) * (size_t)a->m * a->k);
+		/* 64-byte aligned: a tile's loads of X would each span two
+		 * cache lines from malloc's 16-byte alignment */
+		j.xperm = aligned_alloc(64, (sizeof(float) * (size_t)a->m * a->k + 63) & ~(size_t)63);
 		if (!j.xperm)
 			return shmrt_fail(ENOMEM, "matmul: no memory for the permuted x");
 		j.impl->permute_x(a, j.xperm);

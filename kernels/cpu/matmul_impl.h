@@ -43,6 +43,62 @@ static INLINE_T float IMPL(sum)(VF v)
 	return (v4[0] + v4[2]) + (v4[1] + v4[3]);
 }
 
+/* Lane j of the shuffle that folds two vectors in blocks of h lanes
+ * (hi = 0: the lower block of each pair, 1: the upper one); see fold. */
+#define FOLD_LANE(j, h, hi) ((j) / (h) % 2 ? VW + ((j) / (h) - 1 + (hi)) * (h) + (j) % (h) : ((j) / (h) + (hi)) * (h) + (j) % (h))
+#if VW == 16
+#define FOLD_MASK(h, hi)                                                                                     \
+	((VU){FOLD_LANE(0, h, hi), FOLD_LANE(1, h, hi), FOLD_LANE(2, h, hi), FOLD_LANE(3, h, hi),            \
+	      FOLD_LANE(4, h, hi), FOLD_LANE(5, h, hi), FOLD_LANE(6, h, hi), FOLD_LANE(7, h, hi),            \
+	      FOLD_LANE(8, h, hi), FOLD_LANE(9, h, hi), FOLD_LANE(10, h, hi), FOLD_LANE(11, h, hi),          \
+	      FOLD_LANE(12, h, hi), FOLD_LANE(13, h, hi), FOLD_LANE(14, h, hi), FOLD_LANE(15, h, hi)})
+#elif VW == 8
+#define FOLD_MASK(h, hi)                                                                                     \
+	((VU){FOLD_LANE(0, h, hi), FOLD_LANE(1, h, hi), FOLD_LANE(2, h, hi), FOLD_LANE(3, h, hi),            \
+	      FOLD_LANE(4, h, hi), FOLD_LANE(5, h, hi), FOLD_LANE(6, h, hi), FOLD_LANE(7, h, hi)})
+#else
+#define FOLD_MASK(h, hi) ((VU){FOLD_LANE(0, h, hi), FOLD_LANE(1, h, hi), FOLD_LANE(2, h, hi), FOLD_LANE(3, h, hi)})
+#endif
+
+/* a and b folded into one vector: block t (of h lanes) of the result is
+ * the sum of a's blocks t and t + 1 for even t, of b's blocks t - 1 and t
+ * for odd t. h is a constant at every call site. */
+static INLINE_T VF IMPL(fold)(VF a, VF b, int h)
+{
+	switch (h) {
+#if VW == 16
+	case 8:
+		return __builtin_shuffle(a, b, FOLD_MASK(8, 0)) + __builtin_shuffle(a, b, FOLD_MASK(8, 1));
+#endif
+#if VW >= 8
+	case 4:
+		return __builtin_shuffle(a, b, FOLD_MASK(4, 0)) + __builtin_shuffle(a, b, FOLD_MASK(4, 1));
+#endif
+	case 2:
+		return __builtin_shuffle(a, b, FOLD_MASK(2, 0)) + __builtin_shuffle(a, b, FOLD_MASK(2, 1));
+	default:
+		return __builtin_shuffle(a, b, FOLD_MASK(1, 0)) + __builtin_shuffle(a, b, FOLD_MASK(1, 1));
+	}
+}
+
+/* The sums of the lanes of v[0 .. n-1] (n a power of two, 2 .. VW), v[i]'s
+ * in lane i * (VW / n) of the result: a transposed reduction, n - 1 folds
+ * of two shuffles and an add, and log2(VW / n) more of the last vector,
+ * where IMPL(sum) spends about 2 log2(VW) operations on each vector. */
+static INLINE_T VF IMPL(sums)(VF *v, int n)
+{
+	int h = VW / 2;
+#pragma GCC unroll 4
+	for (int left = n; left > 1; left /= 2, h /= 2)
+#pragma GCC unroll 8
+		for (int i = 0; i < left / 2; i++)
+			v[i] = IMPL(fold)(v[i], v[i + left / 2], h);
+#pragma GCC unroll 4
+	for (; h >= 1; h /= 2)
+		v[0] = IMPL(fold)(v[0], v[0], h);
+	return v[0];
+}
+
 /* ---- decode: small m, bound by streaming W ----
  *
  * A decode tile is mr rows of X (1, 2 or 4) times nr rows of W over the
@@ -58,8 +114,8 @@ static INLINE_T float IMPL(sum)(VF v)
  * bf16 element costs half an integer op instead of a widening shuffle and
  * a shift. */
 
-/* X row m, permuted for the bf16 tiles: the full chunks of K; the tail
- * (k >= kc) stays where it is in a->x. */
+/* X permuted for the bf16 tiles: per full chunk of K its even elements,
+ * then its odd ones; the tail (k >= kc) as it is. */
 static IMPL_TARGET void IMPL(permute_x)(const struct shmrt_matmul_args *a, float *xperm)
 {
 	int kc = a->k / (2 * VW) * (2 * VW);
@@ -71,6 +127,7 @@ static IMPL_TARGET void IMPL(permute_x)(const struct shmrt_matmul_args *a, float
 				out[c + j] = x[c + 2 * j];
 				out[c + VW + j] = x[c + 2 * j + 1];
 			}
+		memcpy(out + kc, x + kc, sizeof(float) * (size_t)(a->k - kc));
 	}
 }
 
@@ -84,7 +141,8 @@ static INLINE_T void IMPL(pf_part)(const char *pf, int64_t pf_bytes, int64_t per
 		__builtin_prefetch(pf + b, 0, 2);
 }
 
-/* One decode tile over rows n0 .. n0+nr-1 of W, all valid; meanwhile
+/* One decode tile: the outputs n0 .. n0+nr-1, all valid, from the nr rows
+ * of W at w0, ld bytes apart (a->w's, or their widened copy); meanwhile
  * pf_bytes at pf (the next W rows) are asked for, spread evenly over its
  * k steps. Row r of W is one base pointer plus r constant strides, each
  * row's vector consumed as soon as it is loaded: with arrays of row
@@ -92,15 +150,12 @@ static INLINE_T void IMPL(pf_part)(const char *pf, int64_t pf_bytes, int64_t per
  * them on the stack and reloaded them every step (perf annotate of
  * `shmrt bench e2e`). */
 static INLINE_T void IMPL(dtile)(const struct shmrt_matmul_args *a, const float *xperm, int m0, int mr, int64_t n0,
-				 int nr, enum shmrt_dtype dt, const char *pf, int64_t pf_bytes)
+				 int nr, enum shmrt_dtype dt, const char *w0, int64_t ld, const char *pf, int64_t pf_bytes)
 {
-	const float *x[DEC_MAX], *xp[DEC_MAX];
-	int64_t ld = a->k * (int64_t)shmrt_dtype_size(dt); /* bytes per row of W */
-	const char *w0 = (const char *)a->w + n0 * ld;
+	const float *xp[DEC_MAX];
 	for (int m = 0; m < mr; m++) {
 		int row = m0 + m < a->m ? m0 + m : a->m - 1;
-		x[m] = (const float *)a->x + (int64_t)row * a->k;
-		xp[m] = xperm ? xperm + (int64_t)row * a->k : x[m];
+		xp[m] = (xperm ? xperm : (const float *)a->x) + (int64_t)row * a->k;
 	}
 	VF acc[DEC_MAX][DEC_MAX];
 #pragma GCC unroll 8
@@ -147,7 +202,7 @@ static INLINE_T void IMPL(dtile)(const struct shmrt_matmul_args *a, const float 
 			IMPL(pf_part)(pf, pf_bytes, per_step, k / VW);
 #pragma GCC unroll 8
 			for (int m = 0; m < mr; m++)
-				xv[m] = VLOAD(VF, x[m] + k);
+				xv[m] = VLOAD(VF, xp[m] + k);
 #pragma GCC unroll 8
 			for (int r = 0; r < nr; r++) {
 				VF wv = IMPL(load_w)(w0 + r * ld, k, dt);
@@ -157,12 +212,36 @@ static INLINE_T void IMPL(dtile)(const struct shmrt_matmul_args *a, const float 
 			}
 		}
 	}
+	/* the tile's sums, out[m * nr + r] for acc[m][r] */
+	float out[DEC_MAX * DEC_MAX];
+	int n = mr * nr;
+	if (n >= 2 && !(n & (n - 1))) {
+		VF v[DEC_MAX * DEC_MAX];
+#pragma GCC unroll 8
+		for (int m = 0; m < mr; m++)
+#pragma GCC unroll 8
+			for (int r = 0; r < nr; r++)
+				v[m * nr + r] = acc[m][r];
+#pragma GCC unroll 4
+		for (int c = 0; c < n; c += VW) {
+			int cn = n - c < VW ? n - c : VW;
+			float lanes[VW];
+			VSTORE(lanes, IMPL(sums)(v + c, cn));
+#pragma GCC unroll 16
+			for (int i = 0; i < cn; i++)
+				out[c + i] = lanes[i * (VW / cn)];
+		}
+	} else {
+		for (int m = 0; m < mr; m++)
+			for (int r = 0; r < nr; r++)
+				out[m * nr + r] = IMPL(sum)(acc[m][r]);
+	}
 	float *y = a->y;
 	for (int m = 0; m < mr && m0 + m < a->m; m++)
 		for (int r = 0; r < nr; r++) {
-			float s = IMPL(sum)(acc[m][r]);
+			float s = out[m * nr + r];
 			for (int kk = k; kk < a->k; kk++)
-				s += x[m][kk] * shmrt_load(w0 + r * ld, dt, kk);
+				s += xp[m][kk] * shmrt_load(w0 + r * ld, dt, kk);
 			if (a->bias)
 				s += shmrt_load(a->bias, a->bias_dtype, n0 + r);
 			y[(int64_t)(m0 + m) * a->n + n0 + r] = s;
@@ -178,20 +257,22 @@ static INLINE_T void IMPL(dtile)(const struct shmrt_matmul_args *a, const float 
 static INLINE_T void IMPL(dgroup)(const struct shmrt_matmul_args *a, const float *xperm, int64_t n0, int nr,
 				  enum shmrt_dtype dt, const char *next, int64_t next_bytes)
 {
+	int64_t ld = a->k * (int64_t)shmrt_dtype_size(dt); /* bytes per row of W */
+	const char *w0 = (const char *)a->w + n0 * ld;
 	if (a->m == 1) {
-		IMPL(dtile)(a, xperm, 0, 1, n0, nr, dt, next, next_bytes);
+		IMPL(dtile)(a, xperm, 0, 1, n0, nr, dt, w0, ld, next, next_bytes);
 		return;
 	}
 	int passes = a->m / 4 + (a->m % 4 >= 2) + (a->m % 2), m0 = 0, pass = 0;
 	int64_t share = (next_bytes + passes - 1) / passes;
 	for (; m0 + 4 <= a->m; m0 += 4, pass++)
-		IMPL(dtile)(a, xperm, m0, 4, n0, nr, dt, next + pass * share, share);
+		IMPL(dtile)(a, xperm, m0, 4, n0, nr, dt, w0, ld, next + pass * share, share);
 	if (m0 + 2 <= a->m) {
-		IMPL(dtile)(a, xperm, m0, 2, n0, nr, dt, next + pass * share, share);
+		IMPL(dtile)(a, xperm, m0, 2, n0, nr, dt, w0, ld, next + pass * share, share);
 		m0 += 2, pass++;
 	}
 	if (m0 < a->m)
-		IMPL(dtile)(a, xperm, m0, 1, n0, nr, dt, next + pass * share, share);
+		IMPL(dtile)(a, xperm, m0, 1, n0, nr, dt, w0, ld, next + pass * share, share);
 }
 
 /* Rows n_begin .. n_end-1 of W against all rows of X: groups of 8 rows of
@@ -368,6 +449,8 @@ static const struct matmul_impl IMPL(impl) = {IMPL(decode), IMPL(prefill), IMPL(
 
 #undef INLINE_T
 #undef DEC_MAX
+#undef FOLD_LANE
+#undef FOLD_MASK
 #undef PKC
 #undef PMB
 #undef PM
