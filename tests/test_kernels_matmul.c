@@ -216,9 +216,9 @@ int main(int argc, char **argv)
 		/* several 128-row tiles, odd n, k a multiple of 8 but not of
 		 * the 32 a tensor-core tile steps by */
 		{150, 97, 264},
-		/* prefill (m >= 32 on the CPU: panels of 32 rows, K slices of
-		 * 512 or 1024, partial sums carried in y from slice to slice)
-		 * with k over several slices; the decode tiles at m = 31 (4-row
+		/* prefill (m >= 32 on the CPU: panels of 32 rows, K in equal
+		 * slices of at most 768 or 1536, partial sums carried in y
+		 * from slice to slice) with k over several slices; the decode tiles at m = 31 (4-row
 		 * passes, then 2 and 1); rows past one chunk of 256 */
 		{31, 37, 2100}, {300, 19, 600},
 		{130, 33, 2100}, {40, 33, 2100}, {127, 37, 200},

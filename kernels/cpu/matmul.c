@@ -34,7 +34,7 @@
  * what they cost at 32 (0.52) and the decode tiles 0.31. (The dot-product
  * prefill tiles these replaced lost to the decode tiles up to m = 128.) */
 #define PREFILL_MIN_M 32
-#define WBUF_FLOATS 4096 /* prefill: a strip of W in fp32, per thread (matmul_impl.h's PNR x PKC) */
+#define WBUF_FLOATS 6144 /* prefill: a strip of W in fp32, per thread (matmul_impl.h's PNR x PKC) */
 #define XP 32 /* prefill: rows of X a panel, a multiple of every level's tile (matmul_impl.h's PM) */
 
 /* The next strip of W for a tile to ask for (into L2) while it computes:

@@ -333,8 +333,16 @@ static IMPL_TARGET void IMPL(decode)(const struct shmrt_matmul_args *a, int64_t 
  * and the tiles ran at 0.58-0.63 of the FMA peak. The dot-product
  * tiles this replaced (4 x 4, a horizontal sum per output and K slice)
  * reached 0.41-0.48 of the FMA peak (issue 16). */
-#define PKC (4096 / PNR) /* K slice: 16 KiB of W in fp32, in any L1 (Zen 4: 32 KiB); each panel's PKC x XP of X in L2 */
-#define PMB 256 /* rows of X a chunk: PKC x PMB x 4 = 512 KiB of xt */
+/* K slice, at most: 24 KiB of W in fp32, in any L1 (Zen 4: 32 KiB); each
+ * panel's PKC x XP of X in L2. K is cut in equal slices (prefill_dt): with
+ * slices of 512 (16 KiB), k = 576 took a second slice of 64 steps, whose
+ * tiles' stores into Y cost as much as its FMAs. 2-vCPU Xeon (model 207),
+ * bf16 W, GFLOP/s of the matmul, 512 -> 768 (/tmp driver, calls of the
+ * two builds interleaved): m = 64 1536 x 576 251 -> 270, 4096 x 4096 240
+ * -> 266; m = 512 1536 x 576 237 -> 279, 4096 x 4096 265 -> 276; 1024
+ * gained nothing more. */
+#define PKC (6144 / PNR)
+#define PMB 256 /* rows of X a chunk: PKC x PMB x 4 = 768 KiB of xt */
 #define PM (PMV * VW)
 
 /* out[r][i] = sum over k < kc of wb[r][k] * xk[k * XP + i], for r < PNR
@@ -403,8 +411,10 @@ static INLINE_T void IMPL(prefill_dt)(const struct shmrt_matmul_args *a, int64_t
 {
 	for (int mb = 0; mb < a->m; mb += PMB) {
 		int mb_end = a->m - mb < PMB ? a->m : mb + PMB;
-		for (int k0 = 0; k0 < a->k; k0 += PKC) {
-			int kc = a->k - k0 < PKC ? a->k - k0 : PKC;
+		/* K in equal slices of at most PKC, multiples of 16 */
+		int slices = (a->k + PKC - 1) / PKC, kslice = ((a->k + slices - 1) / slices + 15) & ~15;
+		for (int k0 = 0; k0 < a->k; k0 += kslice) {
+			int kc = a->k - k0 < kslice ? a->k - k0 : kslice;
 			for (int64_t n0 = n_begin; n0 < n_end; n0 += PNR) {
 				for (int r = 0; r < PNR; r++) {
 					int64_t from = (n0 + r < a->n ? n0 + r : a->n - 1) * a->k + k0;
