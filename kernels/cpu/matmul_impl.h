@@ -142,7 +142,7 @@ static INLINE_T void IMPL(pf_part)(const char *pf, int64_t pf_bytes, int64_t per
 }
 
 /* One decode tile: the outputs n0 .. n0+nr-1, all valid, from the nr rows
- * of W at w0, ld bytes apart (a->w's, or their widened copy); meanwhile
+ * of W at w0, ld bytes apart; meanwhile
  * pf_bytes at pf (the next W rows) are asked for, spread evenly over its
  * k steps. Row r of W is one base pointer plus r constant strides, each
  * row's vector consumed as soon as it is loaded: with arrays of row
@@ -337,8 +337,8 @@ static IMPL_TARGET void IMPL(decode)(const struct shmrt_matmul_args *a, int64_t 
  * panel's PKC x XP of X in L2. K is cut in equal slices (prefill_dt): with
  * slices of 512 (16 KiB), k = 576 took a second slice of 64 steps, whose
  * tiles' stores into Y cost as much as its FMAs. 2-vCPU Xeon (model 207),
- * bf16 W, GFLOP/s of the matmul, 512 -> 768 (/tmp driver, calls of the
- * two builds interleaved): m = 64 1536 x 576 251 -> 270, 4096 x 4096 240
+ * bf16 W, GFLOP/s of the matmul, 512 -> 768 (bench/ab_matmul, calls of
+ * the two builds interleaved): m = 64 1536 x 576 251 -> 270, 4096 x 4096 240
  * -> 266; m = 512 1536 x 576 237 -> 279, 4096 x 4096 265 -> 276; 1024
  * gained nothing more. */
 #define PKC (6144 / PNR)
