@@ -44,21 +44,19 @@ static INLINE_T float IMPL(sum)(VF v)
 }
 
 /* Lane j of the shuffle that folds two vectors in blocks of h lanes
- * (hi = 0: the lower block of each pair, 1: the upper one); see fold. */
+ * (hi = 0: the lower block of each pair, 1: the upper one), and the VW
+ * lanes of that shuffle (__builtin_shufflevector: GCC >= 12 and clang
+ * both have it; GCC's __builtin_shuffle is GCC's alone); see fold. */
 #define FOLD_LANE(j, h, hi) ((j) / (h) % 2 ? VW + ((j) / (h) - 1 + (hi)) * (h) + (j) % (h) : ((j) / (h) + (hi)) * (h) + (j) % (h))
+#define FOLD_LANES4(j, h, hi) FOLD_LANE(j, h, hi), FOLD_LANE(j + 1, h, hi), FOLD_LANE(j + 2, h, hi), FOLD_LANE(j + 3, h, hi)
 #if VW == 16
-#define FOLD_MASK(h, hi)                                                                                     \
-	((VU){FOLD_LANE(0, h, hi), FOLD_LANE(1, h, hi), FOLD_LANE(2, h, hi), FOLD_LANE(3, h, hi),            \
-	      FOLD_LANE(4, h, hi), FOLD_LANE(5, h, hi), FOLD_LANE(6, h, hi), FOLD_LANE(7, h, hi),            \
-	      FOLD_LANE(8, h, hi), FOLD_LANE(9, h, hi), FOLD_LANE(10, h, hi), FOLD_LANE(11, h, hi),          \
-	      FOLD_LANE(12, h, hi), FOLD_LANE(13, h, hi), FOLD_LANE(14, h, hi), FOLD_LANE(15, h, hi)})
+#define FOLD_LANES(h, hi) FOLD_LANES4(0, h, hi), FOLD_LANES4(4, h, hi), FOLD_LANES4(8, h, hi), FOLD_LANES4(12, h, hi)
 #elif VW == 8
-#define FOLD_MASK(h, hi)                                                                                     \
-	((VU){FOLD_LANE(0, h, hi), FOLD_LANE(1, h, hi), FOLD_LANE(2, h, hi), FOLD_LANE(3, h, hi),            \
-	      FOLD_LANE(4, h, hi), FOLD_LANE(5, h, hi), FOLD_LANE(6, h, hi), FOLD_LANE(7, h, hi)})
+#define FOLD_LANES(h, hi) FOLD_LANES4(0, h, hi), FOLD_LANES4(4, h, hi)
 #else
-#define FOLD_MASK(h, hi) ((VU){FOLD_LANE(0, h, hi), FOLD_LANE(1, h, hi), FOLD_LANE(2, h, hi), FOLD_LANE(3, h, hi)})
+#define FOLD_LANES(h, hi) FOLD_LANES4(0, h, hi)
 #endif
+#define FOLD(a, b, h) (__builtin_shufflevector(a, b, FOLD_LANES(h, 0)) + __builtin_shufflevector(a, b, FOLD_LANES(h, 1)))
 
 /* a and b folded into one vector: block t (of h lanes) of the result is
  * the sum of a's blocks t and t + 1 for even t, of b's blocks t - 1 and t
@@ -68,16 +66,16 @@ static INLINE_T VF IMPL(fold)(VF a, VF b, int h)
 	switch (h) {
 #if VW == 16
 	case 8:
-		return __builtin_shuffle(a, b, FOLD_MASK(8, 0)) + __builtin_shuffle(a, b, FOLD_MASK(8, 1));
+		return FOLD(a, b, 8);
 #endif
 #if VW >= 8
 	case 4:
-		return __builtin_shuffle(a, b, FOLD_MASK(4, 0)) + __builtin_shuffle(a, b, FOLD_MASK(4, 1));
+		return FOLD(a, b, 4);
 #endif
 	case 2:
-		return __builtin_shuffle(a, b, FOLD_MASK(2, 0)) + __builtin_shuffle(a, b, FOLD_MASK(2, 1));
+		return FOLD(a, b, 2);
 	default:
-		return __builtin_shuffle(a, b, FOLD_MASK(1, 0)) + __builtin_shuffle(a, b, FOLD_MASK(1, 1));
+		return FOLD(a, b, 1);
 	}
 }
 
@@ -460,7 +458,9 @@ static const struct matmul_impl IMPL(impl) = {IMPL(decode), IMPL(prefill), IMPL(
 #undef INLINE_T
 #undef DEC_MAX
 #undef FOLD_LANE
-#undef FOLD_MASK
+#undef FOLD_LANES4
+#undef FOLD_LANES
+#undef FOLD
 #undef PKC
 #undef PMB
 #undef PM
