@@ -218,8 +218,9 @@ int main(int argc, char **argv)
 		{150, 97, 264},
 		/* prefill (m >= 32 on the CPU: panels of 32 rows, K in equal
 		 * slices of at most 768 or 1536, partial sums carried in y
-		 * from slice to slice) with k over several slices; the decode tiles at m = 31 (4-row
-		 * passes, then 2 and 1); rows past one chunk of 256 */
+		 * from slice to slice) with k over several slices; the decode
+		 * tiles at m = 31 (4-row passes, then 2 and 1); rows past one
+		 * chunk of 256 */
 		{31, 37, 2100}, {300, 19, 600},
 		{130, 33, 2100}, {40, 33, 2100}, {127, 37, 200},
 		/* the bf16 dot product's K slices of 2048 and X chunks of 64 */

@@ -20,29 +20,6 @@ static INLINE_T VF IMPL(load_w)(const void *w, int64_t i, enum shmrt_dtype dt)
 	return VLOAD(VF, (const float *)w + i);
 }
 
-/* The lanes' sum, halving the vector (a chain of VW scalar adds would
- * cost more than the tile's FMAs over a K slice). */
-static INLINE_T float IMPL(sum)(VF v)
-{
-#if VW == 16
-	v8f lo8, hi8;
-	memcpy(&lo8, &v, sizeof(lo8));
-	memcpy(&hi8, (const char *)&v + sizeof(lo8), sizeof(hi8));
-	v8f v8 = lo8 + hi8;
-#elif VW == 8
-	v8f v8 = v;
-#endif
-#if VW >= 8
-	v4f lo4, hi4;
-	memcpy(&lo4, &v8, sizeof(lo4));
-	memcpy(&hi4, (const char *)&v8 + sizeof(lo4), sizeof(hi4));
-	v4f v4 = lo4 + hi4;
-#else
-	v4f v4 = v;
-#endif
-	return (v4[0] + v4[2]) + (v4[1] + v4[3]);
-}
-
 /* Lane j of the shuffle that folds two vectors in blocks of h lanes
  * (hi = 0: the lower block of each pair, 1: the upper one), and the VW
  * lanes of that shuffle (__builtin_shufflevector: GCC >= 12 and clang
@@ -79,10 +56,11 @@ static INLINE_T VF IMPL(fold)(VF a, VF b, int h)
 	}
 }
 
-/* The sums of the lanes of v[0 .. n-1] (n a power of two, 2 .. VW), v[i]'s
+/* The sums of the lanes of v[0 .. n-1] (n a power of two, 1 .. VW), v[i]'s
  * in lane i * (VW / n) of the result: a transposed reduction, n - 1 folds
  * of two shuffles and an add, and log2(VW / n) more of the last vector,
- * where IMPL(sum) spends about 2 log2(VW) operations on each vector. */
+ * where halving each vector on its own costs about 2 log2(VW) operations
+ * a vector. */
 static INLINE_T VF IMPL(sums)(VF *v, int n)
 {
 	int h = VW / 2;
@@ -210,29 +188,24 @@ static INLINE_T void IMPL(dtile)(const struct shmrt_matmul_args *a, const float 
 			}
 		}
 	}
-	/* the tile's sums, out[m * nr + r] for acc[m][r] */
+	/* the tile's sums, out[m * nr + r] for acc[m][r] (mr * nr is a power
+	 * of two: mr is 1, 2 or 4, nr 1, 4 or 8) */
 	float out[DEC_MAX * DEC_MAX];
+	VF v[DEC_MAX * DEC_MAX];
 	int n = mr * nr;
-	if (n >= 2 && !(n & (n - 1))) {
-		VF v[DEC_MAX * DEC_MAX];
 #pragma GCC unroll 8
-		for (int m = 0; m < mr; m++)
+	for (int m = 0; m < mr; m++)
 #pragma GCC unroll 8
-			for (int r = 0; r < nr; r++)
-				v[m * nr + r] = acc[m][r];
+		for (int r = 0; r < nr; r++)
+			v[m * nr + r] = acc[m][r];
 #pragma GCC unroll 4
-		for (int c = 0; c < n; c += VW) {
-			int cn = n - c < VW ? n - c : VW;
-			float lanes[VW];
-			VSTORE(lanes, IMPL(sums)(v + c, cn));
+	for (int c = 0; c < n; c += VW) {
+		int cn = n - c < VW ? n - c : VW;
+		float lanes[VW];
+		VSTORE(lanes, IMPL(sums)(v + c, cn));
 #pragma GCC unroll 16
-			for (int i = 0; i < cn; i++)
-				out[c + i] = lanes[i * (VW / cn)];
-		}
-	} else {
-		for (int m = 0; m < mr; m++)
-			for (int r = 0; r < nr; r++)
-				out[m * nr + r] = IMPL(sum)(acc[m][r]);
+		for (int i = 0; i < cn; i++)
+			out[c + i] = lanes[i * (VW / cn)];
 	}
 	float *y = a->y;
 	for (int m = 0; m < mr && m0 + m < a->m; m++)
